@@ -1,0 +1,475 @@
+//! Pure client-address extraction over a [`HeaderMap`] and the socket peer.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use http::HeaderMap;
+use http::header::{FORWARDED, HeaderName};
+use ipnet::IpNet;
+
+use crate::core::ext::{ClientIp, IpSource, unmap};
+
+/// `X-Forwarded-For`.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Where the client address is read from.
+///
+/// Every source but [`ClientIpSource::Peer`] is read **only** when the socket peer is
+/// one of the trusted proxies; from anyone else forwarding headers are ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientIpSource {
+    /// The socket peer. Right when clients connect directly.
+    Peer,
+    /// The rightmost `X-Forwarded-For` hop that is not a trusted proxy. Right behind
+    /// any chain of proxies you list as trusted.
+    RightmostXForwardedFor,
+    /// The `n`-th `X-Forwarded-For` hop from the right (1 = rightmost). Right when
+    /// exactly `n` proxies of yours append to the header.
+    XForwardedForHop(usize),
+    /// The rightmost RFC 7239 `Forwarded` `for=` node that is not a trusted proxy.
+    Forwarded,
+    /// A header your edge sets to a single address (`CF-Connecting-IP`, `X-Real-IP`,
+    /// `True-Client-IP`, `Fly-Client-IP`).
+    Header(HeaderName),
+}
+
+impl ClientIpSource {
+    /// Cloudflare's `CF-Connecting-IP`.
+    pub fn cf_connecting_ip() -> Self {
+        Self::Header(HeaderName::from_static("cf-connecting-ip"))
+    }
+
+    /// nginx's conventional `X-Real-IP`.
+    pub fn x_real_ip() -> Self {
+        Self::Header(HeaderName::from_static("x-real-ip"))
+    }
+
+    /// Akamai's and Cloudflare Enterprise's `True-Client-IP`.
+    pub fn true_client_ip() -> Self {
+        Self::Header(HeaderName::from_static("true-client-ip"))
+    }
+
+    /// Fly.io's `Fly-Client-IP`.
+    pub fn fly_client_ip() -> Self {
+        Self::Header(HeaderName::from_static("fly-client-ip"))
+    }
+}
+
+/// How to extract: the source, the trusted proxies and the bounds.
+#[derive(Clone, Debug)]
+pub struct ClientIpConfig {
+    /// Where to read the address.
+    pub source: ClientIpSource,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted: Vec<IpNet>,
+    /// IPv6 prefix length that [`ClientIp::rate_key`] aggregates to (default 64).
+    pub v6_prefix: u8,
+    /// Most bytes of forwarding headers read, all instances together (default 4096).
+    /// A longer header falls back to the peer.
+    pub max_header_bytes: usize,
+}
+
+impl ClientIpConfig {
+    /// The default bound on forwarding-header bytes.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 4096;
+
+    /// A config for `source` behind `trusted` proxies.
+    pub fn new(source: ClientIpSource, trusted: impl IntoIterator<Item = IpNet>) -> Self {
+        Self {
+            source,
+            trusted: trusted.into_iter().map(|n| n.trunc()).collect(),
+            v6_prefix: 64,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
+
+    /// `true` when `ip` is a trusted proxy.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = unmap(ip);
+        self.trusted.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// The client of a request from `headers` and the socket `peer`, per `config`.
+///
+/// `None` only when `peer` is `None`: with no socket address there is nothing safe to
+/// fall back to. Whenever the forwarding data is absent, odd, too long, unparseable,
+/// shorter than configured or made only of trusted proxies, the answer is the peer.
+///
+/// ```
+/// use tower_shield::client_ip::{ClientIpConfig, ClientIpSource, extract};
+/// use http::HeaderMap;
+///
+/// let cfg = ClientIpConfig::new(ClientIpSource::RightmostXForwardedFor, ["10.0.0.0/8".parse().unwrap()]);
+/// let mut h = HeaderMap::new();
+/// h.insert("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3".parse().unwrap());
+/// let from_proxy = extract(&h, Some("10.0.0.2:443".parse().unwrap()), &cfg).unwrap();
+/// assert_eq!(from_proxy.ip.to_string(), "198.51.100.7");
+/// let direct = extract(&h, Some("203.0.113.5:443".parse().unwrap()), &cfg).unwrap();
+/// assert_eq!(direct.ip.to_string(), "203.0.113.5"); // untrusted peer: headers ignored
+/// ```
+pub fn extract(headers: &HeaderMap, peer: Option<SocketAddr>, config: &ClientIpConfig) -> Option<ClientIp> {
+    let peer_ip = unmap(peer?.ip());
+    let from_peer = || Some(ClientIp::new(peer_ip, IpSource::Peer, config.v6_prefix));
+    if config.source == ClientIpSource::Peer || !config.is_trusted(peer_ip) {
+        return from_peer();
+    }
+    let found = match &config.source {
+        ClientIpSource::Peer => None,
+        ClientIpSource::RightmostXForwardedFor => {
+            joined(headers, &X_FORWARDED_FOR, config.max_header_bytes)
+                .and_then(|v| rightmost_untrusted(v.split(',').map(parse_hop), config))
+                .map(|ip| (ip, IpSource::XForwardedFor))
+        }
+        ClientIpSource::XForwardedForHop(n) => joined(headers, &X_FORWARDED_FOR, config.max_header_bytes)
+            .and_then(|v| nth_from_right(&v, *n))
+            .map(|ip| (ip, IpSource::XForwardedFor)),
+        ClientIpSource::Forwarded => joined(headers, &FORWARDED, config.max_header_bytes)
+            .and_then(|v| rightmost_untrusted(forwarded_for_nodes(&v), config))
+            .map(|ip| (ip, IpSource::Forwarded)),
+        ClientIpSource::Header(name) => single(headers, name, config.max_header_bytes)
+            .and_then(parse_hop)
+            .map(|ip| (ip, IpSource::Header)),
+    };
+    match found {
+        Some((ip, source)) => Some(ClientIp::new(ip, source, config.v6_prefix)),
+        None => from_peer(),
+    }
+}
+
+/// All instances of `name`, in order, joined with `,`; `None` when absent, not
+/// visible ASCII, or longer than `max` bytes in all.
+fn joined<'a>(headers: &'a HeaderMap, name: &HeaderName, max: usize) -> Option<std::borrow::Cow<'a, str>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut total = first.len();
+    let Some(second) = values.next() else {
+        return (total <= max).then(|| first.to_str().ok().map(std::borrow::Cow::Borrowed))?;
+    };
+    let mut out = String::from(first.to_str().ok()?);
+    for v in std::iter::once(second).chain(values) {
+        total += v.len() + 1;
+        if total > max {
+            return None;
+        }
+        out.push(',');
+        out.push_str(v.to_str().ok()?);
+    }
+    (total <= max).then_some(std::borrow::Cow::Owned(out))
+}
+
+/// The one instance of `name`; `None` when absent, repeated, or too long.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName, max: usize) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let v = values.next()?;
+    if values.next().is_some() || v.len() > max {
+        return None;
+    }
+    v.to_str().ok()
+}
+
+/// Walks hops right to left, skipping trusted proxies; the first untrusted hop wins.
+/// Any unparseable hop, or a chain of only trusted proxies, gives `None`.
+fn rightmost_untrusted<I>(hops: I, config: &ClientIpConfig) -> Option<IpAddr>
+where
+    I: DoubleEndedIterator<Item = Option<IpAddr>>,
+{
+    for hop in hops.rev() {
+        let ip = hop?;
+        if !config.is_trusted(ip) {
+            return Some(ip);
+        }
+    }
+    None
+}
+
+fn nth_from_right(value: &str, n: usize) -> Option<IpAddr> {
+    if n == 0 {
+        return None;
+    }
+    value.rsplit(',').nth(n - 1).and_then(parse_hop)
+}
+
+/// Parses one hop: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]`,
+/// `[2001:db8::1]:443`, `fe80::1%eth0` (zone dropped). Surrounding spaces and tabs
+/// are ignored. IPv4-mapped IPv6 is unmapped.
+pub fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim_matches([' ', '\t']);
+    if hop.is_empty() || hop.len() > 64 {
+        return None;
+    }
+    let ip = if let Some(rest) = hop.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !after.is_empty() && !is_port(after.strip_prefix(':')?) {
+            return None;
+        }
+        IpAddr::V6(parse_v6(inside)?)
+    } else if let Ok(v4) = hop.parse::<Ipv4Addr>() {
+        IpAddr::V4(v4)
+    } else if let Some((addr, port)) = hop.split_once(':').filter(|(a, _)| !a.contains(':') && a.contains('.')) {
+        if !is_port(port) {
+            return None;
+        }
+        IpAddr::V4(addr.parse().ok()?)
+    } else {
+        IpAddr::V6(parse_v6(hop)?)
+    };
+    Some(unmap(ip))
+}
+
+fn parse_v6(s: &str) -> Option<Ipv6Addr> {
+    let addr = match s.split_once('%') {
+        Some((addr, zone)) if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') => addr,
+        Some(_) => return None,
+        None => s,
+    };
+    addr.parse().ok()
+}
+
+fn is_port(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u16>().is_ok()
+}
+
+/// The `for=` node of each RFC 7239 element, in order. An element without `for`,
+/// or whose node is `unknown`, obfuscated (`_hidden`) or unparseable, yields `None`
+/// (which ends a right-to-left walk). Quoted strings may hold `,` `;` `=`.
+fn forwarded_for_nodes(value: &str) -> std::vec::IntoIter<Option<IpAddr>> {
+    let mut nodes = Vec::new();
+    for element in split_unquoted(value, b',') {
+        let mut node = None;
+        let mut seen_for = false;
+        for pair in split_unquoted(element, b';') {
+            let Some((k, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if k.trim().eq_ignore_ascii_case("for") {
+                if seen_for {
+                    node = None; // duplicated `for` in one element: ambiguous
+                    break;
+                }
+                seen_for = true;
+                node = unquote(v.trim()).and_then(|n| parse_node(&n));
+            }
+        }
+        nodes.push(node);
+    }
+    nodes.into_iter()
+}
+
+/// Splits on `sep` outside double quotes (honouring `\` escapes inside them).
+fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut in_quotes = false;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_quotes && b == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b == b'"' {
+                in_quotes = !in_quotes;
+            } else if b == sep && !in_quotes {
+                let part = &s[start..i];
+                i += 1;
+                start = i;
+                return Some(part);
+            }
+            i += 1;
+        }
+        done = true;
+        Some(s.get(start..).unwrap_or(""))
+    })
+}
+
+/// A token, or a quoted-string with escapes removed.
+fn unquote(v: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let Some(inner) = v.strip_prefix('"') else {
+        return Some(std::borrow::Cow::Borrowed(v));
+    };
+    let inner = inner.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' { chars.next()? } else { c });
+    }
+    Some(std::borrow::Cow::Owned(out))
+}
+
+/// An RFC 7239 node: `1.2.3.4`, `1.2.3.4:port`, `[v6]`, `[v6]:port`. `unknown` and
+/// obfuscated identifiers are `None`; a bare IPv6 (not bracketed, as the RFC requires)
+/// is accepted.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if node.eq_ignore_ascii_case("unknown") || node.starts_with('_') {
+        return None;
+    }
+    if let Some((_, port)) = node.rsplit_once("]:").or_else(|| {
+        node.split_once(':').filter(|(a, _)| a.contains('.'))
+    }) {
+        // Obfuscated ports (`_abc`) are allowed by the RFC; the address is what counts.
+        if port.starts_with('_') {
+            let addr = &node[..node.len() - port.len() - 1];
+            return parse_hop(addr);
+        }
+    }
+    parse_hop(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn peer(s: &str) -> Option<SocketAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    fn cfg(source: ClientIpSource) -> ClientIpConfig {
+        ClientIpConfig::new(source, ["10.0.0.0/8".parse().unwrap(), "2001:db8:ffff::/48".parse().unwrap()])
+    }
+
+    fn run(source: ClientIpSource, peer_addr: &str, headers: &[(&str, &[u8])]) -> (String, IpSource) {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_bytes(v).unwrap());
+        }
+        let c = extract(&h, peer(peer_addr), &cfg(source)).unwrap();
+        (c.ip.to_string(), c.source)
+    }
+
+    use ClientIpSource::*;
+    use IpSource as S;
+
+    #[test]
+    fn spoofing_vectors() {
+        let xff = "x-forwarded-for";
+        let fwd = "forwarded";
+        let long = "1.2.3.4, ".repeat(600);
+        let cases: &[(&str, ClientIpSource, &str, &[(&str, &[u8])], &str, IpSource)] = &[
+            ("untrusted peer's headers ignored", RightmostXForwardedFor, "198.51.100.1:1", &[(xff, b"1.2.3.4")], "198.51.100.1", S::Peer),
+            ("leftmost spoof skipped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4")], "1.2.3.4", S::XForwardedFor),
+            ("trusted hops skipped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4, 10.1.1.1, 10.2.2.2")], "1.2.3.4", S::XForwardedFor),
+            ("several headers merged in order", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"6.6.6.6"), (xff, b"1.2.3.4, 10.0.0.9")], "1.2.3.4", S::XForwardedFor),
+            ("garbage hop falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4, garbage")], "10.0.0.1", S::Peer),
+            ("empty hop falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4,,")], "10.0.0.1", S::Peer),
+            ("empty header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"")], "10.0.0.1", S::Peer),
+            ("only trusted proxies falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"10.0.0.7, 10.0.0.8")], "10.0.0.1", S::Peer),
+            ("no header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[], "10.0.0.1", S::Peer),
+            ("v4 with port", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4:5678")], "1.2.3.4", S::XForwardedFor),
+            ("bracketed v6 with port", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"[2001:db8::1]:443")], "2001:db8::1", S::XForwardedFor),
+            ("v6 zone id dropped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"fe80::1%eth0")], "fe80::1", S::XForwardedFor),
+            ("v4-mapped v6 unmapped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"::ffff:1.2.3.4")], "1.2.3.4", S::XForwardedFor),
+            ("mapped trusted peer", RightmostXForwardedFor, "[::ffff:10.0.0.1]:1", &[(xff, b"1.2.3.4")], "1.2.3.4", S::XForwardedFor),
+            ("trusted v6 proxy", RightmostXForwardedFor, "[2001:db8:ffff::1]:1", &[(xff, b"2001:db8:1::5")], "2001:db8:1::5", S::XForwardedFor),
+            ("oversized header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, long.as_bytes())], "10.0.0.1", S::Peer),
+            ("non-ascii header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4\xff")], "10.0.0.1", S::Peer),
+            ("hop 1 is rightmost", XForwardedForHop(1), "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4")], "1.2.3.4", S::XForwardedFor),
+            ("hop 2", XForwardedForHop(2), "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4, 10.0.0.3")], "1.2.3.4", S::XForwardedFor),
+            ("chain shorter than hops", XForwardedForHop(3), "10.0.0.1:1", &[(xff, b"1.2.3.4, 10.0.0.3")], "10.0.0.1", S::Peer),
+            ("hop 0 is nonsense", XForwardedForHop(0), "10.0.0.1:1", &[(xff, b"1.2.3.4")], "10.0.0.1", S::Peer),
+            ("forwarded basic", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60;proto=http;by=203.0.113.43")], "192.0.2.60", S::Forwarded),
+            ("forwarded rightmost untrusted", Forwarded, "10.0.0.1:1", &[(fwd, b"for=6.6.6.6, for=192.0.2.60, for=10.0.0.5")], "192.0.2.60", S::Forwarded),
+            ("forwarded quoted v6 with port", Forwarded, "10.0.0.1:1", &[(fwd, b"for=\"[2001:db8:cafe::17]:4711\"")], "2001:db8:cafe::17", S::Forwarded),
+            ("forwarded quoted comma stays one element", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60;x=\"a,for=6.6.6.6\"")], "192.0.2.60", S::Forwarded),
+            ("forwarded obfuscated ends walk", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60, for=_hidden")], "10.0.0.1", S::Peer),
+            ("forwarded unknown ends walk", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60, for=unknown")], "10.0.0.1", S::Peer),
+            ("forwarded obfuscated port ok", Forwarded, "10.0.0.1:1", &[(fwd, b"for=\"192.0.2.60:_port\"")], "192.0.2.60", S::Forwarded),
+            ("forwarded case-insensitive key", Forwarded, "10.0.0.1:1", &[(fwd, b"For=192.0.2.60")], "192.0.2.60", S::Forwarded),
+            ("forwarded missing for", Forwarded, "10.0.0.1:1", &[(fwd, b"proto=https")], "10.0.0.1", S::Peer),
+            ("forwarded unterminated quote", Forwarded, "10.0.0.1:1", &[(fwd, b"for=\"192.0.2.60")], "10.0.0.1", S::Peer),
+            ("forwarded duplicate for", Forwarded, "10.0.0.1:1", &[(fwd, b"for=1.1.1.1;for=2.2.2.2")], "10.0.0.1", S::Peer),
+            ("single header", ClientIpSource::cf_connecting_ip(), "10.0.0.1:1", &[("cf-connecting-ip", b"203.0.113.9")], "203.0.113.9", S::Header),
+            ("single header repeated", ClientIpSource::x_real_ip(), "10.0.0.1:1", &[("x-real-ip", b"1.1.1.1"), ("x-real-ip", b"2.2.2.2")], "10.0.0.1", S::Peer),
+            ("single header from untrusted", ClientIpSource::true_client_ip(), "8.8.8.8:1", &[("true-client-ip", b"1.1.1.1")], "8.8.8.8", S::Peer),
+            ("single header garbage", ClientIpSource::fly_client_ip(), "10.0.0.1:1", &[("fly-client-ip", b"nope")], "10.0.0.1", S::Peer),
+            ("peer source ignores headers", Peer, "10.0.0.1:1", &[(xff, b"1.2.3.4")], "10.0.0.1", S::Peer),
+        ];
+        for (name, source, p, headers, want_ip, want_source) in cases {
+            let (ip, source) = run(source.clone(), p, headers);
+            assert_eq!((ip.as_str(), source), (*want_ip, *want_source), "{name}");
+        }
+    }
+
+    #[test]
+    fn no_peer_no_answer() {
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("1.2.3.4"));
+        assert!(extract(&h, None, &cfg(RightmostXForwardedFor)).is_none());
+    }
+
+    #[test]
+    fn rate_key_aggregates_v6() {
+        let c = extract(&HeaderMap::new(), peer("[2001:db8:1:2:3:4:5:6]:1"), &cfg(Peer)).unwrap();
+        assert_eq!(c.rate_key.to_string(), "2001:db8:1:2::/64");
+        let mut c48 = cfg(Peer);
+        c48.v6_prefix = 48;
+        let c = extract(&HeaderMap::new(), peer("[2001:db8:1:2:3:4:5:6]:1"), &c48).unwrap();
+        assert_eq!(c.rate_key.to_string(), "2001:db8:1::/48");
+        let c = extract(&HeaderMap::new(), peer("192.0.2.1:1"), &cfg(Peer)).unwrap();
+        assert_eq!(c.rate_key.to_string(), "192.0.2.1/32");
+    }
+
+    #[test]
+    fn hop_parser_edges() {
+        for bad in ["", " ", "1.2.3", "1.2.3.4:", "1.2.3.4:99999", "1.2.3.4:port", "[::1", "[::1]x", "[::1]:", "::1%", "fe80::1%a b", "1.2.3.4.5", "[1.2.3.4]"] {
+            assert_eq!(parse_hop(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_hop(" \t1.2.3.4 "), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(parse_hop("[::ffff:1.2.3.4]:80"), Some("1.2.3.4".parse().unwrap()));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_always_answers(
+            values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..4),
+            source in 0usize..6,
+        ) {
+            let mut h = HeaderMap::new();
+            let source = [RightmostXForwardedFor, XForwardedForHop(2), Forwarded, ClientIpSource::x_real_ip(), Peer, XForwardedForHop(1)][source].clone();
+            for v in &values {
+                if let Ok(v) = HeaderValue::from_bytes(v) {
+                    h.append(X_FORWARDED_FOR, v.clone());
+                    h.append(FORWARDED, v.clone());
+                    h.append("x-real-ip", v);
+                }
+            }
+            let got = extract(&h, peer("10.0.0.1:1"), &cfg(source));
+            prop_assert!(got.is_some());
+            // Whatever the headers say, the answer is never a trusted proxy unless it is the peer.
+            let got = got.unwrap();
+            prop_assert!(got.source == IpSource::Peer || !cfg(Peer).is_trusted(got.ip));
+        }
+
+        #[test]
+        fn forwarded_never_panics(s in "[ -~]{0,120}") {
+            for node in forwarded_for_nodes(&s) { let _ = node; }
+            let _ = parse_hop(&s);
+        }
+
+        #[test]
+        fn xff_picks_the_rightmost_untrusted(
+            chain in proptest::collection::vec(any::<std::net::Ipv4Addr>(), 1..8),
+            trusted_tail in 0usize..3,
+        ) {
+            let mut hops: Vec<String> = chain.iter().map(|ip| ip.to_string()).collect();
+            for i in 0..trusted_tail { hops.push(format!("10.9.9.{i}")); }
+            let mut h = HeaderMap::new();
+            h.insert(X_FORWARDED_FOR, HeaderValue::from_str(&hops.join(", ")).unwrap());
+            let got = extract(&h, peer("10.0.0.1:1"), &cfg(RightmostXForwardedFor)).unwrap();
+            let want = chain.iter().rev().find(|ip| !cfg(Peer).is_trusted(IpAddr::V4(**ip)));
+            match want {
+                Some(ip) => prop_assert_eq!(got.ip, IpAddr::V4(*ip)),
+                None => prop_assert_eq!(got.source, IpSource::Peer),
+            }
+        }
+    }
+}

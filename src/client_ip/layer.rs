@@ -1,0 +1,90 @@
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use tower_layer::Layer;
+
+use super::extract::{ClientIpConfig, ClientIpSource};
+use super::service::ClientIpService;
+use crate::core::clock::{SharedClock, SystemClock};
+use crate::core::error::ConfigError;
+use crate::core::reject::Renderer;
+
+/// Inserts the request's [`ClientIp`](crate::core::ClientIp) into its extensions.
+///
+/// See the [module docs](super) for sources, trust and fallbacks.
+#[derive(Clone, Debug)]
+pub struct ClientIpLayer {
+    pub(crate) config: Arc<ClientIpConfig>,
+    pub(crate) renderer: Renderer,
+    pub(crate) clock: SharedClock,
+}
+
+impl ClientIpLayer {
+    /// The socket peer is the client; forwarding headers are ignored. The secure default.
+    pub fn peer() -> Self {
+        Self::new(ClientIpSource::Peer, [])
+    }
+
+    /// Reads `source` when the socket peer is one of the `trusted` proxies.
+    pub fn new(source: ClientIpSource, trusted: impl IntoIterator<Item = IpNet>) -> Self {
+        Self::from_config(ClientIpConfig::new(source, trusted))
+    }
+
+    /// A layer from a full config.
+    pub fn from_config(config: ClientIpConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            renderer: Renderer::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// IPv6 prefix length for [`ClientIp::rate_key`](crate::core::ClientIp::rate_key), 1..=128 (default 64).
+    pub fn v6_prefix(mut self, bits: u8) -> Result<Self, ConfigError> {
+        if !(1..=128).contains(&bits) {
+            return Err(ConfigError::new("v6_prefix", "must be 1..=128"));
+        }
+        Arc::make_mut(&mut self.config).v6_prefix = bits;
+        Ok(self)
+    }
+
+    /// Most bytes of forwarding headers read (default 4096); longer falls back to the peer.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).max_header_bytes = bytes;
+        self
+    }
+
+    /// How rejections are rendered.
+    pub fn renderer(mut self, renderer: Renderer) -> Self {
+        self.renderer = renderer;
+        self
+    }
+
+    /// The clock rejections are stamped with.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &ClientIpConfig {
+        &self.config
+    }
+}
+
+impl Default for ClientIpLayer {
+    fn default() -> Self {
+        Self::peer()
+    }
+}
+
+impl<S> Layer<S> for ClientIpLayer {
+    type Service = ClientIpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientIpService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}

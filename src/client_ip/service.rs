@@ -1,0 +1,58 @@
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::extract::extract;
+use super::layer::ClientIpLayer;
+use crate::core::ext::peer_addr;
+use crate::core::future::ResponseFuture;
+use crate::core::reject::{Rejection, RejectionKind};
+
+/// The service [`ClientIpLayer`] wraps around an inner service.
+#[derive(Clone, Debug)]
+pub struct ClientIpService<S> {
+    pub(crate) inner: S,
+    pub(crate) layer: ClientIpLayer,
+}
+
+impl<S> ClientIpService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for ClientIpService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<crate::core::body::ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let peer = peer_addr(req.extensions());
+        match extract(req.headers(), peer, &self.layer.config) {
+            Some(client) => {
+                req.extensions_mut().insert(client);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            None => {
+                tracing::error!("ClientIpLayer: no socket peer address on the request");
+                ResponseFuture::ready(self.layer.renderer.reject(
+                    &req,
+                    self.layer.clock.now(),
+                    Rejection::new(
+                        RejectionKind::Misconfigured,
+                        "no client address: serve with into_make_service_with_connect_info::<SocketAddr>() or insert PeerAddr",
+                    ),
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The response body of every tower-shield service.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// Either the inner service's body, or a small body a layer wrote itself
+    /// (a rejection, an interstitial page).
+    ///
+    /// Implements [`http_body::Body`] whenever the inner body does, so axum and hyper
+    /// accept it as is; the inner body passes through untouched and unboxed.
+    // pin-project-lite takes no doc comments on variant fields.
+    #[allow(missing_docs)]
+    #[project = ShieldBodyProj]
+    pub enum ShieldBody<B> {
+        /// The inner service's body.
+        Inner {
+            #[pin]
+            body: B,
+        },
+        /// A complete body owned by tower-shield.
+        Full {
+            data: Option<Bytes>,
+        },
+    }
+}
+
+impl<B> ShieldBody<B> {
+    /// Wraps the inner service's body.
+    pub fn inner(body: B) -> Self {
+        Self::Inner { body }
+    }
+
+    /// A complete body.
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        let data = data.into();
+        Self::Full {
+            data: (!data.is_empty()).then_some(data),
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::Full { data: None }
+    }
+}
+
+impl<B> Default for ShieldBody<B> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl<B> Body for ShieldBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project() {
+            ShieldBodyProj::Inner { body } => body.poll_frame(cx),
+            ShieldBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Inner { body } => body.is_end_stream(),
+            Self::Full { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Inner { body } => body.size_hint(),
+            Self::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+        }
+    }
+}

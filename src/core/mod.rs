@@ -1,0 +1,26 @@
+//! What every layer shares: time, secrets, rejections, storage and the typed
+//! extensions that carry one layer's finding to the next.
+//!
+//! This module is always compiled; capability modules depend on it and never on
+//! each other.
+
+pub mod body;
+pub mod clock;
+pub mod ct;
+pub mod error;
+pub mod ext;
+pub mod future;
+#[cfg(feature = "axum")]
+mod extract;
+pub mod quota;
+pub mod reject;
+pub mod secret;
+pub mod store;
+
+pub use body::ShieldBody;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::ConfigError;
+pub use ext::{ChallengeMark, ClientIp, IpSource, PeerAddr, Principal, PrincipalKind};
+pub use quota::Quota;
+pub use reject::{Rejection, RejectionKind, Renderer};
+pub use secret::Secret;

@@ -1,0 +1,641 @@
+//! Bounded, sharded in-memory stores.
+
+use std::future::{Ready, ready};
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use smallvec::SmallVec;
+
+use super::{CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError};
+use crate::core::clock::{Clock, SharedClock, SystemClock};
+use crate::core::quota::gcra;
+
+/// What a memory store does with a new key when it already tracks its maximum
+/// number of live keys (after dropping the expired ones).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFull {
+    /// Refuse the new key with [`StoreError::Full`]; the layer's failure policy decides
+    /// (the rate limiter answers 503 by default, or hands the client to proof of work).
+    /// Keys already tracked keep working. This is the default: it never forgets a
+    /// live limit, so a flood of fresh keys cannot reset anyone's quota.
+    #[default]
+    RefuseNew,
+    /// Evict the entry closest to expiry among a small sample, and admit the new key.
+    /// Memory stays bounded and new clients are served, at the price that an evicted
+    /// key's count restarts.
+    EvictOldest,
+}
+
+/// Keys are kept as 128-bit keyed SipHash digests: 16 bytes each whatever the key's
+/// length, with a per-process random key so collisions cannot be aimed at.
+#[derive(Clone)]
+struct KeyHasher(RandomState, RandomState);
+
+impl KeyHasher {
+    fn new() -> Self {
+        Self(RandomState::new(), RandomState::new())
+    }
+
+    fn digest(&self, key: &str) -> u128 {
+        let hi = self.0.hash_one(key);
+        let lo = self.1.hash_one(key);
+        (u128::from(hi) << 64) | u128::from(lo)
+    }
+}
+
+/// The map's own hasher: the key is already a uniform keyed digest, so take its low bits.
+#[derive(Clone, Copy, Default)]
+struct PassThrough;
+
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.0 = i as u64 ^ (i >> 64) as u64;
+    }
+}
+
+/// Shared bookkeeping of both memory stores: a map of digest -> expiry-like nanos.
+struct Table {
+    map: DashMap<u128, AtomicU64, PassThrough>,
+    hasher: KeyHasher,
+    len: AtomicUsize,
+    max_keys: usize,
+    on_full: OnFull,
+    /// Earliest time (ns) another full sweep may run; keeps a full table of live keys
+    /// from being swept on every insert.
+    next_sweep: AtomicU64,
+    clock: SharedClock,
+}
+
+/// A full sweep runs at most this often when the table is at its bound.
+const SWEEP_GAP_NS: u64 = 100_000_000;
+/// How many entries `EvictOldest` samples.
+const EVICT_SAMPLE: usize = 16;
+
+impl Table {
+    fn new(max_keys: usize, on_full: OnFull, clock: SharedClock) -> Self {
+        Self {
+            map: DashMap::with_hasher(PassThrough),
+            hasher: KeyHasher::new(),
+            len: AtomicUsize::new(0),
+            max_keys: max_keys.max(1),
+            on_full,
+            next_sweep: AtomicU64::new(0),
+            clock,
+        }
+    }
+
+    /// Removes every entry whose value (an arrival time or expiry) is at or before `now`.
+    fn sweep(&self, now: u64) -> usize {
+        let mut removed = 0;
+        self.map.retain(|_, v| {
+            let keep = v.load(Ordering::Acquire) > now;
+            removed += usize::from(!keep);
+            keep
+        });
+        self.len.fetch_sub(removed.min(self.len.load(Ordering::Acquire)), Ordering::AcqRel);
+        removed
+    }
+
+    /// Makes room for one new key, or says the table is full.
+    fn make_room(&self, now: u64) -> Result<(), StoreError> {
+        if self.len.load(Ordering::Acquire) < self.max_keys {
+            return Ok(());
+        }
+        let due = self.next_sweep.load(Ordering::Acquire);
+        if now >= due
+            && self
+                .next_sweep
+                .compare_exchange(due, now.saturating_add(SWEEP_GAP_NS), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.sweep(now);
+            if self.len.load(Ordering::Acquire) < self.max_keys {
+                return Ok(());
+            }
+        }
+        match self.on_full {
+            OnFull::RefuseNew => Err(StoreError::Full),
+            OnFull::EvictOldest => {
+                let victim = self
+                    .map
+                    .iter()
+                    .take(EVICT_SAMPLE)
+                    .min_by_key(|e| e.value().load(Ordering::Acquire))
+                    .map(|e| *e.key());
+                if let Some(k) = victim {
+                    if self.map.remove(&k).is_some() {
+                        self.len.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The stored value for `digest`, 0 when absent.
+    fn load(&self, digest: u128) -> u64 {
+        self.map
+            .get(&digest)
+            .map_or(0, |v| v.load(Ordering::Acquire))
+    }
+
+    /// Subtracts `amount` from `digest`'s value (not below zero).
+    fn give_back(&self, digest: u128, amount: u64) {
+        if let Some(v) = self.map.get(&digest) {
+            let _ = v.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                Some(cur.saturating_sub(amount))
+            });
+        }
+    }
+
+    /// Sets `digest` from `old` to `new`; false when another writer got there first.
+    fn compare_and_set(&self, digest: u128, old: u64, new: u64, now: u64) -> Result<bool, StoreError> {
+        if let Some(v) = self.map.get(&digest) {
+            return Ok(v
+                .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok());
+        }
+        if old != 0 {
+            // It was there when read and has been swept since: re-read.
+            return Ok(false);
+        }
+        self.make_room(now)?;
+        let mut inserted = false;
+        let entry = self.map.entry(digest).or_insert_with(|| {
+            inserted = true;
+            AtomicU64::new(new)
+        });
+        if inserted {
+            self.len.fetch_add(1, Ordering::AcqRel);
+            return Ok(true);
+        }
+        Ok(entry
+            .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok())
+    }
+}
+
+/// A bounded, sharded in-memory [`RateStore`].
+///
+/// Each tracked key costs one 16-byte digest and one 8-byte arrival time in a
+/// [`DashMap`] shard, plus the hash table's own overhead; at most `max_keys` keys are
+/// tracked (default 1,000,000). A key whose arrival time has passed holds no
+/// information (it is the same as absent) and is dropped by the sweeps that run when
+/// the bound is reached, or by [`MemoryRateStore::sweep`] when you call it on a timer.
+///
+/// Decisions are lock-free on a hot key (a shared shard lock and one compare-and-swap);
+/// several policies are read, decided, then committed with compare-and-swap, and the
+/// whole decision is retried if another request moved a counter in between.
+///
+/// ```
+/// use tower_shield::core::quota::Quota;
+/// use tower_shield::core::store::{CheckMode, MemoryRateStore, RateCheck, RateStore};
+///
+/// # tokio_test_block_on(async {
+/// let store = MemoryRateStore::new();
+/// let check = [RateCheck { key: "ip:192.0.2.1", gcra: Quota::per_second(1).gcra(), cost: 1 }];
+/// assert!(store.check(&check, CheckMode::Charge).await.unwrap().allowed());
+/// assert!(!store.check(&check, CheckMode::Charge).await.unwrap().allowed());
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut f = std::pin::pin!(f);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MemoryRateStore {
+    table: Arc<Table>,
+}
+
+impl MemoryRateStore {
+    /// The default bound on tracked keys.
+    pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+    /// A store on the system clock, tracking at most 1,000,000 keys, refusing new keys when full.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for the bound, the full policy and the clock.
+    pub fn builder() -> MemoryStoreBuilder<Self> {
+        MemoryStoreBuilder::new()
+    }
+
+    /// Drops every key whose arrival time has passed; returns how many. Call it from a
+    /// timer to keep memory near the live key count (it takes each shard's lock in turn).
+    pub fn sweep(&self) -> usize {
+        self.table.sweep(self.table.clock.now_nanos())
+    }
+
+    /// How many keys are tracked.
+    pub fn len(&self) -> usize {
+        self.table.len.load(Ordering::Acquire)
+    }
+
+    /// `true` when no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bound on tracked keys.
+    pub fn max_keys(&self) -> usize {
+        self.table.max_keys
+    }
+
+    fn decide(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Result<RateOutcome, StoreError> {
+        if checks.len() > MAX_POLICIES {
+            return Err(StoreError::Invalid("more than MAX_POLICIES policies".into()));
+        }
+        let t = &self.table;
+        let digests: SmallVec<[u128; 2]> = checks.iter().map(|c| t.hasher.digest(c.key)).collect();
+        // A key named twice in one call is read and charged once (by its first policy).
+        let first: SmallVec<[bool; 2]> = (0..checks.len())
+            .map(|i| !digests[..i].contains(&digests[i]))
+            .collect();
+        loop {
+            let now = t.clock.now_nanos();
+            let mut olds: SmallVec<[u64; 2]> = SmallVec::new();
+            let mut results = SmallVec::new();
+            for (c, d) in checks.iter().zip(&digests) {
+                let old = t.load(*d);
+                olds.push(old);
+                results.push(gcra(old, now, c.gcra, c.cost));
+            }
+            let outcome = RateOutcome { now_ns: now, results };
+            if mode == CheckMode::Peek || !outcome.allowed() {
+                return Ok(outcome);
+            }
+            // Commit each counter with compare-and-swap. If one moved since it was read,
+            // give back what this attempt already charged and decide again.
+            let mut charged = 0;
+            let mut lost_race = false;
+            for i in 0..checks.len() {
+                if !first[i] {
+                    charged += 1;
+                    continue;
+                }
+                if t.compare_and_set(digests[i], olds[i], outcome.results[i].new_tat, now)? {
+                    charged += 1;
+                } else {
+                    lost_race = true;
+                    break;
+                }
+            }
+            if !lost_race {
+                return Ok(outcome);
+            }
+            for i in (0..charged).filter(|i| first[*i]) {
+                // Subtract exactly this attempt's increment: GCRA charges add up, so this
+                // undoes ours even when others have charged on top of it since.
+                let inc = outcome.results[i].new_tat - olds[i].max(now);
+                t.give_back(digests[i], inc);
+            }
+        }
+    }
+}
+
+impl Default for MemoryRateStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryRateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryRateStore")
+            .field("len", &self.len())
+            .field("max_keys", &self.table.max_keys)
+            .field("on_full", &self.table.on_full)
+            .finish()
+    }
+}
+
+impl RateStore for MemoryRateStore {
+    type Future = Ready<Result<RateOutcome, StoreError>>;
+
+    fn check(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Self::Future {
+        ready(self.decide(checks, mode))
+    }
+
+    fn tracked_keys(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+/// A bounded, sharded in-memory [`SingleUseStore`].
+///
+/// Holds at most `max_keys` unexpired keys (default 1,000,000; 16-byte digest plus an
+/// 8-byte expiry each, plus table overhead). When full of live keys it refuses new
+/// ones with [`StoreError::Full`] whatever [`OnFull`] says: forgetting a live
+/// single-use key would let it be used twice.
+///
+/// It is per process: instances behind a load balancer each accept a key once. Use
+/// the Redis store for a fleet.
+#[derive(Clone)]
+pub struct MemorySingleUseStore {
+    table: Arc<Table>,
+}
+
+impl MemorySingleUseStore {
+    /// A store on the system clock holding at most 1,000,000 keys.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for the bound and the clock.
+    pub fn builder() -> MemoryStoreBuilder<Self> {
+        MemoryStoreBuilder::new()
+    }
+
+    /// Drops expired keys; returns how many.
+    pub fn sweep(&self) -> usize {
+        self.table.sweep(self.table.clock.now_nanos())
+    }
+
+    /// How many keys are tracked.
+    pub fn len(&self) -> usize {
+        self.table.len.load(Ordering::Acquire)
+    }
+
+    /// `true` when no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let t = &self.table;
+        let now = t.clock.now_nanos();
+        let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let expires = now.saturating_add(ttl);
+        let d = t.hasher.digest(key);
+        if let Some(v) = t.map.get(&d) {
+            let cur = v.load(Ordering::Acquire);
+            return Ok(cur <= now
+                && v.compare_exchange(cur, expires, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok());
+        }
+        if t.len.load(Ordering::Acquire) >= t.max_keys {
+            let due = t.next_sweep.load(Ordering::Acquire);
+            if now >= due
+                && t.next_sweep
+                    .compare_exchange(due, now.saturating_add(SWEEP_GAP_NS), Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                t.sweep(now);
+            }
+            if t.len.load(Ordering::Acquire) >= t.max_keys {
+                return Err(StoreError::Full);
+            }
+        }
+        let mut inserted = false;
+        let entry = t.map.entry(d).or_insert_with(|| {
+            inserted = true;
+            AtomicU64::new(expires)
+        });
+        if inserted {
+            t.len.fetch_add(1, Ordering::AcqRel);
+            return Ok(true);
+        }
+        let cur = entry.load(Ordering::Acquire);
+        Ok(cur <= now
+            && entry
+                .compare_exchange(cur, expires, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok())
+    }
+}
+
+impl Default for MemorySingleUseStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemorySingleUseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySingleUseStore")
+            .field("len", &self.len())
+            .field("max_keys", &self.table.max_keys)
+            .finish()
+    }
+}
+
+impl SingleUseStore for MemorySingleUseStore {
+    type Future = Ready<Result<bool, StoreError>>;
+
+    fn insert_if_absent(&self, key: &str, ttl: Duration) -> Self::Future {
+        ready(self.insert(key, ttl))
+    }
+
+    fn tracked_keys(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+/// Builds a memory store.
+pub struct MemoryStoreBuilder<S> {
+    max_keys: usize,
+    on_full: OnFull,
+    clock: SharedClock,
+    _store: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S> MemoryStoreBuilder<S> {
+    fn new() -> Self {
+        Self {
+            max_keys: MemoryRateStore::DEFAULT_MAX_KEYS,
+            on_full: OnFull::default(),
+            clock: Arc::new(SystemClock),
+            _store: std::marker::PhantomData,
+        }
+    }
+
+    /// The most keys tracked at once (at least 1).
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys.max(1);
+        self
+    }
+
+    /// What to do with a new key when full (rate store only; the single-use store always refuses).
+    pub fn on_full(mut self, on_full: OnFull) -> Self {
+        self.on_full = on_full;
+        self
+    }
+
+    /// The clock (default [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+impl MemoryStoreBuilder<MemoryRateStore> {
+    /// The store.
+    pub fn build(self) -> MemoryRateStore {
+        MemoryRateStore {
+            table: Arc::new(Table::new(self.max_keys, self.on_full, self.clock)),
+        }
+    }
+}
+
+impl MemoryStoreBuilder<MemorySingleUseStore> {
+    /// The store.
+    pub fn build(self) -> MemorySingleUseStore {
+        MemorySingleUseStore {
+            table: Arc::new(Table::new(self.max_keys, OnFull::RefuseNew, self.clock)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::clock::ManualClock;
+    use crate::core::quota::Quota;
+
+    fn now_ready<T>(f: Ready<T>) -> T {
+        f.into_inner()
+    }
+
+    fn clock() -> ManualClock {
+        ManualClock::new(Duration::from_secs(1_700_000_000))
+    }
+
+    #[test]
+    fn denial_by_one_policy_charges_none() {
+        let c = clock();
+        let s = MemoryRateStore::builder().clock(c.clone()).build();
+        let loose = Quota::per_second(100).gcra();
+        let tight = Quota::per_minute(2).gcra();
+        let checks = [
+            RateCheck { key: "a", gcra: loose, cost: 1 },
+            RateCheck { key: "b", gcra: tight, cost: 1 },
+        ];
+        assert!(now_ready(s.check(&checks, CheckMode::Charge)).unwrap().allowed());
+        assert!(now_ready(s.check(&checks, CheckMode::Charge)).unwrap().allowed());
+        let denied = now_ready(s.check(&checks, CheckMode::Charge)).unwrap();
+        assert!(!denied.allowed());
+        assert!(denied.results[0].allowed && !denied.results[1].allowed);
+        // "a" was charged twice, not three times.
+        let peek = now_ready(s.check(&checks[..1], CheckMode::Peek)).unwrap();
+        assert_eq!(peek.results[0].remaining, 97);
+    }
+
+    #[test]
+    fn peek_changes_nothing() {
+        let s = MemoryRateStore::builder().clock(clock()).build();
+        let checks = [RateCheck { key: "k", gcra: Quota::per_second(1).gcra(), cost: 1 }];
+        for _ in 0..3 {
+            assert!(now_ready(s.check(&checks, CheckMode::Peek)).unwrap().allowed());
+        }
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn refuse_new_when_full_of_live_keys_and_sweep_when_expired() {
+        let c = clock();
+        let s = MemoryRateStore::builder().clock(c.clone()).max_keys(10).build();
+        let q = Quota::per_second(1).gcra();
+        for i in 0..10 {
+            let k = format!("k{i}");
+            assert!(now_ready(s.check(&[RateCheck { key: &k, gcra: q, cost: 1 }], CheckMode::Charge)).is_ok());
+        }
+        assert_eq!(s.len(), 10);
+        let r = now_ready(s.check(&[RateCheck { key: "new", gcra: q, cost: 1 }], CheckMode::Charge));
+        assert_eq!(r, Err(StoreError::Full));
+        // Existing keys still work.
+        assert!(now_ready(s.check(&[RateCheck { key: "k1", gcra: q, cost: 1 }], CheckMode::Peek)).is_ok());
+        c.advance(Duration::from_secs(2));
+        assert!(now_ready(s.check(&[RateCheck { key: "new", gcra: q, cost: 1 }], CheckMode::Charge)).unwrap().allowed());
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn evict_oldest_keeps_the_bound() {
+        let s = MemoryRateStore::builder().clock(clock()).max_keys(100).on_full(OnFull::EvictOldest).build();
+        let q = Quota::per_hour(10).gcra();
+        for i in 0..10_000 {
+            let k = format!("k{i}");
+            assert!(now_ready(s.check(&[RateCheck { key: &k, gcra: q, cost: 1 }], CheckMode::Charge)).unwrap().allowed());
+            assert!(s.len() <= 100);
+        }
+    }
+
+    #[test]
+    fn single_use_is_single_and_expires() {
+        let c = clock();
+        let s = MemorySingleUseStore::builder().clock(c.clone()).max_keys(2).build();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(now_ready(s.insert_if_absent("t1", ttl)), Ok(true));
+        assert_eq!(now_ready(s.insert_if_absent("t1", ttl)), Ok(false));
+        assert_eq!(now_ready(s.insert_if_absent("t2", ttl)), Ok(true));
+        assert_eq!(now_ready(s.insert_if_absent("t3", ttl)), Err(StoreError::Full));
+        c.advance(Duration::from_secs(61));
+        assert_eq!(now_ready(s.insert_if_absent("t1", ttl)), Ok(true));
+        assert_eq!(now_ready(s.insert_if_absent("t3", ttl)), Ok(true));
+        assert!(s.len() <= 2);
+    }
+
+    #[test]
+    fn concurrent_single_use_has_one_winner() {
+        let s = MemorySingleUseStore::new();
+        let wins = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..64 {
+                scope.spawn(|| {
+                    if now_ready(s.insert_if_absent("token", Duration::from_secs(5))) == Ok(true) {
+                        wins.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert_eq!(wins.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn concurrent_charges_get_exactly_the_quota() {
+        let s = MemoryRateStore::builder().clock(clock()).build();
+        let q = Quota::per_hour(500).gcra();
+        let allowed = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..200 {
+                        let checks = [
+                            RateCheck { key: "hot", gcra: q, cost: 1 },
+                            RateCheck { key: "global", gcra: Quota::per_hour(10_000).gcra(), cost: 1 },
+                        ];
+                        if now_ready(s.check(&checks, CheckMode::Charge)).unwrap().allowed() {
+                            allowed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(allowed.load(Ordering::Relaxed), 500);
+        let peek = now_ready(s.check(&[RateCheck { key: "global", gcra: Quota::per_hour(10_000).gcra(), cost: 1 }], CheckMode::Peek)).unwrap();
+        // A peek reports what would remain after one more request.
+        assert_eq!(peek.results[0].remaining, 10_000 - 500 - 1);
+    }
+}

@@ -1,0 +1,59 @@
+//! # tower-shield
+//!
+//! Inline request protection for [axum] and [hyper] apps, as composable
+//! [tower] layers: who the client really is, whether the request is signed, how fast
+//! it may go. Decisions are made in-process in microseconds, instead of a network
+//! round trip to a hosted security API per request.
+//!
+//! | layer | decides | feature |
+//! |---|---|---|
+//! | [`ClientIpLayer`](client_ip::ClientIpLayer) | the real client address behind trusted proxies | `client-ip` |
+//! | [`RateLimitLayer`](ratelimit::RateLimitLayer) | is this key within its quota (GCRA) | `ratelimit` |
+//! | [`SignatureLayer`](signature::SignatureLayer) | is the request signed by a known key (SigV4) | `signature` |
+//!
+//! [`Shield`] stacks them in the right order in one layer.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower::ServiceExt;
+//! use tower_shield::{Shield, core::ClientIp, client_ip::ClientIpSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let shield = Shield::builder()
+//!     .client_ip(ClientIpSource::RightmostXForwardedFor, ["10.0.0.0/8".parse()?])
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/", get(|ip: ClientIp| async move { ip.to_string() }))
+//!     .layer(shield);
+//!
+//! // A request that came through the proxy at 10.0.0.2 on behalf of 203.0.113.9:
+//! let mut req = http::Request::get("/")
+//!     .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+//!     .body(axum::body::Body::empty())?;
+//! req.extensions_mut().insert(tower_shield::core::PeerAddr("10.0.0.2:4000".parse()?));
+//! let res = app.oneshot(req).await?;
+//! assert_eq!(res.status(), 200);
+//! let body = axum::body::to_bytes(res.into_body(), 1024).await?;
+//! assert_eq!(body, "203.0.113.9");
+//! # Ok(()) }
+//! ```
+//!
+//! [axum]: https://docs.rs/axum
+//! [hyper]: https://docs.rs/hyper
+//! [tower]: https://docs.rs/tower
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod core;
+
+#[cfg(feature = "client-ip")]
+pub mod client_ip;
+
+#[cfg(feature = "client-ip")]
+mod shield;
+
+#[cfg(feature = "client-ip")]
+pub use shield::{Shield, ShieldBuilder, ShieldFuture, ShieldService};
