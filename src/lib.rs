@@ -52,6 +52,12 @@ pub mod core;
 #[cfg(feature = "client-ip")]
 pub mod client_ip;
 
+#[cfg(feature = "ratelimit")]
+pub mod ratelimit;
+
+#[cfg(feature = "signature")]
+pub mod signature;
+
 #[cfg(feature = "client-ip")]
 mod shield;
 

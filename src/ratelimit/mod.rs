@@ -1,0 +1,1 @@
+//! Rate limiting (feature `ratelimit`). Work in progress.

@@ -1,0 +1,1 @@
+//! Request signatures (feature `signature`). Work in progress.
