@@ -68,7 +68,11 @@ impl Default for ShieldBuilder {
 
 impl ShieldBuilder {
     /// Reads the client address from `source` when the peer is one of `trusted`.
-    pub fn client_ip(mut self, source: ClientIpSource, trusted: impl IntoIterator<Item = IpNet>) -> Self {
+    pub fn client_ip(
+        mut self,
+        source: ClientIpSource,
+        trusted: impl IntoIterator<Item = IpNet>,
+    ) -> Self {
         self.client_ip = ClientIpLayer::new(source, trusted);
         self
     }

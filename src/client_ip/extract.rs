@@ -107,7 +107,11 @@ impl ClientIpConfig {
 /// let direct = extract(&h, Some("203.0.113.5:443".parse().unwrap()), &cfg).unwrap();
 /// assert_eq!(direct.ip.to_string(), "203.0.113.5"); // untrusted peer: headers ignored
 /// ```
-pub fn extract(headers: &HeaderMap, peer: Option<SocketAddr>, config: &ClientIpConfig) -> Option<ClientIp> {
+pub fn extract(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    config: &ClientIpConfig,
+) -> Option<ClientIp> {
     let peer_ip = unmap(peer?.ip());
     let from_peer = || Some(ClientIp::new(peer_ip, IpSource::Peer, config.v6_prefix));
     if config.source == ClientIpSource::Peer || !config.is_trusted(peer_ip) {
@@ -120,9 +124,11 @@ pub fn extract(headers: &HeaderMap, peer: Option<SocketAddr>, config: &ClientIpC
                 .and_then(|v| rightmost_untrusted(v.split(',').map(parse_hop), config))
                 .map(|ip| (ip, IpSource::XForwardedFor))
         }
-        ClientIpSource::XForwardedForHop(n) => joined(headers, &X_FORWARDED_FOR, config.max_header_bytes)
-            .and_then(|v| nth_from_right(&v, *n))
-            .map(|ip| (ip, IpSource::XForwardedFor)),
+        ClientIpSource::XForwardedForHop(n) => {
+            joined(headers, &X_FORWARDED_FOR, config.max_header_bytes)
+                .and_then(|v| nth_from_right(&v, *n))
+                .map(|ip| (ip, IpSource::XForwardedFor))
+        }
         ClientIpSource::Forwarded => joined(headers, &FORWARDED, config.max_header_bytes)
             .and_then(|v| rightmost_untrusted(forwarded_for_nodes(&v), config))
             .map(|ip| (ip, IpSource::Forwarded)),
@@ -138,7 +144,11 @@ pub fn extract(headers: &HeaderMap, peer: Option<SocketAddr>, config: &ClientIpC
 
 /// All instances of `name`, in order, joined with `,`; `None` when absent, not
 /// visible ASCII, or longer than `max` bytes in all.
-fn joined<'a>(headers: &'a HeaderMap, name: &HeaderName, max: usize) -> Option<std::borrow::Cow<'a, str>> {
+fn joined<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    max: usize,
+) -> Option<std::borrow::Cow<'a, str>> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     let mut total = first.len();
@@ -205,7 +215,10 @@ pub fn parse_hop(hop: &str) -> Option<IpAddr> {
         IpAddr::V6(parse_v6(inside)?)
     } else if let Ok(v4) = hop.parse::<Ipv4Addr>() {
         IpAddr::V4(v4)
-    } else if let Some((addr, port)) = hop.split_once(':').filter(|(a, _)| !a.contains(':') && a.contains('.')) {
+    } else if let Some((addr, port)) = hop
+        .split_once(':')
+        .filter(|(a, _)| !a.contains(':') && a.contains('.'))
+    {
         if !is_port(port) {
             return None;
         }
@@ -218,7 +231,14 @@ pub fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 fn parse_v6(s: &str) -> Option<Ipv6Addr> {
     let addr = match s.split_once('%') {
-        Some((addr, zone)) if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') => addr,
+        Some((addr, zone))
+            if !zone.is_empty()
+                && zone
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') =>
+        {
+            addr
+        }
         Some(_) => return None,
         None => s,
     };
@@ -226,7 +246,10 @@ fn parse_v6(s: &str) -> Option<Ipv6Addr> {
 }
 
 fn is_port(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u16>().is_ok()
+    !s.is_empty()
+        && s.len() <= 5
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && s.parse::<u16>().is_ok()
 }
 
 /// The `for=` node of each RFC 7239 element, in order. An element without `for`,
@@ -311,9 +334,10 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     if node.eq_ignore_ascii_case("unknown") || node.starts_with('_') {
         return None;
     }
-    if let Some((_, port)) = node.rsplit_once("]:").or_else(|| {
-        node.split_once(':').filter(|(a, _)| a.contains('.'))
-    }) {
+    if let Some((_, port)) = node
+        .rsplit_once("]:")
+        .or_else(|| node.split_once(':').filter(|(a, _)| a.contains('.')))
+    {
         // Obfuscated ports (`_abc`) are allowed by the RFC; the address is what counts.
         if port.starts_with('_') {
             let addr = &node[..node.len() - port.len() - 1];
@@ -334,13 +358,26 @@ mod tests {
     }
 
     fn cfg(source: ClientIpSource) -> ClientIpConfig {
-        ClientIpConfig::new(source, ["10.0.0.0/8".parse().unwrap(), "2001:db8:ffff::/48".parse().unwrap()])
+        ClientIpConfig::new(
+            source,
+            [
+                "10.0.0.0/8".parse().unwrap(),
+                "2001:db8:ffff::/48".parse().unwrap(),
+            ],
+        )
     }
 
-    fn run(source: ClientIpSource, peer_addr: &str, headers: &[(&str, &[u8])]) -> (String, IpSource) {
+    fn run(
+        source: ClientIpSource,
+        peer_addr: &str,
+        headers: &[(&str, &[u8])],
+    ) -> (String, IpSource) {
         let mut h = HeaderMap::new();
         for (k, v) in headers {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_bytes(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
         }
         let c = extract(&h, peer(peer_addr), &cfg(source)).unwrap();
         (c.ip.to_string(), c.source)
@@ -349,49 +386,318 @@ mod tests {
     use ClientIpSource::*;
     use IpSource as S;
 
+    /// (name, source, peer, headers, expected ip, expected source)
+    type Case<'a> = (
+        &'a str,
+        ClientIpSource,
+        &'a str,
+        &'a [(&'a str, &'a [u8])],
+        &'a str,
+        IpSource,
+    );
+
     #[test]
     fn spoofing_vectors() {
         let xff = "x-forwarded-for";
         let fwd = "forwarded";
         let long = "1.2.3.4, ".repeat(600);
-        let cases: &[(&str, ClientIpSource, &str, &[(&str, &[u8])], &str, IpSource)] = &[
-            ("untrusted peer's headers ignored", RightmostXForwardedFor, "198.51.100.1:1", &[(xff, b"1.2.3.4")], "198.51.100.1", S::Peer),
-            ("leftmost spoof skipped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4")], "1.2.3.4", S::XForwardedFor),
-            ("trusted hops skipped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4, 10.1.1.1, 10.2.2.2")], "1.2.3.4", S::XForwardedFor),
-            ("several headers merged in order", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"6.6.6.6"), (xff, b"1.2.3.4, 10.0.0.9")], "1.2.3.4", S::XForwardedFor),
-            ("garbage hop falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4, garbage")], "10.0.0.1", S::Peer),
-            ("empty hop falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4,,")], "10.0.0.1", S::Peer),
-            ("empty header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"")], "10.0.0.1", S::Peer),
-            ("only trusted proxies falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"10.0.0.7, 10.0.0.8")], "10.0.0.1", S::Peer),
-            ("no header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[], "10.0.0.1", S::Peer),
-            ("v4 with port", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4:5678")], "1.2.3.4", S::XForwardedFor),
-            ("bracketed v6 with port", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"[2001:db8::1]:443")], "2001:db8::1", S::XForwardedFor),
-            ("v6 zone id dropped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"fe80::1%eth0")], "fe80::1", S::XForwardedFor),
-            ("v4-mapped v6 unmapped", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"::ffff:1.2.3.4")], "1.2.3.4", S::XForwardedFor),
-            ("mapped trusted peer", RightmostXForwardedFor, "[::ffff:10.0.0.1]:1", &[(xff, b"1.2.3.4")], "1.2.3.4", S::XForwardedFor),
-            ("trusted v6 proxy", RightmostXForwardedFor, "[2001:db8:ffff::1]:1", &[(xff, b"2001:db8:1::5")], "2001:db8:1::5", S::XForwardedFor),
-            ("oversized header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, long.as_bytes())], "10.0.0.1", S::Peer),
-            ("non-ascii header falls back", RightmostXForwardedFor, "10.0.0.1:1", &[(xff, b"1.2.3.4\xff")], "10.0.0.1", S::Peer),
-            ("hop 1 is rightmost", XForwardedForHop(1), "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4")], "1.2.3.4", S::XForwardedFor),
-            ("hop 2", XForwardedForHop(2), "10.0.0.1:1", &[(xff, b"6.6.6.6, 1.2.3.4, 10.0.0.3")], "1.2.3.4", S::XForwardedFor),
-            ("chain shorter than hops", XForwardedForHop(3), "10.0.0.1:1", &[(xff, b"1.2.3.4, 10.0.0.3")], "10.0.0.1", S::Peer),
-            ("hop 0 is nonsense", XForwardedForHop(0), "10.0.0.1:1", &[(xff, b"1.2.3.4")], "10.0.0.1", S::Peer),
-            ("forwarded basic", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60;proto=http;by=203.0.113.43")], "192.0.2.60", S::Forwarded),
-            ("forwarded rightmost untrusted", Forwarded, "10.0.0.1:1", &[(fwd, b"for=6.6.6.6, for=192.0.2.60, for=10.0.0.5")], "192.0.2.60", S::Forwarded),
-            ("forwarded quoted v6 with port", Forwarded, "10.0.0.1:1", &[(fwd, b"for=\"[2001:db8:cafe::17]:4711\"")], "2001:db8:cafe::17", S::Forwarded),
-            ("forwarded quoted comma stays one element", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60;x=\"a,for=6.6.6.6\"")], "192.0.2.60", S::Forwarded),
-            ("forwarded obfuscated ends walk", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60, for=_hidden")], "10.0.0.1", S::Peer),
-            ("forwarded unknown ends walk", Forwarded, "10.0.0.1:1", &[(fwd, b"for=192.0.2.60, for=unknown")], "10.0.0.1", S::Peer),
-            ("forwarded obfuscated port ok", Forwarded, "10.0.0.1:1", &[(fwd, b"for=\"192.0.2.60:_port\"")], "192.0.2.60", S::Forwarded),
-            ("forwarded case-insensitive key", Forwarded, "10.0.0.1:1", &[(fwd, b"For=192.0.2.60")], "192.0.2.60", S::Forwarded),
-            ("forwarded missing for", Forwarded, "10.0.0.1:1", &[(fwd, b"proto=https")], "10.0.0.1", S::Peer),
-            ("forwarded unterminated quote", Forwarded, "10.0.0.1:1", &[(fwd, b"for=\"192.0.2.60")], "10.0.0.1", S::Peer),
-            ("forwarded duplicate for", Forwarded, "10.0.0.1:1", &[(fwd, b"for=1.1.1.1;for=2.2.2.2")], "10.0.0.1", S::Peer),
-            ("single header", ClientIpSource::cf_connecting_ip(), "10.0.0.1:1", &[("cf-connecting-ip", b"203.0.113.9")], "203.0.113.9", S::Header),
-            ("single header repeated", ClientIpSource::x_real_ip(), "10.0.0.1:1", &[("x-real-ip", b"1.1.1.1"), ("x-real-ip", b"2.2.2.2")], "10.0.0.1", S::Peer),
-            ("single header from untrusted", ClientIpSource::true_client_ip(), "8.8.8.8:1", &[("true-client-ip", b"1.1.1.1")], "8.8.8.8", S::Peer),
-            ("single header garbage", ClientIpSource::fly_client_ip(), "10.0.0.1:1", &[("fly-client-ip", b"nope")], "10.0.0.1", S::Peer),
-            ("peer source ignores headers", Peer, "10.0.0.1:1", &[(xff, b"1.2.3.4")], "10.0.0.1", S::Peer),
+        let cases: &[Case<'_>] = &[
+            (
+                "untrusted peer's headers ignored",
+                RightmostXForwardedFor,
+                "198.51.100.1:1",
+                &[(xff, b"1.2.3.4")],
+                "198.51.100.1",
+                S::Peer,
+            ),
+            (
+                "leftmost spoof skipped",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"6.6.6.6, 1.2.3.4")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "trusted hops skipped",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"6.6.6.6, 1.2.3.4, 10.1.1.1, 10.2.2.2")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "several headers merged in order",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"6.6.6.6"), (xff, b"1.2.3.4, 10.0.0.9")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "garbage hop falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4, garbage")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "empty hop falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4,,")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "empty header falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "only trusted proxies falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"10.0.0.7, 10.0.0.8")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "no header falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "v4 with port",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4:5678")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "bracketed v6 with port",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"[2001:db8::1]:443")],
+                "2001:db8::1",
+                S::XForwardedFor,
+            ),
+            (
+                "v6 zone id dropped",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"fe80::1%eth0")],
+                "fe80::1",
+                S::XForwardedFor,
+            ),
+            (
+                "v4-mapped v6 unmapped",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"::ffff:1.2.3.4")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "mapped trusted peer",
+                RightmostXForwardedFor,
+                "[::ffff:10.0.0.1]:1",
+                &[(xff, b"1.2.3.4")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "trusted v6 proxy",
+                RightmostXForwardedFor,
+                "[2001:db8:ffff::1]:1",
+                &[(xff, b"2001:db8:1::5")],
+                "2001:db8:1::5",
+                S::XForwardedFor,
+            ),
+            (
+                "oversized header falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, long.as_bytes())],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "non-ascii header falls back",
+                RightmostXForwardedFor,
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4\xff")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "hop 1 is rightmost",
+                XForwardedForHop(1),
+                "10.0.0.1:1",
+                &[(xff, b"6.6.6.6, 1.2.3.4")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "hop 2",
+                XForwardedForHop(2),
+                "10.0.0.1:1",
+                &[(xff, b"6.6.6.6, 1.2.3.4, 10.0.0.3")],
+                "1.2.3.4",
+                S::XForwardedFor,
+            ),
+            (
+                "chain shorter than hops",
+                XForwardedForHop(3),
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4, 10.0.0.3")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "hop 0 is nonsense",
+                XForwardedForHop(0),
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "forwarded basic",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=192.0.2.60;proto=http;by=203.0.113.43")],
+                "192.0.2.60",
+                S::Forwarded,
+            ),
+            (
+                "forwarded rightmost untrusted",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=6.6.6.6, for=192.0.2.60, for=10.0.0.5")],
+                "192.0.2.60",
+                S::Forwarded,
+            ),
+            (
+                "forwarded quoted v6 with port",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=\"[2001:db8:cafe::17]:4711\"")],
+                "2001:db8:cafe::17",
+                S::Forwarded,
+            ),
+            (
+                "forwarded quoted comma stays one element",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=192.0.2.60;x=\"a,for=6.6.6.6\"")],
+                "192.0.2.60",
+                S::Forwarded,
+            ),
+            (
+                "forwarded obfuscated ends walk",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=192.0.2.60, for=_hidden")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "forwarded unknown ends walk",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=192.0.2.60, for=unknown")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "forwarded obfuscated port ok",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=\"192.0.2.60:_port\"")],
+                "192.0.2.60",
+                S::Forwarded,
+            ),
+            (
+                "forwarded case-insensitive key",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"For=192.0.2.60")],
+                "192.0.2.60",
+                S::Forwarded,
+            ),
+            (
+                "forwarded missing for",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"proto=https")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "forwarded unterminated quote",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=\"192.0.2.60")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "forwarded duplicate for",
+                Forwarded,
+                "10.0.0.1:1",
+                &[(fwd, b"for=1.1.1.1;for=2.2.2.2")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "single header",
+                ClientIpSource::cf_connecting_ip(),
+                "10.0.0.1:1",
+                &[("cf-connecting-ip", b"203.0.113.9")],
+                "203.0.113.9",
+                S::Header,
+            ),
+            (
+                "single header repeated",
+                ClientIpSource::x_real_ip(),
+                "10.0.0.1:1",
+                &[("x-real-ip", b"1.1.1.1"), ("x-real-ip", b"2.2.2.2")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "single header from untrusted",
+                ClientIpSource::true_client_ip(),
+                "8.8.8.8:1",
+                &[("true-client-ip", b"1.1.1.1")],
+                "8.8.8.8",
+                S::Peer,
+            ),
+            (
+                "single header garbage",
+                ClientIpSource::fly_client_ip(),
+                "10.0.0.1:1",
+                &[("fly-client-ip", b"nope")],
+                "10.0.0.1",
+                S::Peer,
+            ),
+            (
+                "peer source ignores headers",
+                Peer,
+                "10.0.0.1:1",
+                &[(xff, b"1.2.3.4")],
+                "10.0.0.1",
+                S::Peer,
+            ),
         ];
         for (name, source, p, headers, want_ip, want_source) in cases {
             let (ip, source) = run(source.clone(), p, headers);
@@ -408,7 +714,12 @@ mod tests {
 
     #[test]
     fn rate_key_aggregates_v6() {
-        let c = extract(&HeaderMap::new(), peer("[2001:db8:1:2:3:4:5:6]:1"), &cfg(Peer)).unwrap();
+        let c = extract(
+            &HeaderMap::new(),
+            peer("[2001:db8:1:2:3:4:5:6]:1"),
+            &cfg(Peer),
+        )
+        .unwrap();
         assert_eq!(c.rate_key.to_string(), "2001:db8:1:2::/64");
         let mut c48 = cfg(Peer);
         c48.v6_prefix = 48;
@@ -420,11 +731,28 @@ mod tests {
 
     #[test]
     fn hop_parser_edges() {
-        for bad in ["", " ", "1.2.3", "1.2.3.4:", "1.2.3.4:99999", "1.2.3.4:port", "[::1", "[::1]x", "[::1]:", "::1%", "fe80::1%a b", "1.2.3.4.5", "[1.2.3.4]"] {
+        for bad in [
+            "",
+            " ",
+            "1.2.3",
+            "1.2.3.4:",
+            "1.2.3.4:99999",
+            "1.2.3.4:port",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "::1%",
+            "fe80::1%a b",
+            "1.2.3.4.5",
+            "[1.2.3.4]",
+        ] {
             assert_eq!(parse_hop(bad), None, "{bad:?}");
         }
         assert_eq!(parse_hop(" \t1.2.3.4 "), Some("1.2.3.4".parse().unwrap()));
-        assert_eq!(parse_hop("[::ffff:1.2.3.4]:80"), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(
+            parse_hop("[::ffff:1.2.3.4]:80"),
+            Some("1.2.3.4".parse().unwrap())
+        );
     }
 
     proptest! {

@@ -44,7 +44,8 @@ fn nibble(c: u8) -> (u8, u8) {
     let lower = (c | 0x20).wrapping_sub(b'a');
     let is_digit = ((digit as i16 - 10) >> 8) as u8 & 1; // 1 when digit < 10
     let is_alpha = ((lower as i16 - 6) >> 8) as u8 & 1; // 1 when lower < 6
-    let value = (digit & is_digit.wrapping_neg()) | (lower.wrapping_add(10) & is_alpha.wrapping_neg());
+    let value =
+        (digit & is_digit.wrapping_neg()) | (lower.wrapping_add(10) & is_alpha.wrapping_neg());
     (value, (is_digit | is_alpha) ^ 1)
 }
 

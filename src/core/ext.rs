@@ -90,7 +90,8 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// The socket peer of a request: `PeerAddr`, else axum's `ConnectInfo<SocketAddr>`.
+/// The socket peer of a request: [`PeerAddr`], else axum's `ConnectInfo<SocketAddr>`,
+/// else axum's `MockConnectInfo<SocketAddr>` (feature `axum`).
 pub fn peer_addr(ext: &http::Extensions) -> Option<SocketAddr> {
     if let Some(PeerAddr(a)) = ext.get::<PeerAddr>() {
         return Some(*a);
@@ -98,6 +99,11 @@ pub fn peer_addr(ext: &http::Extensions) -> Option<SocketAddr> {
     #[cfg(feature = "axum")]
     if let Some(ci) = ext.get::<ConnectInfo>() {
         return Some(ci.0);
+    }
+    // axum's test helper; its `ConnectInfo` extractor falls back to it the same way.
+    #[cfg(feature = "axum")]
+    if let Some(mock) = ext.get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>() {
+        return Some(mock.0);
     }
     None
 }

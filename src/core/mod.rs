@@ -9,9 +9,9 @@ pub mod clock;
 pub mod ct;
 pub mod error;
 pub mod ext;
-pub mod future;
 #[cfg(feature = "axum")]
 mod extract;
+pub mod future;
 pub mod quota;
 pub mod reject;
 pub mod secret;

@@ -264,11 +264,34 @@ pub fn new_request_id() -> String {
     id
 }
 
+/// Makes `req_`-prefixed request ids for tower-http's `SetRequestIdLayer`, so the app's
+/// logs, the `x-request-id` response header and tower-shield's error bodies share one id.
+///
+/// ```
+/// use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+/// use tower_shield::core::reject::MakeShieldRequestId;
+///
+/// let stack = tower::ServiceBuilder::new()
+///     .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
+///     .layer(PropagateRequestIdLayer::x_request_id());
+/// # let _ = stack;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MakeShieldRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeShieldRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
+        HeaderValue::from_str(&new_request_id())
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// Formats a time since the Unix epoch as RFC 3339 UTC, second precision.
 pub fn rfc3339(since_epoch: Duration) -> String {
     let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
-    let t = time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     const FMT: &[time::format_description::FormatItem<'static>] =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.format(FMT).unwrap_or_default()
@@ -297,7 +320,7 @@ type RenderFn = dyn Fn(&Rejection, &RejectionContext) -> Response<Bytes> + Send 
 /// assert_eq!(res.status(), 403);
 /// assert_eq!(res.body(), "BLOCKED");
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Renderer(Option<Arc<RenderFn>>);
 
 impl Renderer {
@@ -350,12 +373,6 @@ impl Renderer {
     }
 }
 
-impl Default for Renderer {
-    fn default() -> Self {
-        Self(None)
-    }
-}
-
 impl fmt::Debug for Renderer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_some() {
@@ -394,10 +411,8 @@ pub fn json_response(rejection: &Rejection, cx: &RejectionContext) -> Response<B
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut res = Response::new(Bytes::from(bytes));
     *res.status_mut() = rejection.status();
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
@@ -410,15 +425,33 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for k in RejectionKind::ALL {
             assert!(seen.insert(k.code()), "duplicate {}", k.code());
-            assert!(k.code().bytes().all(|c| c.is_ascii_uppercase() || c == b'_'));
+            assert!(
+                k.code()
+                    .bytes()
+                    .all(|c| c.is_ascii_uppercase() || c == b'_')
+            );
             assert!(k.status().is_client_error() || k.status().is_server_error());
         }
         for seed_code in [
-            "INVALID_API_KEY", "INSUFFICIENT_PERMISSIONS", "RATE_LIMITED", "INVALID_SIGNATURE",
-            "SIGNATURE_EXPIRED", "INVALID_REQUEST", "BLOCKED", "CHALLENGE_REQUIRED",
-            "INVALID_SITE_KEY", "SITE_INACTIVE", "QUOTA_EXCEEDED", "CHALLENGE_EXPIRED",
-            "INVALID_SOLUTION", "HIGH_RISK_SCORE", "TOKEN_EXPIRED", "TOKEN_USED",
-            "INVALID_SECRET_KEY", "INVALID_URL", "KEY_NOT_FOUND",
+            "INVALID_API_KEY",
+            "INSUFFICIENT_PERMISSIONS",
+            "RATE_LIMITED",
+            "INVALID_SIGNATURE",
+            "SIGNATURE_EXPIRED",
+            "INVALID_REQUEST",
+            "BLOCKED",
+            "CHALLENGE_REQUIRED",
+            "INVALID_SITE_KEY",
+            "SITE_INACTIVE",
+            "QUOTA_EXCEEDED",
+            "CHALLENGE_EXPIRED",
+            "INVALID_SOLUTION",
+            "HIGH_RISK_SCORE",
+            "TOKEN_EXPIRED",
+            "TOKEN_USED",
+            "INVALID_SECRET_KEY",
+            "INVALID_URL",
+            "KEY_NOT_FOUND",
         ] {
             assert!(seen.contains(seed_code), "missing {seed_code}");
         }
@@ -435,19 +468,31 @@ mod tests {
     #[test]
     fn default_body_has_the_seed_shape() {
         let mut req = Request::new(());
-        req.headers_mut().insert(X_REQUEST_ID, HeaderValue::from_static("req_12345"));
+        req.headers_mut()
+            .insert(X_REQUEST_ID, HeaderValue::from_static("req_12345"));
         let res: Response<ShieldBody<()>> = Renderer::default().reject(
             &req,
             Duration::from_secs(1_705_314_600),
-            Rejection::new(RejectionKind::InvalidApiKey, "The provided API key is invalid or has been revoked")
-                .with_retry_after(Duration::from_millis(10)),
+            Rejection::new(
+                RejectionKind::InvalidApiKey,
+                "The provided API key is invalid or has been revoked",
+            )
+            .with_retry_after(Duration::from_millis(10)),
         );
         assert_eq!(res.status(), 401);
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(res.headers()["retry-after"], "1");
-        assert!(res.headers().get(X_REQUEST_ID).is_none(), "client id is not re-sent");
-        assert_eq!(res.extensions().get::<Rejection>().map(|r| r.kind()), Some(RejectionKind::InvalidApiKey));
-        let ShieldBody::Full { data: Some(data) } = res.into_body() else { panic!("full body") };
+        assert!(
+            res.headers().get(X_REQUEST_ID).is_none(),
+            "client id is not re-sent"
+        );
+        assert_eq!(
+            res.extensions().get::<Rejection>().map(|r| r.kind()),
+            Some(RejectionKind::InvalidApiKey)
+        );
+        let ShieldBody::Full { data: Some(data) } = res.into_body() else {
+            panic!("full body")
+        };
         let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
         assert_eq!(
             v,
@@ -467,19 +512,32 @@ mod tests {
         assert!(cx.generated_id && cx.request_id.starts_with("req_") && cx.request_id.len() == 28);
         h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
         assert!(RejectionContext::from_headers(&h, Duration::ZERO).generated_id);
-        h.insert(X_REQUEST_ID, HeaderValue::from_str(&"a".repeat(129)).unwrap());
+        h.insert(
+            X_REQUEST_ID,
+            HeaderValue::from_str(&"a".repeat(129)).unwrap(),
+        );
         assert!(RejectionContext::from_headers(&h, Duration::ZERO).generated_id);
         h.insert(X_REQUEST_ID, HeaderValue::from_static("a"));
         h.append(X_REQUEST_ID, HeaderValue::from_static("b"));
         assert!(RejectionContext::from_headers(&h, Duration::ZERO).generated_id);
-        let res: Response<ShieldBody<()>> =
-            Renderer::default().reject_with(&RejectionContext::from_headers(&h, Duration::ZERO), Rejection::new(RejectionKind::Blocked, "x"));
-        assert!(res.headers()[X_REQUEST_ID].to_str().unwrap().starts_with("req_"));
+        let res: Response<ShieldBody<()>> = Renderer::default().reject_with(
+            &RejectionContext::from_headers(&h, Duration::ZERO),
+            Rejection::new(RejectionKind::Blocked, "x"),
+        );
+        assert!(
+            res.headers()[X_REQUEST_ID]
+                .to_str()
+                .unwrap()
+                .starts_with("req_")
+        );
     }
 
     #[test]
     fn rfc3339_formats_utc() {
         assert_eq!(rfc3339(Duration::ZERO), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Duration::from_secs(1_705_314_600)), "2024-01-15T10:30:00Z");
+        assert_eq!(
+            rfc3339(Duration::from_secs(1_705_314_600)),
+            "2024-01-15T10:30:00Z"
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use dashmap::DashMap;
 use smallvec::SmallVec;
 
-use super::{CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError};
+use super::{
+    CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError,
+};
 use crate::core::clock::{Clock, SharedClock, SystemClock};
 use crate::core::quota::gcra;
 
@@ -113,7 +115,10 @@ impl Table {
             removed += usize::from(!keep);
             keep
         });
-        self.len.fetch_sub(removed.min(self.len.load(Ordering::Acquire)), Ordering::AcqRel);
+        self.len.fetch_sub(
+            removed.min(self.len.load(Ordering::Acquire)),
+            Ordering::AcqRel,
+        );
         removed
     }
 
@@ -126,7 +131,12 @@ impl Table {
         if now >= due
             && self
                 .next_sweep
-                .compare_exchange(due, now.saturating_add(SWEEP_GAP_NS), Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(
+                    due,
+                    now.saturating_add(SWEEP_GAP_NS),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
                 .is_ok()
         {
             self.sweep(now);
@@ -170,7 +180,13 @@ impl Table {
     }
 
     /// Sets `digest` from `old` to `new`; false when another writer got there first.
-    fn compare_and_set(&self, digest: u128, old: u64, new: u64, now: u64) -> Result<bool, StoreError> {
+    fn compare_and_set(
+        &self,
+        digest: u128,
+        old: u64,
+        new: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         if let Some(v) = self.map.get(&digest) {
             return Ok(v
                 .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
@@ -266,7 +282,9 @@ impl MemoryRateStore {
 
     fn decide(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Result<RateOutcome, StoreError> {
         if checks.len() > MAX_POLICIES {
-            return Err(StoreError::Invalid("more than MAX_POLICIES policies".into()));
+            return Err(StoreError::Invalid(
+                "more than MAX_POLICIES policies".into(),
+            ));
         }
         let t = &self.table;
         let digests: SmallVec<[u128; 2]> = checks.iter().map(|c| t.hasher.digest(c.key)).collect();
@@ -283,7 +301,10 @@ impl MemoryRateStore {
                 olds.push(old);
                 results.push(gcra(old, now, c.gcra, c.cost));
             }
-            let outcome = RateOutcome { now_ns: now, results };
+            let outcome = RateOutcome {
+                now_ns: now,
+                results,
+            };
             if mode == CheckMode::Peek || !outcome.allowed() {
                 return Ok(outcome);
             }
@@ -400,7 +421,12 @@ impl MemorySingleUseStore {
             let due = t.next_sweep.load(Ordering::Acquire);
             if now >= due
                 && t.next_sweep
-                    .compare_exchange(due, now.saturating_add(SWEEP_GAP_NS), Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(
+                        due,
+                        now.saturating_add(SWEEP_GAP_NS),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
                     .is_ok()
             {
                 t.sweep(now);
@@ -529,11 +555,27 @@ mod tests {
         let loose = Quota::per_second(100).gcra();
         let tight = Quota::per_minute(2).gcra();
         let checks = [
-            RateCheck { key: "a", gcra: loose, cost: 1 },
-            RateCheck { key: "b", gcra: tight, cost: 1 },
+            RateCheck {
+                key: "a",
+                gcra: loose,
+                cost: 1,
+            },
+            RateCheck {
+                key: "b",
+                gcra: tight,
+                cost: 1,
+            },
         ];
-        assert!(now_ready(s.check(&checks, CheckMode::Charge)).unwrap().allowed());
-        assert!(now_ready(s.check(&checks, CheckMode::Charge)).unwrap().allowed());
+        assert!(
+            now_ready(s.check(&checks, CheckMode::Charge))
+                .unwrap()
+                .allowed()
+        );
+        assert!(
+            now_ready(s.check(&checks, CheckMode::Charge))
+                .unwrap()
+                .allowed()
+        );
         let denied = now_ready(s.check(&checks, CheckMode::Charge)).unwrap();
         assert!(!denied.allowed());
         assert!(denied.results[0].allowed && !denied.results[1].allowed);
@@ -545,9 +587,17 @@ mod tests {
     #[test]
     fn peek_changes_nothing() {
         let s = MemoryRateStore::builder().clock(clock()).build();
-        let checks = [RateCheck { key: "k", gcra: Quota::per_second(1).gcra(), cost: 1 }];
+        let checks = [RateCheck {
+            key: "k",
+            gcra: Quota::per_second(1).gcra(),
+            cost: 1,
+        }];
         for _ in 0..3 {
-            assert!(now_ready(s.check(&checks, CheckMode::Peek)).unwrap().allowed());
+            assert!(
+                now_ready(s.check(&checks, CheckMode::Peek))
+                    .unwrap()
+                    .allowed()
+            );
         }
         assert!(s.is_empty());
     }
@@ -555,29 +605,85 @@ mod tests {
     #[test]
     fn refuse_new_when_full_of_live_keys_and_sweep_when_expired() {
         let c = clock();
-        let s = MemoryRateStore::builder().clock(c.clone()).max_keys(10).build();
+        let s = MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(10)
+            .build();
         let q = Quota::per_second(1).gcra();
         for i in 0..10 {
             let k = format!("k{i}");
-            assert!(now_ready(s.check(&[RateCheck { key: &k, gcra: q, cost: 1 }], CheckMode::Charge)).is_ok());
+            assert!(
+                now_ready(s.check(
+                    &[RateCheck {
+                        key: &k,
+                        gcra: q,
+                        cost: 1
+                    }],
+                    CheckMode::Charge
+                ))
+                .is_ok()
+            );
         }
         assert_eq!(s.len(), 10);
-        let r = now_ready(s.check(&[RateCheck { key: "new", gcra: q, cost: 1 }], CheckMode::Charge));
+        let r = now_ready(s.check(
+            &[RateCheck {
+                key: "new",
+                gcra: q,
+                cost: 1,
+            }],
+            CheckMode::Charge,
+        ));
         assert_eq!(r, Err(StoreError::Full));
         // Existing keys still work.
-        assert!(now_ready(s.check(&[RateCheck { key: "k1", gcra: q, cost: 1 }], CheckMode::Peek)).is_ok());
+        assert!(
+            now_ready(s.check(
+                &[RateCheck {
+                    key: "k1",
+                    gcra: q,
+                    cost: 1
+                }],
+                CheckMode::Peek
+            ))
+            .is_ok()
+        );
         c.advance(Duration::from_secs(2));
-        assert!(now_ready(s.check(&[RateCheck { key: "new", gcra: q, cost: 1 }], CheckMode::Charge)).unwrap().allowed());
+        assert!(
+            now_ready(s.check(
+                &[RateCheck {
+                    key: "new",
+                    gcra: q,
+                    cost: 1
+                }],
+                CheckMode::Charge
+            ))
+            .unwrap()
+            .allowed()
+        );
         assert_eq!(s.len(), 1);
     }
 
     #[test]
     fn evict_oldest_keeps_the_bound() {
-        let s = MemoryRateStore::builder().clock(clock()).max_keys(100).on_full(OnFull::EvictOldest).build();
+        let s = MemoryRateStore::builder()
+            .clock(clock())
+            .max_keys(100)
+            .on_full(OnFull::EvictOldest)
+            .build();
         let q = Quota::per_hour(10).gcra();
         for i in 0..10_000 {
             let k = format!("k{i}");
-            assert!(now_ready(s.check(&[RateCheck { key: &k, gcra: q, cost: 1 }], CheckMode::Charge)).unwrap().allowed());
+            assert!(
+                now_ready(s.check(
+                    &[RateCheck {
+                        key: &k,
+                        gcra: q,
+                        cost: 1
+                    }],
+                    CheckMode::Charge
+                ))
+                .unwrap()
+                .allowed()
+            );
             assert!(s.len() <= 100);
         }
     }
@@ -585,12 +691,18 @@ mod tests {
     #[test]
     fn single_use_is_single_and_expires() {
         let c = clock();
-        let s = MemorySingleUseStore::builder().clock(c.clone()).max_keys(2).build();
+        let s = MemorySingleUseStore::builder()
+            .clock(c.clone())
+            .max_keys(2)
+            .build();
         let ttl = Duration::from_secs(60);
         assert_eq!(now_ready(s.insert_if_absent("t1", ttl)), Ok(true));
         assert_eq!(now_ready(s.insert_if_absent("t1", ttl)), Ok(false));
         assert_eq!(now_ready(s.insert_if_absent("t2", ttl)), Ok(true));
-        assert_eq!(now_ready(s.insert_if_absent("t3", ttl)), Err(StoreError::Full));
+        assert_eq!(
+            now_ready(s.insert_if_absent("t3", ttl)),
+            Err(StoreError::Full)
+        );
         c.advance(Duration::from_secs(61));
         assert_eq!(now_ready(s.insert_if_absent("t1", ttl)), Ok(true));
         assert_eq!(now_ready(s.insert_if_absent("t3", ttl)), Ok(true));
@@ -623,10 +735,21 @@ mod tests {
                 scope.spawn(|| {
                     for _ in 0..200 {
                         let checks = [
-                            RateCheck { key: "hot", gcra: q, cost: 1 },
-                            RateCheck { key: "global", gcra: Quota::per_hour(10_000).gcra(), cost: 1 },
+                            RateCheck {
+                                key: "hot",
+                                gcra: q,
+                                cost: 1,
+                            },
+                            RateCheck {
+                                key: "global",
+                                gcra: Quota::per_hour(10_000).gcra(),
+                                cost: 1,
+                            },
                         ];
-                        if now_ready(s.check(&checks, CheckMode::Charge)).unwrap().allowed() {
+                        if now_ready(s.check(&checks, CheckMode::Charge))
+                            .unwrap()
+                            .allowed()
+                        {
                             allowed.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -634,7 +757,15 @@ mod tests {
             }
         });
         assert_eq!(allowed.load(Ordering::Relaxed), 500);
-        let peek = now_ready(s.check(&[RateCheck { key: "global", gcra: Quota::per_hour(10_000).gcra(), cost: 1 }], CheckMode::Peek)).unwrap();
+        let peek = now_ready(s.check(
+            &[RateCheck {
+                key: "global",
+                gcra: Quota::per_hour(10_000).gcra(),
+                cost: 1,
+            }],
+            CheckMode::Peek,
+        ))
+        .unwrap();
         // A peek reports what would remain after one more request.
         assert_eq!(peek.results[0].remaining, 10_000 - 500 - 1);
     }

@@ -1,0 +1,93 @@
+//! The demo server's router on a real socket, driven by a real HTTP client.
+
+#[path = "../examples/demo/app.rs"]
+#[allow(dead_code)]
+mod app;
+#[path = "../examples/demo/config.rs"]
+#[allow(dead_code)]
+mod config;
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+async fn serve(toml: &str) -> SocketAddr {
+    let cfg = config::Config::parse(toml).unwrap();
+    let router = app::router(&cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let mut req = http::Request::get(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = client
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status.as_u16(),
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn untrusted_peer_headers_are_ignored_by_default() {
+    let addr = serve("").await;
+    let (status, headers, body) = get(addr, "/api/whoami", &[("x-forwarded-for", "1.2.3.4")]).await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["clientIp"]["ip"], "127.0.0.1");
+    assert_eq!(v["clientIp"]["source"], "peer");
+    let id = headers["x-request-id"].to_str().unwrap();
+    assert!(id.starts_with("req_"));
+    assert_eq!(v["requestId"], id);
+}
+
+#[tokio::test]
+async fn trusted_proxy_forwarding_is_read_from_the_right() {
+    let addr =
+        serve("[client_ip]\nsource = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n")
+            .await;
+    for xff in ["1.2.3.4", "6.6.6.6, 1.2.3.4"] {
+        let (status, _, body) = get(addr, "/api/whoami", &[("x-forwarded-for", xff)]).await;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["clientIp"]["ip"], "1.2.3.4", "{xff}");
+        assert_eq!(v["clientIp"]["source"], "x-forwarded-for");
+    }
+}
+
+#[tokio::test]
+async fn health_and_index() {
+    let addr = serve("").await;
+    let (status, _, body) = get(addr, "/healthz", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, headers, body) = get(addr, "/", &[("x-request-id", "req_given")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-request-id"], "req_given");
+    for (_, path, _) in app::ENDPOINTS {
+        assert!(body.contains(path), "index lists {path}");
+    }
+}
