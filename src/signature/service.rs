@@ -1,0 +1,85 @@
+use std::fmt;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::SignedBody;
+use super::future::SignatureFuture;
+use super::layer::SignatureLayer;
+use super::verify::SignatureError;
+use crate::core::body::ShieldBody;
+use crate::core::store::SingleUseStore;
+
+/// The service [`SignatureLayer`] wraps around an inner service.
+///
+/// The inner service receives `Request<`[`SignedBody`]`>` (the buffered body) with a
+/// [`Principal`](crate::core::Principal) in its extensions.
+pub struct SignatureService<S, R> {
+    pub(crate) inner: S,
+    pub(crate) layer: SignatureLayer<R>,
+}
+
+impl<S, R> SignatureService<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, R> Clone for SignatureService<S, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, R> fmt::Debug for SignatureService<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignatureService")
+            .field("inner", &self.inner)
+            .field("layer", &self.layer)
+            .finish()
+    }
+}
+
+impl<S, R, ReqB, ResB> Service<Request<ReqB>> for SignatureService<S, R>
+where
+    S: Service<Request<SignedBody>, Response = Response<ResB>> + Clone,
+    ReqB: Body,
+    R: SingleUseStore,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = SignatureFuture<S, ReqB, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let now = self.layer.clock.now();
+        let (parts, body) = req.into_parts();
+        let verifier = &self.layer.verifier;
+        let head = match verifier.check_head(&parts.method, &parts.uri, &parts.headers, now) {
+            Ok(head) => head,
+            Err(e) => return SignatureFuture::rejected(&parts.headers, now, e, self.layer.clone()),
+        };
+        let limit = u64::try_from(verifier.body_limit_bytes()).unwrap_or(u64::MAX);
+        if body.size_hint().lower() > limit {
+            return SignatureFuture::rejected(
+                &parts.headers,
+                now,
+                SignatureError::PayloadTooLarge,
+                self.layer.clone(),
+            );
+        }
+        // The ready service goes into the future; a fresh clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        SignatureFuture::collect(body, parts, head, inner, self.layer.clone(), now)
+    }
+}
