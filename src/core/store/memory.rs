@@ -2,9 +2,9 @@
 
 use std::future::{Ready, ready};
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use smallvec::SmallVec;
@@ -12,8 +12,8 @@ use smallvec::SmallVec;
 use super::{
     CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError,
 };
-use crate::core::clock::{Clock, SharedClock, SystemClock};
-use crate::core::quota::gcra;
+use crate::core::clock::{Clock, SharedClock};
+use crate::core::quota::{GcraOutcome, gcra};
 
 /// What a memory store does with a new key when it already tracks its maximum
 /// number of live keys (after dropping the expired ones).
@@ -31,20 +31,61 @@ pub enum OnFull {
     EvictOldest,
 }
 
-/// Keys are kept as 128-bit keyed SipHash digests: 16 bytes each whatever the key's
-/// length, with a per-process random key so collisions cannot be aimed at.
+/// Keys are kept as 64-bit keyed SipHash-1-3 digests: 8 bytes each whatever the key's
+/// length, with a per-store random key so collisions cannot be aimed at. Two live keys
+/// share a counter only by chance: about n^2 / 2^65 for n tracked keys (3 in 100
+/// million at a million keys).
 #[derive(Clone)]
-struct KeyHasher(RandomState, RandomState);
+struct KeyHasher(RandomState);
 
 impl KeyHasher {
     fn new() -> Self {
-        Self(RandomState::new(), RandomState::new())
+        Self(RandomState::new())
     }
 
-    fn digest(&self, key: &str) -> u128 {
-        let hi = self.0.hash_one(key);
-        let lo = self.1.hash_one(key);
-        (u128::from(hi) << 64) | u128::from(lo)
+    fn digest(&self, key: &str) -> u64 {
+        self.0.hash_one(key)
+    }
+}
+
+/// The time a memory store decides at.
+enum StoreClock {
+    /// The default: the CPU's timestamp counter (via `quanta`), anchored to the system
+    /// clock when the store is built. Monotonic (a wall-clock step neither refunds nor
+    /// locks out a quota) and a few nanoseconds per read.
+    Fast {
+        clock: quanta::Clock,
+        anchor_raw: u64,
+        anchor_ns: u64,
+    },
+    /// A clock the user injected (tests use `ManualClock`).
+    Shared(SharedClock),
+}
+
+impl StoreClock {
+    fn fast() -> Self {
+        let clock = quanta::Clock::new();
+        let anchor_raw = clock.raw();
+        let anchor_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Self::Fast {
+            clock,
+            anchor_raw,
+            anchor_ns,
+        }
+    }
+
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        match self {
+            Self::Fast {
+                clock,
+                anchor_raw,
+                anchor_ns,
+            } => anchor_ns.saturating_add(clock.delta_as_nanos(*anchor_raw, clock.raw())),
+            Self::Shared(c) => c.now_nanos(),
+        }
     }
 }
 
@@ -71,14 +112,14 @@ impl Hasher for PassThroughHasher {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = i as u64 ^ (i >> 64) as u64;
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
     }
 }
 
 /// Shared bookkeeping of both memory stores: a map of digest -> expiry-like nanos.
 struct Table {
-    map: DashMap<u128, AtomicU64, PassThrough>,
+    map: DashMap<u64, AtomicU64, PassThrough>,
     hasher: KeyHasher,
     len: AtomicUsize,
     max_keys: usize,
@@ -86,7 +127,7 @@ struct Table {
     /// Earliest time (ns) another full sweep may run; keeps a full table of live keys
     /// from being swept on every insert.
     next_sweep: AtomicU64,
-    clock: SharedClock,
+    clock: StoreClock,
 }
 
 /// A full sweep runs at most this often when the table is at its bound.
@@ -95,7 +136,7 @@ const SWEEP_GAP_NS: u64 = 100_000_000;
 const EVICT_SAMPLE: usize = 16;
 
 impl Table {
-    fn new(max_keys: usize, on_full: OnFull, clock: SharedClock) -> Self {
+    fn new(max_keys: usize, on_full: OnFull, clock: StoreClock) -> Self {
         Self {
             map: DashMap::with_hasher(PassThrough),
             hasher: KeyHasher::new(),
@@ -164,14 +205,14 @@ impl Table {
     }
 
     /// The stored value for `digest`, 0 when absent.
-    fn load(&self, digest: u128) -> u64 {
+    fn load(&self, digest: u64) -> u64 {
         self.map
             .get(&digest)
             .map_or(0, |v| v.load(Ordering::Acquire))
     }
 
     /// Subtracts `amount` from `digest`'s value (not below zero).
-    fn give_back(&self, digest: u128, amount: u64) {
+    fn give_back(&self, digest: u64, amount: u64) {
         if let Some(v) = self.map.get(&digest) {
             let _ = v.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
                 Some(cur.saturating_sub(amount))
@@ -182,7 +223,7 @@ impl Table {
     /// Sets `digest` from `old` to `new`; false when another writer got there first.
     fn compare_and_set(
         &self,
-        digest: u128,
+        digest: u64,
         old: u64,
         new: u64,
         now: u64,
@@ -214,11 +255,15 @@ impl Table {
 
 /// A bounded, sharded in-memory [`RateStore`].
 ///
-/// Each tracked key costs one 16-byte digest and one 8-byte arrival time in a
-/// [`DashMap`] shard, plus the hash table's own overhead; at most `max_keys` keys are
-/// tracked (default 1,000,000). A key whose arrival time has passed holds no
-/// information (it is the same as absent) and is dropped by the sweeps that run when
-/// the bound is reached, or by [`MemoryRateStore::sweep`] when you call it on a timer.
+/// Each tracked key costs one 8-byte digest and one 8-byte arrival time in a
+/// [`DashMap`] shard, plus the hash table's own overhead: about 22 to 40 bytes a key
+/// depending on where the table is between two growths (measured by
+/// `benches/ratelimit.rs` with a counting allocator: 36 bytes a key at a million
+/// keys). At most `max_keys` keys are tracked (default 1,000,000). A key whose
+/// arrival time has passed holds no information (it is the same as absent) and is
+/// dropped by the sweeps that run when the bound is reached, by
+/// [`MemoryRateStore::sweep`] when you call it on a timer, or by the background
+/// thread of [`MemoryRateStore::spawn_sweeper`].
 ///
 /// Decisions are lock-free on a hot key (a shared shard lock and one compare-and-swap);
 /// several policies are read, decided, then committed with compare-and-swap, and the
@@ -280,6 +325,13 @@ impl MemoryRateStore {
         self.table.max_keys
     }
 
+    /// Starts a background thread that calls [`MemoryRateStore::sweep`] every `every`
+    /// (at least 10 ms). The thread stops when the returned [`Sweeper`] is dropped or
+    /// when the last clone of the store is.
+    pub fn spawn_sweeper(&self, every: Duration) -> std::io::Result<Sweeper> {
+        Sweeper::spawn(Arc::downgrade(&self.table), every)
+    }
+
     fn decide(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Result<RateOutcome, StoreError> {
         if checks.len() > MAX_POLICIES {
             return Err(StoreError::Invalid(
@@ -287,7 +339,10 @@ impl MemoryRateStore {
             ));
         }
         let t = &self.table;
-        let digests: SmallVec<[u128; 2]> = checks.iter().map(|c| t.hasher.digest(c.key)).collect();
+        if let [one] = checks {
+            return self.decide_one(one, mode);
+        }
+        let digests: SmallVec<[u64; 2]> = checks.iter().map(|c| t.hasher.digest(c.key)).collect();
         // A key named twice in one call is read and charged once (by its first policy).
         let first: SmallVec<[bool; 2]> = (0..checks.len())
             .map(|i| !digests[..i].contains(&digests[i]))
@@ -337,6 +392,60 @@ impl MemoryRateStore {
     }
 }
 
+impl MemoryRateStore {
+    /// One policy: one digest, one map lookup, a compare-and-swap loop under the shard's
+    /// shared lock (a sweep, which takes the shard's exclusive lock, cannot interleave).
+    #[inline]
+    fn decide_one(&self, c: &RateCheck<'_>, mode: CheckMode) -> Result<RateOutcome, StoreError> {
+        let t = &self.table;
+        let d = t.hasher.digest(c.key);
+        let now = t.clock.now_nanos();
+        let done = |o: GcraOutcome| {
+            let mut results = SmallVec::new();
+            results.push(o);
+            Ok(RateOutcome {
+                now_ns: now,
+                results,
+            })
+        };
+        if let Some(v) = t.map.get(&d) {
+            return done(charge(&v, now, c, mode));
+        }
+        let o = gcra(0, now, c.gcra, c.cost);
+        if mode == CheckMode::Peek || !o.allowed {
+            return done(o);
+        }
+        t.make_room(now)?;
+        let mut inserted = false;
+        let entry = t.map.entry(d).or_insert_with(|| {
+            inserted = true;
+            AtomicU64::new(o.new_tat)
+        });
+        if inserted {
+            t.len.fetch_add(1, Ordering::AcqRel);
+            return done(o);
+        }
+        // Another request inserted it first: decide against its value.
+        done(charge(entry.value(), now, c, mode))
+    }
+}
+
+/// Decides against one stored arrival time and commits it with compare-and-swap.
+#[inline]
+fn charge(v: &AtomicU64, now: u64, c: &RateCheck<'_>, mode: CheckMode) -> GcraOutcome {
+    let mut old = v.load(Ordering::Acquire);
+    loop {
+        let o = gcra(old, now, c.gcra, c.cost);
+        if mode == CheckMode::Peek || !o.allowed {
+            return o;
+        }
+        match v.compare_exchange_weak(old, o.new_tat, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return o,
+            Err(cur) => old = cur,
+        }
+    }
+}
+
 impl Default for MemoryRateStore {
     fn default() -> Self {
         Self::new()
@@ -365,9 +474,54 @@ impl RateStore for MemoryRateStore {
     }
 }
 
+/// A background sweeper thread; dropping it stops the thread (within one period).
+#[derive(Debug)]
+pub struct Sweeper {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sweeper {
+    fn spawn(table: Weak<Table>, every: Duration) -> std::io::Result<Self> {
+        let every = every.max(Duration::from_millis(10));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("tower-shield-sweeper".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Acquire) {
+                    std::thread::park_timeout(every);
+                    if flag.load(Ordering::Acquire) {
+                        break;
+                    }
+                    match table.upgrade() {
+                        Some(t) => {
+                            t.sweep(t.clock.now_nanos());
+                        }
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 /// A bounded, sharded in-memory [`SingleUseStore`].
 ///
-/// Holds at most `max_keys` unexpired keys (default 1,000,000; 16-byte digest plus an
+/// Holds at most `max_keys` unexpired keys (default 1,000,000; 8-byte digest plus an
 /// 8-byte expiry each, plus table overhead). When full of live keys it refuses new
 /// ones with [`StoreError::Full`] whatever [`OnFull`] says: forgetting a live
 /// single-use key would let it be used twice.
@@ -483,7 +637,7 @@ impl SingleUseStore for MemorySingleUseStore {
 pub struct MemoryStoreBuilder<S> {
     max_keys: usize,
     on_full: OnFull,
-    clock: SharedClock,
+    clock: Option<SharedClock>,
     _store: std::marker::PhantomData<fn() -> S>,
 }
 
@@ -492,7 +646,7 @@ impl<S> MemoryStoreBuilder<S> {
         Self {
             max_keys: MemoryRateStore::DEFAULT_MAX_KEYS,
             on_full: OnFull::default(),
-            clock: Arc::new(SystemClock),
+            clock: None,
             _store: std::marker::PhantomData,
         }
     }
@@ -509,27 +663,37 @@ impl<S> MemoryStoreBuilder<S> {
         self
     }
 
-    /// The clock (default [`SystemClock`]).
+    /// The clock (default: the CPU's timestamp counter, anchored to the system clock
+    /// when the store is built; monotonic, a few nanoseconds per read).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
+    }
+
+    fn store_clock(&mut self) -> StoreClock {
+        match self.clock.take() {
+            Some(c) => StoreClock::Shared(c),
+            None => StoreClock::fast(),
+        }
     }
 }
 
 impl MemoryStoreBuilder<MemoryRateStore> {
     /// The store.
-    pub fn build(self) -> MemoryRateStore {
+    pub fn build(mut self) -> MemoryRateStore {
+        let clock = self.store_clock();
         MemoryRateStore {
-            table: Arc::new(Table::new(self.max_keys, self.on_full, self.clock)),
+            table: Arc::new(Table::new(self.max_keys, self.on_full, clock)),
         }
     }
 }
 
 impl MemoryStoreBuilder<MemorySingleUseStore> {
     /// The store.
-    pub fn build(self) -> MemorySingleUseStore {
+    pub fn build(mut self) -> MemorySingleUseStore {
+        let clock = self.store_clock();
         MemorySingleUseStore {
-            table: Arc::new(Table::new(self.max_keys, OnFull::RefuseNew, self.clock)),
+            table: Arc::new(Table::new(self.max_keys, OnFull::RefuseNew, clock)),
         }
     }
 }

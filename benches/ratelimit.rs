@@ -1,0 +1,257 @@
+//! Rate-limit decision cost: our memory store next to governor's keyed (DashMap) limiter,
+//! plus memory per tracked key, in one criterion run.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/target-rl cargo bench -j2 --no-default-features \
+//!     --features axum,client-ip,ratelimit --bench ratelimit -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Cases (same keys, same draw sequence, a quota large enough that every check is allowed,
+//! so both sides do the full read-decide-write work):
+//! * `hot`: one key, every check;
+//! * `uniform_100k`: 100,000 keys, drawn uniformly (xorshift), all tracked before timing;
+//! * `2_threads`: two threads each drawing from the 100,000 keys; reported time is wall
+//!   time per check (total checks over both threads).
+//!
+//! Memory per key is measured with a counting global allocator (this bench only): live
+//! heap bytes after inserting N fresh keys minus before, divided by N, printed before the
+//! timings for N = 100,000 and 1,000,000, for both limiters.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group};
+use tower_shield::core::quota::Quota;
+use tower_shield::core::store::{CheckMode, MemoryRateStore, RateCheck, RateStore};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator and only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: ptr was allocated by `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const KEYS: usize = 100_000;
+const RATE: u32 = 1_000_000_000;
+
+type Governor = governor::RateLimiter<
+    String,
+    governor::state::keyed::DashMapStateStore<String>,
+    governor::clock::DefaultClock,
+>;
+
+fn governor() -> Governor {
+    let n = NonZeroU32::new(RATE).unwrap_or(NonZeroU32::MIN);
+    governor::RateLimiter::dashmap(governor::Quota::per_second(n))
+}
+
+fn ours(max_keys: usize) -> MemoryRateStore {
+    MemoryRateStore::builder().max_keys(max_keys).build()
+}
+
+fn keys(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let i = i as u32;
+            format!(
+                "default:10.{}.{}.{}/32",
+                (i >> 16) & 255,
+                (i >> 8) & 255,
+                i & 255
+            )
+        })
+        .collect()
+}
+
+/// A fixed pseudo-random index sequence (xorshift64), the same for both limiters.
+fn draws(n: usize, len: usize, seed: u64) -> Vec<u32> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as u32
+        })
+        .collect()
+}
+
+#[inline]
+fn check_ours(store: &MemoryRateStore, key: &str, gcra: tower_shield::core::quota::Gcra) -> bool {
+    let checks = [RateCheck { key, gcra, cost: 1 }];
+    match store.check(&checks, CheckMode::Charge).into_inner() {
+        Ok(o) => o.allowed(),
+        Err(_) => false,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let gcra = Quota::per_second(RATE).gcra();
+    let keys = keys(KEYS);
+    let seq = draws(KEYS, 1 << 20, 0x9E37_79B9_7F4A_7C15);
+    let mask = seq.len() - 1;
+
+    let mut g = c.benchmark_group("ratelimit");
+
+    let store = ours(1_000_000);
+    g.bench_function("hot/tower-shield", |b| {
+        b.iter(|| check_ours(&store, black_box(&keys[0]), gcra))
+    });
+    let gov = governor();
+    g.bench_function("hot/governor", |b| {
+        b.iter(|| gov.check_key(black_box(&keys[0])).is_ok())
+    });
+
+    let store = ours(1_000_000);
+    for k in &keys {
+        check_ours(&store, k, gcra);
+    }
+    let mut i = 0usize;
+    g.bench_function("uniform_100k/tower-shield", |b| {
+        b.iter(|| {
+            i = (i + 1) & mask;
+            let k = &keys[seq[i] as usize];
+            check_ours(&store, black_box(k), gcra)
+        })
+    });
+    let gov = governor();
+    for k in &keys {
+        let _ = gov.check_key(k);
+    }
+    let mut i = 0usize;
+    g.bench_function("uniform_100k/governor", |b| {
+        b.iter(|| {
+            i = (i + 1) & mask;
+            let k = &keys[seq[i] as usize];
+            gov.check_key(black_box(k)).is_ok()
+        })
+    });
+
+    let seq2 = draws(KEYS, 1 << 20, 0xD1B5_4A32_D192_ED03);
+    g.bench_function("2_threads/tower-shield", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, [&seq, &seq2], |d| {
+                check_ours(&store, &keys[d as usize], gcra)
+            })
+        })
+    });
+    g.bench_function("2_threads/governor", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, [&seq, &seq2], |d| {
+                gov.check_key(&keys[d as usize]).is_ok()
+            })
+        })
+    });
+    let hot = [vec![0u32; 1024], vec![0u32; 1024]];
+    g.bench_function("2_threads_hot/tower-shield", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, [&hot[0], &hot[1]], |d| {
+                check_ours(&store, &keys[d as usize], gcra)
+            })
+        })
+    });
+    g.bench_function("2_threads_hot/governor", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, [&hot[0], &hot[1]], |d| {
+                gov.check_key(&keys[d as usize]).is_ok()
+            })
+        })
+    });
+    g.finish();
+}
+
+/// Runs `iters` checks split over two threads; returns the wall time (so the reported
+/// time per iteration is wall time per check with both threads busy).
+fn two_threads(iters: u64, seqs: [&Vec<u32>; 2], f: impl Fn(u32) -> bool + Sync) -> Duration {
+    let per = iters.div_ceil(2);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for seq in seqs {
+            let f = &f;
+            s.spawn(move || {
+                let mask = seq.len() - 1;
+                let mut ok = 0u64;
+                for j in 0..per as usize {
+                    ok += u64::from(f(seq[j & mask]));
+                }
+                black_box(ok);
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Live heap bytes per tracked key after inserting `n` fresh keys.
+fn memory_report() {
+    let gcra = Quota::per_hour(1000).gcra();
+    for n in [100_000usize, 1_000_000] {
+        let names = keys(n.min(1 << 24));
+        let before = live();
+        let store = ours(n);
+        for k in &names {
+            check_ours(&store, k, gcra);
+        }
+        let ours_bytes = (live() - before) as f64 / n as f64;
+        assert_eq!(store.len(), n);
+        drop(store);
+
+        // governor keeps the key itself (a `String` here: 24 bytes plus its heap bytes),
+        // so for a like-for-like table cost it is also shown with `u64` keys.
+        let before = live();
+        let gov = governor();
+        for k in &names {
+            let _ = gov.check_key(k);
+        }
+        let gov_string = (live() - before) as f64 / n as f64;
+        drop(gov);
+        let before = live();
+        let n32 = NonZeroU32::new(RATE).unwrap_or(NonZeroU32::MIN);
+        let gov64: governor::RateLimiter<u64, governor::state::keyed::DashMapStateStore<u64>, _> =
+            governor::RateLimiter::dashmap(governor::Quota::per_second(n32));
+        for k in 0..n as u64 {
+            let _ = gov64.check_key(&k);
+        }
+        let gov_u64 = (live() - before) as f64 / n as f64;
+        drop(gov64);
+        println!(
+            "memory/{n} keys: tower-shield {ours_bytes:.1} B/key; governor {gov_string:.1} B/key (String keys), {gov_u64:.1} B/key (u64 keys)"
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    memory_report();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,217 @@
+//! The response future of [`RateLimitService`](super::RateLimitService): a named state
+//! machine, no box. With a memory store the decision is made in `call` and the future
+//! is only the inner service's future plus the headers to add.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::header::Entry;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::headers::{Headers, RATELIMIT, RATELIMIT_POLICY};
+use super::key::Plan;
+use super::layer::{DryRunLimited, Shared};
+use super::service::dispatch;
+use crate::core::body::ShieldBody;
+use crate::core::store::{CheckMode, RateOutcome, RateStore};
+
+/// What to do with the inner service's response.
+pub(crate) enum After<St> {
+    /// Nothing (allow-listed, failed open, handed to proof of work).
+    Nothing,
+    /// Add these headers.
+    Headers(Headers),
+    /// Dry run: mark the response.
+    DryRun(DryRunLimited),
+    /// Response-based charging: charge if the status counts.
+    Charge(ChargeAfter<St>),
+}
+
+/// A peeked decision waiting for the response status.
+pub(crate) struct ChargeAfter<St> {
+    pub shared: Arc<Shared<St>>,
+    pub plan: Plan,
+    pub peek: RateOutcome,
+}
+
+/// A request waiting for a store that did not answer at once.
+pub(crate) struct Waiting<S, ReqB, St> {
+    pub svc: S,
+    pub req: Request<ReqB>,
+    pub plan: Plan,
+    pub mode: CheckMode,
+    pub shared: Arc<Shared<St>>,
+}
+
+pin_project! {
+    #[project = StateProj]
+    pub(crate) enum State<S, ReqB, ResB, St>
+    where
+        S: Service<Request<ReqB>>,
+        St: RateStore,
+    {
+        Checking {
+            check: St::Future,
+            waiting: Option<Waiting<S, ReqB, St>>,
+        },
+        Inner {
+            #[pin]
+            fut: S::Future,
+            after: After<St>,
+        },
+        Charging {
+            check: St::Future,
+            res: Option<Response<ResB>>,
+            charge: Option<ChargeAfter<St>>,
+        },
+        Ready {
+            res: Option<Response<ShieldBody<ResB>>>,
+        },
+    }
+}
+
+impl<S, ReqB, ResB, St> State<S, ReqB, ResB, St>
+where
+    S: Service<Request<ReqB>>,
+    St: RateStore,
+{
+    pub(crate) fn inner(fut: S::Future, after: After<St>) -> Self {
+        Self::Inner { fut, after }
+    }
+
+    pub(crate) fn ready(res: Response<ShieldBody<ResB>>) -> Self {
+        Self::Ready { res: Some(res) }
+    }
+
+    pub(crate) fn checking(check: St::Future, waiting: Waiting<S, ReqB, St>) -> Self {
+        Self::Checking {
+            check,
+            waiting: Some(waiting),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RateLimitService`](super::RateLimitService).
+    pub struct RateLimitFuture<S, ReqB, ResB, St>
+    where
+        S: Service<Request<ReqB>>,
+        St: RateStore,
+    {
+        #[pin]
+        state: State<S, ReqB, ResB, St>,
+    }
+}
+
+impl<S, ReqB, ResB, St> RateLimitFuture<S, ReqB, ResB, St>
+where
+    S: Service<Request<ReqB>>,
+    St: RateStore,
+{
+    pub(crate) fn new(state: State<S, ReqB, ResB, St>) -> Self {
+        Self { state }
+    }
+}
+
+fn add_headers<B>(res: &mut Response<B>, headers: Headers) {
+    let map = res.headers_mut();
+    for (name, value) in headers {
+        // The IETF fields are lists: an inner limiter's members are kept.
+        if name == RATELIMIT || name == RATELIMIT_POLICY {
+            map.append(name, value);
+        } else if let Entry::Vacant(e) = map.entry(name) {
+            e.insert(value);
+        }
+    }
+}
+
+impl<S, ReqB, ResB, St> Future for RateLimitFuture<S, ReqB, ResB, St>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    St: RateStore,
+    St::Future: Unpin,
+{
+    type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Checking { check, waiting } => {
+                    let result = ready!(Pin::new(check).poll(cx));
+                    let Some(w) = waiting.take() else {
+                        panic!("RateLimitFuture polled after completion");
+                    };
+                    let Waiting {
+                        mut svc,
+                        req,
+                        plan,
+                        mode,
+                        shared,
+                    } = w;
+                    dispatch(&shared, &mut svc, req, plan, mode, result)
+                }
+                StateProj::Inner { fut, after } => {
+                    let mut res = ready!(fut.poll(cx))?;
+                    match std::mem::replace(after, After::Nothing) {
+                        After::Charge(c)
+                            if c.shared.charge_on.is_some_and(|s| s.contains(res.status())) =>
+                        {
+                            let check = c
+                                .shared
+                                .store
+                                .check(&c.plan.checks(&c.shared.policies), CheckMode::Charge);
+                            State::Charging {
+                                check,
+                                res: Some(res),
+                                charge: Some(c),
+                            }
+                        }
+                        after => {
+                            match after {
+                                After::Nothing => {}
+                                After::Headers(h) => add_headers(&mut res, h),
+                                After::DryRun(marker) => {
+                                    res.extensions_mut().insert(marker);
+                                }
+                                After::Charge(c) => {
+                                    add_headers(
+                                        &mut res,
+                                        c.shared.headers(&c.plan, &c.peek, false),
+                                    );
+                                }
+                            }
+                            return Poll::Ready(Ok(res.map(ShieldBody::inner)));
+                        }
+                    }
+                }
+                StateProj::Charging { check, res, charge } => {
+                    let result = ready!(Pin::new(check).poll(cx));
+                    let (Some(mut res), Some(c)) = (res.take(), charge.take()) else {
+                        panic!("RateLimitFuture polled after completion");
+                    };
+                    let h = match result {
+                        Ok(o) => c.shared.headers(&c.plan, &o, o.allowed()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "rate limiter could not charge a response");
+                            c.shared.headers(&c.plan, &c.peek, false)
+                        }
+                    };
+                    add_headers(&mut res, h);
+                    return Poll::Ready(Ok(res.map(ShieldBody::inner)));
+                }
+                StateProj::Ready { res } => {
+                    return match res.take() {
+                        Some(r) => Poll::Ready(Ok(r)),
+                        None => panic!("RateLimitFuture polled after completion"),
+                    };
+                }
+            };
+            state.set(next);
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! What a request is counted against: keys, policies and the per-request plan.
+//!
+//! Everything here is pure: [`plan`] reads a request's method, URI, headers and
+//! extensions and returns the counter keys to check, without touching a store.
+
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::{Extensions, HeaderMap, Method, Request, Uri};
+use smallvec::SmallVec;
+
+use crate::core::error::ConfigError;
+use crate::core::ext::{ClientIp, Principal, peer_addr};
+use crate::core::quota::Quota;
+use crate::core::reject::{Rejection, RejectionKind};
+use crate::core::store::{MAX_POLICIES, RateCheck};
+
+/// Longest policy name or key prefix, in bytes.
+pub const MAX_NAME_LEN: usize = 32;
+/// Longest value a [`Key::custom`] closure may return, in bytes; a longer one is refused
+/// with 400 `INVALID_REQUEST` (the value usually comes from the client).
+pub const MAX_CUSTOM_KEY_LEN: usize = 256;
+/// Longest route kept in a per-route key, in bytes; longer paths share one bucket per
+/// client (`<long>`), so junk paths cannot mint fresh counters.
+pub const MAX_ROUTE_LEN: usize = 256;
+
+/// The names principal quotas are reported under, in order.
+pub(crate) const PRINCIPAL_NAMES: [&str; MAX_POLICIES] = [
+    "principal",
+    "principal-2",
+    "principal-3",
+    "principal-4",
+    "principal-5",
+    "principal-6",
+    "principal-7",
+    "principal-8",
+];
+
+/// The parts of a request a [`Key::custom`] closure may read.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestParts<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The URI.
+    pub uri: &'a Uri,
+    /// The headers (attacker-controlled unless a trusted proxy wrote them).
+    pub headers: &'a HeaderMap,
+    /// The extensions (`ClientIp`, `Principal`, ... as earlier layers inserted them).
+    pub extensions: &'a Extensions,
+}
+
+type KeyFnInner = dyn Fn(&RequestParts<'_>) -> Option<String> + Send + Sync;
+
+/// What a policy counts requests against.
+#[non_exhaustive]
+#[derive(Clone, Default)]
+pub enum Key {
+    /// The client's [`ClientIp::rate_key`]: the address for IPv4, its /64 (by default)
+    /// for IPv6. Without a `ClientIp` extension (no `ClientIpLayer` in front), the socket
+    /// peer address ([`peer_addr`]) aggregated the same way; with neither, the request
+    /// is answered 500 `SERVER_MISCONFIGURED` rather than counted in a shared bucket.
+    #[default]
+    ClientIp,
+    /// The authenticated [`Principal`]'s id (API key id, signature key id, JWT subject).
+    /// Requests without a principal are counted by client address as for
+    /// [`Key::ClientIp`], in a separate namespace.
+    Principal,
+    /// One counter for every request: a global ceiling.
+    Global,
+    /// A value computed by your closure; `None` means the policy does not apply to the
+    /// request. Values longer than [`MAX_CUSTOM_KEY_LEN`] are refused with 400.
+    Custom(Arc<KeyFnInner>),
+}
+
+impl Key {
+    /// A key computed by `f`.
+    ///
+    /// ```
+    /// use tower_shield::ratelimit::Key;
+    /// // Count per tenant header (only trustworthy when a proxy you run sets it).
+    /// let key = Key::custom(|r| r.headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned));
+    /// # let _ = key;
+    /// ```
+    pub fn custom<F>(f: F) -> Self
+    where
+        F: Fn(&RequestParts<'_>) -> Option<String> + Send + Sync + 'static,
+    {
+        Self::Custom(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientIp => f.write_str("ClientIp"),
+            Self::Principal => f.write_str("Principal"),
+            Self::Global => f.write_str("Global"),
+            Self::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// One named limit: a quota, what it counts against, and a request's weight.
+///
+/// ```
+/// use tower_shield::core::Quota;
+/// use tower_shield::ratelimit::{Key, Policy};
+///
+/// let burst = Policy::new("burst", Quota::per_second(10).burst(20))?;
+/// let hourly = Policy::new("hourly", Quota::per_hour(1000))?.key(Key::Principal);
+/// assert!(Policy::new("bad name", Quota::per_second(1)).is_err());
+/// assert!(Policy::new("none", Quota::per_second(0)).is_err());
+/// # let _ = (burst, hourly);
+/// # Ok::<(), tower_shield::core::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(crate) name: Arc<str>,
+    pub(crate) quota: Quota,
+    pub(crate) key: Key,
+    pub(crate) cost: u32,
+    pub(crate) per_route: bool,
+}
+
+impl Policy {
+    /// A policy named `name` (1 to 32 of `A-Z a-z 0-9 - _ .`; it appears in the
+    /// `RateLimit` headers and the counter keys), keyed by client address, cost 1.
+    /// A quota that admits nothing is an error.
+    pub fn new(name: &str, quota: Quota) -> Result<Self, ConfigError> {
+        check_name("policy name", name)?;
+        if quota.gcra().burst == 0 {
+            return Err(ConfigError::new(
+                "quota",
+                "admits no request (zero count, period or burst)",
+            ));
+        }
+        Ok(Self {
+            name: name.into(),
+            quota,
+            key: Key::ClientIp,
+            cost: 1,
+            per_route: false,
+        })
+    }
+
+    /// What the policy counts against (default [`Key::ClientIp`]).
+    pub fn key(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Counts each request path separately (the query is ignored). Caveat: paths are
+    /// raw, so `/users/1` and `/users/2` are different buckets and a client can spread
+    /// requests over path parameters; to limit one route as a whole, add a layer to that
+    /// route (`Router::route_layer`) with its own [`key_prefix`](super::RateLimitLayer::key_prefix).
+    /// A path over [`MAX_ROUTE_LEN`] bytes shares one `<long>` bucket per client.
+    pub fn per_route(mut self) -> Self {
+        self.per_route = true;
+        self
+    }
+
+    /// How much each request costs (default 1); 1..=burst.
+    pub fn cost(mut self, cost: u32) -> Result<Self, ConfigError> {
+        if cost == 0 || cost > self.quota.burst_size() {
+            return Err(ConfigError::new("cost", "must be 1..=the quota's burst"));
+        }
+        self.cost = cost;
+        Ok(self)
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The quota.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+}
+
+pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(ConfigError::new(field, "must be 1 to 32 bytes"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(ConfigError::new(
+            field,
+            "only A-Z a-z 0-9 - _ . are allowed",
+        ));
+    }
+    Ok(())
+}
+
+/// Which policies a request is checked against.
+#[derive(Clone, Debug)]
+pub(crate) enum PolicySet {
+    /// The layer's configured policies.
+    Configured,
+    /// The principal's own quotas (first [`MAX_POLICIES`]), keyed by its id.
+    Principal(Arc<[Quota]>),
+}
+
+/// One policy as applied to one request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Applied<'a> {
+    pub name: &'a str,
+    pub quota: Quota,
+    pub cost: u32,
+}
+
+/// The counters one request is checked against: every key in one buffer.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub set: PolicySet,
+    keys: String,
+    /// Per applied policy: its index in the set and its key's end offset in `keys`.
+    slots: SmallVec<[(u8, u32); 2]>,
+}
+
+impl Plan {
+    /// The store checks, in policy order.
+    pub fn checks<'a>(&'a self, policies: &'a [Policy]) -> SmallVec<[RateCheck<'a>; 2]> {
+        let mut start = 0usize;
+        self.slots
+            .iter()
+            .map(|&(i, end)| {
+                let end = end as usize;
+                let key = self.keys.get(start..end).unwrap_or("");
+                start = end;
+                let a = self.applied(policies, i);
+                RateCheck {
+                    key,
+                    gcra: a.quota.gcra(),
+                    cost: a.cost,
+                }
+            })
+            .collect()
+    }
+
+    /// The applied policies, in the order of [`Plan::checks`].
+    pub fn applied<'a>(&'a self, policies: &'a [Policy], i: u8) -> Applied<'a> {
+        let i = usize::from(i);
+        match &self.set {
+            PolicySet::Configured => match policies.get(i) {
+                Some(p) => Applied {
+                    name: &p.name,
+                    quota: p.quota,
+                    cost: p.cost,
+                },
+                None => Applied {
+                    name: "",
+                    quota: Quota::per_second(0),
+                    cost: 1,
+                },
+            },
+            PolicySet::Principal(q) => Applied {
+                name: PRINCIPAL_NAMES.get(i).copied().unwrap_or(""),
+                quota: q.get(i).copied().unwrap_or(Quota::per_second(0)),
+                cost: 1,
+            },
+        }
+    }
+
+    /// The applied policies in order.
+    pub fn each<'a>(&'a self, policies: &'a [Policy]) -> impl Iterator<Item = Applied<'a>> + 'a {
+        self.slots
+            .iter()
+            .map(move |&(i, _)| self.applied(policies, i))
+    }
+
+    /// How many policies apply.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// What the rate limiter does with a request before any store is asked.
+#[derive(Debug)]
+pub(crate) enum Planned {
+    /// Not limited (allow-listed, or no policy applies).
+    Skip,
+    /// Check these counters.
+    Check(Plan),
+    /// Refuse without counting (no client address; an oversized custom key).
+    Reject(Rejection),
+}
+
+/// The allow-list: principal ids and client networks that are never limited.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AllowList {
+    pub keys: std::collections::HashSet<Box<str>>,
+    pub nets: Vec<ipnet::IpNet>,
+}
+
+/// Everything [`plan`] reads from the layer's configuration.
+pub(crate) struct PlanConfig<'a> {
+    pub prefix: &'a str,
+    pub policies: &'a [Policy],
+    pub allow: &'a AllowList,
+    pub principal_quotas: bool,
+}
+
+/// Decides which counters `req` is checked against. Pure: reads the request only.
+pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
+    let ext = req.extensions();
+    let principal = ext.get::<Principal>();
+    let client = client_key(ext);
+    if !cfg.allow.keys.is_empty() {
+        if let Some(p) = principal {
+            if cfg.allow.keys.contains(&*p.id) {
+                return Planned::Skip;
+            }
+        }
+    }
+    if !cfg.allow.nets.is_empty() {
+        if let Some((ip, _)) = client {
+            if cfg.allow.nets.iter().any(|n| n.contains(&ip)) {
+                return Planned::Skip;
+            }
+        }
+    }
+    let mut keys = String::with_capacity(64);
+    let mut slots = SmallVec::new();
+    let parts = RequestParts {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+        extensions: ext,
+    };
+
+    if cfg.principal_quotas {
+        if let Some(p) = principal {
+            if let Some(q) = p.quotas.as_ref().filter(|q| !q.is_empty()) {
+                for (i, _) in q.iter().take(MAX_POLICIES).enumerate() {
+                    let _ = write!(
+                        keys,
+                        "{}:{}:",
+                        cfg.prefix,
+                        PRINCIPAL_NAMES.get(i).copied().unwrap_or("")
+                    );
+                    push_principal(&mut keys, &p.id);
+                    slots.push((i as u8, keys.len() as u32));
+                }
+                return Planned::Check(Plan {
+                    set: PolicySet::Principal(q.clone()),
+                    keys,
+                    slots,
+                });
+            }
+        }
+    }
+
+    for (i, policy) in cfg.policies.iter().take(MAX_POLICIES).enumerate() {
+        let mark = keys.len();
+        let _ = write!(keys, "{}:{}:", cfg.prefix, policy.name);
+        if policy.per_route {
+            push_route(&mut keys, req);
+        }
+        let ok = match &policy.key {
+            Key::Global => {
+                keys.push('g');
+                true
+            }
+            Key::ClientIp => match client {
+                Some((_, net)) => {
+                    let _ = write!(keys, "ip:{net}");
+                    true
+                }
+                None => return Planned::Reject(no_client()),
+            },
+            Key::Principal => match (principal, client) {
+                (Some(p), _) => {
+                    push_principal(&mut keys, &p.id);
+                    true
+                }
+                (None, Some((_, net))) => {
+                    let _ = write!(keys, "ip:{net}");
+                    true
+                }
+                (None, None) => return Planned::Reject(no_client()),
+            },
+            Key::Custom(f) => match f(&parts) {
+                Some(v) if v.len() > MAX_CUSTOM_KEY_LEN => {
+                    return Planned::Reject(Rejection::new(
+                        RejectionKind::InvalidRequest,
+                        "rate-limit key too long",
+                    ));
+                }
+                Some(v) => {
+                    let _ = write!(keys, "c{}:{v}", v.len());
+                    true
+                }
+                None => false,
+            },
+        };
+        if ok {
+            slots.push((i as u8, keys.len() as u32));
+        } else {
+            keys.truncate(mark);
+        }
+    }
+    if slots.is_empty() {
+        return Planned::Skip;
+    }
+    Planned::Check(Plan {
+        set: PolicySet::Configured,
+        keys,
+        slots,
+    })
+}
+
+fn push_principal(keys: &mut String, id: &str) {
+    let _ = write!(keys, "p{}:{id}", id.len());
+}
+
+fn push_route<B>(keys: &mut String, req: &Request<B>) {
+    let route = req.uri().path();
+    if route.len() > MAX_ROUTE_LEN {
+        keys.push_str("r:<long>:");
+    } else {
+        let _ = write!(keys, "r{}:{route}:", route.len());
+    }
+}
+
+fn no_client() -> Rejection {
+    Rejection::new(
+        RejectionKind::Misconfigured,
+        "no client address for the rate limiter: add ClientIpLayer, or serve with into_make_service_with_connect_info::<SocketAddr>() or insert PeerAddr",
+    )
+}
+
+/// The client's address and rate key: `ClientIp` when an earlier layer decided it, else
+/// the socket peer with the default IPv6 /64 aggregation.
+pub(crate) fn client_key(ext: &Extensions) -> Option<(IpAddr, ipnet::IpNet)> {
+    if let Some(c) = ext.get::<ClientIp>() {
+        return Some((c.ip, c.rate_key));
+    }
+    peer_addr(ext).map(|a| {
+        let c = ClientIp::from_peer(a.ip());
+        (c.ip, c.rate_key)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ext::{IpSource, PeerAddr, PrincipalKind};
+
+    fn cfg<'a>(policies: &'a [Policy], allow: &'a AllowList) -> PlanConfig<'a> {
+        PlanConfig {
+            prefix: "rl",
+            policies,
+            allow,
+            principal_quotas: true,
+        }
+    }
+
+    fn keys_of(p: &Planned, policies: &[Policy]) -> Vec<String> {
+        match p {
+            Planned::Check(plan) => plan
+                .checks(policies)
+                .iter()
+                .map(|c| c.key.to_owned())
+                .collect(),
+            other => panic!("expected a check, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let policies = [Policy::new("default", Quota::per_second(1)).unwrap()];
+        let allow = AllowList::default();
+        let mut a = Request::new(());
+        a.extensions_mut().insert(ClientIp::new(
+            "2001:db8:1:2::1".parse().unwrap(),
+            IpSource::Peer,
+            64,
+        ));
+        let mut b = Request::new(());
+        b.extensions_mut().insert(ClientIp::new(
+            "2001:db8:1:2:ffff::9".parse().unwrap(),
+            IpSource::Peer,
+            64,
+        ));
+        let ka = keys_of(&plan(&a, &cfg(&policies, &allow)), &policies);
+        assert_eq!(ka, ["rl:default:ip:2001:db8:1:2::/64"]);
+        assert_eq!(ka, keys_of(&plan(&b, &cfg(&policies, &allow)), &policies));
+    }
+
+    #[test]
+    fn falls_back_to_the_peer_and_refuses_without_one() {
+        let policies = [Policy::new("default", Quota::per_second(1)).unwrap()];
+        let allow = AllowList::default();
+        let mut r = Request::new(());
+        r.extensions_mut()
+            .insert(PeerAddr("192.0.2.9:1234".parse().unwrap()));
+        assert_eq!(
+            keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
+            ["rl:default:ip:192.0.2.9/32"]
+        );
+        let bare = Request::new(());
+        assert!(
+            matches!(plan(&bare, &cfg(&policies, &allow)), Planned::Reject(r) if r.kind() == RejectionKind::Misconfigured)
+        );
+        // A global key needs no address.
+        let g = [Policy::new("all", Quota::per_second(1))
+            .unwrap()
+            .key(Key::Global)];
+        assert_eq!(keys_of(&plan(&bare, &cfg(&g, &allow)), &g), ["rl:all:g"]);
+    }
+
+    #[test]
+    fn principal_keys_quotas_and_route() {
+        let policies = [
+            Policy::new("burst", Quota::per_second(1))
+                .unwrap()
+                .key(Key::Principal)
+                .per_route(),
+            Policy::new("tenant", Quota::per_second(1))
+                .unwrap()
+                .key(Key::custom(|r| {
+                    r.headers
+                        .get("x-tenant")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                })),
+        ];
+        let allow = AllowList::default();
+        let mut r = Request::get("/login").body(()).unwrap();
+        r.extensions_mut()
+            .insert(Principal::new("key_1", PrincipalKind::ApiKey));
+        r.extensions_mut()
+            .insert(PeerAddr("192.0.2.9:1".parse().unwrap()));
+        // The custom key does not apply without the header.
+        assert_eq!(
+            keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
+            ["rl:burst:r6:/login:p5:key_1"]
+        );
+        r.headers_mut().insert("x-tenant", "acme".parse().unwrap());
+        assert_eq!(
+            keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
+            ["rl:burst:r6:/login:p5:key_1", "rl:tenant:c4:acme"]
+        );
+        r.headers_mut()
+            .insert("x-tenant", "a".repeat(300).parse().unwrap());
+        assert!(
+            matches!(plan(&r, &cfg(&policies, &allow)), Planned::Reject(r) if r.kind() == RejectionKind::InvalidRequest)
+        );
+
+        // Principal quotas replace the configured policies.
+        let mut p = Principal::new("key_1", PrincipalKind::ApiKey);
+        p.quotas = Some(Arc::from([Quota::per_hour(1000), Quota::per_day(5000)]));
+        let mut r = Request::new(());
+        r.extensions_mut().insert(p);
+        let planned = plan(&r, &cfg(&policies, &allow));
+        assert_eq!(
+            keys_of(&planned, &policies),
+            ["rl:principal:p5:key_1", "rl:principal-2:p5:key_1"]
+        );
+    }
+
+    #[test]
+    fn allow_list_skips() {
+        let policies = [Policy::new("default", Quota::per_second(1)).unwrap()];
+        let mut allow = AllowList::default();
+        allow.nets.push("10.0.0.0/8".parse().unwrap());
+        allow.keys.insert("partner".into());
+        let mut r = Request::new(());
+        r.extensions_mut()
+            .insert(PeerAddr("10.2.3.4:1".parse().unwrap()));
+        assert!(matches!(plan(&r, &cfg(&policies, &allow)), Planned::Skip));
+        let mut r = Request::new(());
+        r.extensions_mut()
+            .insert(PeerAddr("192.0.2.1:1".parse().unwrap()));
+        assert!(matches!(
+            plan(&r, &cfg(&policies, &allow)),
+            Planned::Check(_)
+        ));
+        r.extensions_mut()
+            .insert(Principal::new("partner", PrincipalKind::ApiKey));
+        assert!(matches!(plan(&r, &cfg(&policies, &allow)), Planned::Skip));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(Policy::new("", Quota::per_second(1)).is_err());
+        assert!(Policy::new(&"a".repeat(33), Quota::per_second(1)).is_err());
+        assert!(Policy::new("a\"b", Quota::per_second(1)).is_err());
+        assert!(Policy::new("ok-1_a.b", Quota::per_second(1)).is_ok());
+        assert!(
+            Policy::new("c", Quota::per_second(5))
+                .unwrap()
+                .cost(6)
+                .is_err()
+        );
+        assert!(
+            Policy::new("c", Quota::per_second(5))
+                .unwrap()
+                .cost(0)
+                .is_err()
+        );
+    }
+}

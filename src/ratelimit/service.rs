@@ -1,0 +1,580 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::future::{After, ChargeAfter, RateLimitFuture, State, Waiting};
+use super::key::{self, Plan, Planned};
+use super::layer::{OnStoreError, OnStoreFull, Shared};
+use crate::core::body::ShieldBody;
+use crate::core::ext::ChallengeMark;
+use crate::core::reject::{Rejection, RejectionKind};
+use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, StoreError};
+
+/// The service [`RateLimitLayer`](super::RateLimitLayer) wraps around an inner service.
+///
+/// `poll_ready` is the inner service's; limits are decided in `call` and a denial is a
+/// 429 response, never an error or a `Pending`.
+#[derive(Debug)]
+pub struct RateLimitService<S, St = MemoryRateStore> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared<St>>,
+}
+
+impl<S: Clone, St> Clone for RateLimitService<S, St> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S, St: RateStore> RateLimitService<S, St> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// How many keys the store tracks now (for metrics).
+    pub fn tracked_keys(&self) -> Option<usize> {
+        self.shared.store.tracked_keys()
+    }
+}
+
+impl<S, St, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, St>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    St: RateStore,
+    St::Future: Unpin,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = RateLimitFuture<S, ReqB, ResB, St>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let sh = &*self.shared;
+        let plan = match key::plan(&req, &sh.plan_config()) {
+            Planned::Skip => {
+                return RateLimitFuture::new(State::inner(self.inner.call(req), After::Nothing));
+            }
+            Planned::Reject(r) => return RateLimitFuture::new(State::ready(reject(sh, &req, r))),
+            Planned::Check(p) => p,
+        };
+        let mode = if sh.charge_on.is_some() {
+            CheckMode::Peek
+        } else {
+            CheckMode::Charge
+        };
+        let mut check = sh.store.check(&plan.checks(&sh.policies), mode);
+        // A memory store answers at once: decide now, without cloning the inner service.
+        // A networked store's future is polled again (with the task's waker) later.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut check).poll(&mut cx) {
+            Poll::Ready(result) => RateLimitFuture::new(dispatch(
+                &self.shared,
+                &mut self.inner,
+                req,
+                plan,
+                mode,
+                result,
+            )),
+            Poll::Pending => {
+                let clone = self.inner.clone();
+                let svc = std::mem::replace(&mut self.inner, clone);
+                RateLimitFuture::new(State::checking(
+                    check,
+                    Waiting {
+                        svc,
+                        req,
+                        plan,
+                        mode,
+                        shared: self.shared.clone(),
+                    },
+                ))
+            }
+        }
+    }
+}
+
+fn reject<St, ReqB, ResB>(
+    sh: &Shared<St>,
+    req: &Request<ReqB>,
+    r: Rejection,
+) -> Response<ShieldBody<ResB>> {
+    sh.renderer.reject(req, sh.clock.now(), r)
+}
+
+/// Acts on the store's answer: call the inner service (with what to do after), or answer.
+pub(crate) fn dispatch<S, St, ReqB, ResB>(
+    sh: &Arc<Shared<St>>,
+    svc: &mut S,
+    mut req: Request<ReqB>,
+    plan: Plan,
+    mode: CheckMode,
+    result: Result<RateOutcome, StoreError>,
+) -> State<S, ReqB, ResB, St>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    St: RateStore,
+{
+    match result {
+        Ok(outcome) if outcome.allowed() => match mode {
+            CheckMode::Charge => {
+                let headers = sh.headers(&plan, &outcome, true);
+                State::inner(svc.call(req), After::Headers(headers))
+            }
+            CheckMode::Peek => State::inner(
+                svc.call(req),
+                After::Charge(ChargeAfter {
+                    shared: sh.clone(),
+                    plan,
+                    peek: outcome,
+                }),
+            ),
+        },
+        Ok(outcome) => match sh.denial(&plan, &outcome) {
+            Ok(rejection) => State::ready(reject(sh, &req, rejection)),
+            Err(marker) => {
+                req.extensions_mut().insert(marker.clone());
+                State::inner(svc.call(req), After::DryRun(marker))
+            }
+        },
+        Err(StoreError::Full) => match sh.on_full {
+            OnStoreFull::Reject => {
+                tracing::warn!("rate limiter store is full: refusing a new client");
+                let r = Rejection::new(
+                    RejectionKind::StoreUnavailable,
+                    "The rate limiter is at capacity. Retry shortly.",
+                )
+                .with_retry_after(std::time::Duration::from_secs(1));
+                State::ready(reject(sh, &req, r))
+            }
+            OnStoreFull::Challenge => {
+                req.extensions_mut().insert(ChallengeMark {
+                    reason: "ratelimit.store_full",
+                    difficulty: None,
+                });
+                State::inner(svc.call(req), After::Nothing)
+            }
+        },
+        Err(e) => match sh.on_error {
+            OnStoreError::FailClosed => {
+                tracing::error!(error = %e, "rate limiter store failed: failing closed");
+                let r = Rejection::new(
+                    RejectionKind::StoreUnavailable,
+                    "The rate limiter is unavailable. Retry shortly.",
+                )
+                .with_retry_after(std::time::Duration::from_secs(1));
+                State::ready(reject(sh, &req, r))
+            }
+            OnStoreError::FailOpen => {
+                tracing::warn!(error = %e, "rate limiter store failed: failing open");
+                State::inner(svc.call(req), After::Nothing)
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use http::{StatusCode, header::RETRY_AFTER};
+    use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+    use super::*;
+    use crate::core::clock::ManualClock;
+    use crate::core::ext::{PeerAddr, Principal, PrincipalKind};
+    use crate::core::quota::Quota;
+    use crate::core::store::OnFull;
+    use crate::ratelimit::{
+        DryRunLimited, HeaderMode, Key, OnStoreError, OnStoreFull, Policy, RateLimitLayer,
+    };
+
+    const T0: u64 = 1_700_000_000;
+
+    fn clock() -> ManualClock {
+        ManualClock::new(Duration::from_secs(T0))
+    }
+
+    fn store(c: &ManualClock) -> MemoryRateStore {
+        MemoryRateStore::builder().clock(c.clone()).build()
+    }
+
+    /// An app answering 401 on `/login-fail`, 200 elsewhere.
+    fn app()
+    -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future: Send> + Clone
+    {
+        service_fn(|req: Request<()>| async move {
+            let mut res = Response::new(String::from("ok"));
+            if req.uri().path() == "/login-fail" {
+                *res.status_mut() = StatusCode::UNAUTHORIZED;
+            }
+            Ok::<_, Infallible>(res)
+        })
+    }
+
+    fn req_from(path: &str, ip: &str) -> Request<()> {
+        let mut r = Request::get(path).body(()).unwrap();
+        r.extensions_mut()
+            .insert(PeerAddr(format!("{ip}:4000").parse().unwrap()));
+        r
+    }
+
+    fn req() -> Request<()> {
+        req_from("/", "203.0.113.7")
+    }
+
+    fn header<'a, B>(res: &'a Response<B>, name: &str) -> Option<&'a str> {
+        res.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    async fn send<St>(layer: &RateLimitLayer<St>, r: Request<()>) -> Response<ShieldBody<String>>
+    where
+        St: RateStore,
+        St::Future: Unpin,
+    {
+        ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(app())
+            .oneshot(r)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn exact_counts_and_headers_at_each_step() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(3)).store(store(&c));
+        let svc = ServiceBuilder::new().layer(layer).service(app());
+        for (i, left) in [2, 1, 0].into_iter().enumerate() {
+            let res = svc.clone().oneshot(req()).await.unwrap();
+            assert_eq!(res.status(), 200, "request {i}");
+            assert_eq!(
+                header(&res, "ratelimit-policy"),
+                Some(r#""default";q=3;w=60"#)
+            );
+            let t = 20 * (i + 1);
+            assert_eq!(
+                header(&res, "ratelimit"),
+                Some(&*format!(r#""default";r={left};t={t}"#))
+            );
+        }
+        let res = svc.clone().oneshot(req()).await.unwrap();
+        assert_eq!(res.status(), 429);
+        assert_eq!(header(&res, "retry-after"), Some("20"));
+        assert_eq!(header(&res, "ratelimit"), Some(r#""default";r=0;t=20"#));
+        assert_eq!(header(&res, "content-type"), Some("application/json"));
+        assert_eq!(
+            res.extensions().get::<Rejection>().map(|r| r.kind()),
+            Some(RejectionKind::RateLimited)
+        );
+        // One nanosecond short of the emission interval: still denied, Retry-After 1.
+        c.advance(Duration::from_secs(20) - Duration::from_nanos(1));
+        let res = svc.clone().oneshot(req()).await.unwrap();
+        assert_eq!(res.status(), 429);
+        assert_eq!(header(&res, "retry-after"), Some("1"));
+        c.advance(Duration::from_nanos(1));
+        let res = svc.clone().oneshot(req()).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "ratelimit"), Some(r#""default";r=0;t=60"#));
+        assert_eq!(svc.clone().oneshot(req()).await.unwrap().status(), 429);
+        // Another client is not affected.
+        assert_eq!(
+            svc.oneshot(req_from("/", "203.0.113.8"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn legacy_headers_use_unix_seconds() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_hour(1000))
+            .store(store(&c))
+            .headers(HeaderMode::Legacy);
+        let res = send(&layer, req()).await;
+        assert_eq!(header(&res, "x-ratelimit-limit"), Some("1000"));
+        assert_eq!(header(&res, "x-ratelimit-remaining"), Some("999"));
+        // Back to a full quota after one emission interval (3.6 s), rounded up.
+        assert_eq!(
+            header(&res, "x-ratelimit-reset"),
+            Some(&*(T0 + 4).to_string())
+        );
+        assert!(header(&res, "ratelimit").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_denial_by_one_policy_charges_none() {
+        let c = clock();
+        let layer = RateLimitLayer::with_policies([
+            Policy::new("loose", Quota::per_second(100)).unwrap(),
+            Policy::new("tight", Quota::per_minute(2)).unwrap(),
+        ])
+        .unwrap()
+        .store(store(&c));
+        assert_eq!(send(&layer, req()).await.status(), 200);
+        let res = send(&layer, req()).await;
+        assert_eq!(
+            header(&res, "ratelimit"),
+            Some(r#""loose";r=98;t=1, "tight";r=0;t=60"#)
+        );
+        for _ in 0..5 {
+            let res = send(&layer, req()).await;
+            assert_eq!(res.status(), 429);
+            assert_eq!(header(&res, "retry-after"), Some("30"));
+            // `loose` still shows 98 left: the denied requests were not charged to it.
+            assert_eq!(
+                header(&res, "ratelimit"),
+                Some(r#""loose";r=98;t=1, "tight";r=0;t=30"#)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn response_based_charging_counts_only_chosen_statuses() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(2))
+            .store(store(&c))
+            .count_only([StatusCode::UNAUTHORIZED])
+            .unwrap();
+        for _ in 0..5 {
+            let res = send(&layer, req_from("/login-ok", "203.0.113.7")).await;
+            assert_eq!(res.status(), 200);
+            assert_eq!(header(&res, "ratelimit"), Some(r#""default";r=2;t=0"#));
+        }
+        let res = send(&layer, req_from("/login-fail", "203.0.113.7")).await;
+        assert_eq!(res.status(), 401);
+        assert_eq!(header(&res, "ratelimit"), Some(r#""default";r=1;t=30"#));
+        assert_eq!(
+            send(&layer, req_from("/login-fail", "203.0.113.7"))
+                .await
+                .status(),
+            401
+        );
+        // Spent: even a request that would succeed is refused before the handler.
+        let res = send(&layer, req_from("/login-ok", "203.0.113.7")).await;
+        assert_eq!(res.status(), 429);
+        assert_eq!(header(&res, "retry-after"), Some("30"));
+    }
+
+    #[tokio::test]
+    async fn dry_run_marks_but_never_refuses() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(1))
+            .store(store(&c))
+            .dry_run(true);
+        assert_eq!(send(&layer, req()).await.status(), 200);
+        let res = send(&layer, req()).await;
+        assert_eq!(res.status(), 200);
+        assert!(header(&res, "ratelimit").is_none());
+        assert_eq!(
+            res.extensions().get::<DryRunLimited>(),
+            Some(&DryRunLimited {
+                policy: "default".into(),
+                retry_after: Duration::from_secs(60)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn allow_list_of_networks_and_principals() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(1))
+            .store(store(&c))
+            .allow_cidrs(["10.0.0.0/8".parse().unwrap()])
+            .unwrap()
+            .allow_keys(["partner"])
+            .unwrap();
+        for _ in 0..5 {
+            let res = send(&layer, req_from("/", "10.1.2.3")).await;
+            assert_eq!(res.status(), 200);
+            assert!(header(&res, "ratelimit").is_none());
+        }
+        for _ in 0..5 {
+            let mut r = req();
+            r.extensions_mut()
+                .insert(Principal::new("partner", PrincipalKind::ApiKey));
+            assert_eq!(send(&layer, r).await.status(), 200);
+        }
+        assert_eq!(send(&layer, req()).await.status(), 200);
+        assert_eq!(send(&layer, req()).await.status(), 429);
+    }
+
+    #[tokio::test]
+    async fn principal_quotas_replace_the_defaults() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(1)).store(store(&c));
+        let principal = || {
+            let mut p = Principal::new("tsk_live_1", PrincipalKind::ApiKey);
+            p.quotas = Some(std::sync::Arc::from([Quota::per_hour(3)]));
+            let mut r = req();
+            r.extensions_mut().insert(p);
+            r
+        };
+        for left in [2, 1, 0] {
+            let res = send(&layer, principal()).await;
+            assert_eq!(res.status(), 200);
+            assert_eq!(
+                header(&res, "ratelimit-policy"),
+                Some(r#""principal";q=3;w=3600"#)
+            );
+            assert!(
+                header(&res, "ratelimit")
+                    .unwrap()
+                    .starts_with(&format!(r#""principal";r={left};"#))
+            );
+        }
+        assert_eq!(send(&layer, principal()).await.status(), 429);
+        // The anonymous client at the same address has its own default limit.
+        assert_eq!(send(&layer, req()).await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn store_full_rejects_or_challenges_or_evicts() {
+        let c = clock();
+        let small = MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(1)
+            .build();
+        let layer = RateLimitLayer::new(Quota::per_minute(5)).store(small);
+        assert_eq!(send(&layer, req()).await.status(), 200);
+        let res = send(&layer, req_from("/", "198.51.100.1")).await;
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
+        assert_eq!(layer.metrics().tracked_keys(), Some(1));
+
+        let layer = layer.on_store_full(OnStoreFull::Challenge);
+        let svc =
+            ServiceBuilder::new()
+                .layer(layer)
+                .service(service_fn(|req: Request<()>| async move {
+                    let marked = req
+                        .extensions()
+                        .get::<crate::core::ChallengeMark>()
+                        .map(|m| m.reason);
+                    Ok::<_, Infallible>(Response::new(format!("{marked:?}")))
+                }));
+        let res = svc.oneshot(req_from("/", "198.51.100.1")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let ShieldBody::Inner { body } = res.into_body() else {
+            panic!("inner body")
+        };
+        assert_eq!(body, r#"Some("ratelimit.store_full")"#);
+
+        let evicting = MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(1)
+            .on_full(OnFull::EvictOldest)
+            .build();
+        let layer = RateLimitLayer::new(Quota::per_minute(5)).store(evicting);
+        assert_eq!(send(&layer, req()).await.status(), 200);
+        assert_eq!(
+            send(&layer, req_from("/", "198.51.100.1")).await.status(),
+            200
+        );
+        assert_eq!(layer.metrics().tracked_keys(), Some(1));
+    }
+
+    /// A store whose answers take one trip through the executor, like Redis.
+    struct Slow(MemoryRateStore);
+
+    impl RateStore for Slow {
+        type Future = Pin<Box<dyn Future<Output = Result<RateOutcome, StoreError>> + Send>>;
+
+        fn check(
+            &self,
+            checks: &[crate::core::store::RateCheck<'_>],
+            mode: CheckMode,
+        ) -> Self::Future {
+            let r = self.0.check(checks, mode).into_inner();
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                r
+            })
+        }
+    }
+
+    struct Down;
+
+    impl RateStore for Down {
+        type Future = std::future::Ready<Result<RateOutcome, StoreError>>;
+
+        fn check(&self, _: &[crate::core::store::RateCheck<'_>], _: CheckMode) -> Self::Future {
+            std::future::ready(Err(StoreError::Unavailable("connection refused".into())))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_answers_later_works_the_same() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(2)).store(Slow(store(&c)));
+        assert_eq!(send(&layer, req()).await.status(), 200);
+        let res = send(&layer, req()).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "ratelimit"), Some(r#""default";r=0;t=60"#));
+        assert_eq!(send(&layer, req()).await.status(), 429);
+
+        let layer = RateLimitLayer::new(Quota::per_minute(1))
+            .store(Slow(store(&c)))
+            .count_only([StatusCode::UNAUTHORIZED])
+            .unwrap();
+        assert_eq!(
+            send(&layer, req_from("/login-ok", "192.0.2.1"))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            send(&layer, req_from("/login-fail", "192.0.2.1"))
+                .await
+                .status(),
+            401
+        );
+        assert_eq!(
+            send(&layer, req_from("/login-ok", "192.0.2.1"))
+                .await
+                .status(),
+            429
+        );
+    }
+
+    #[tokio::test]
+    async fn store_errors_fail_closed_by_default_or_open_by_choice() {
+        let layer = RateLimitLayer::new(Quota::per_minute(1)).store(Down);
+        let res = send(&layer, req()).await;
+        assert_eq!(res.status(), 503);
+        assert_eq!(
+            res.extensions().get::<Rejection>().map(|r| r.kind()),
+            Some(RejectionKind::StoreUnavailable)
+        );
+        let layer = layer.on_store_error(OnStoreError::FailOpen);
+        let res = send(&layer, req()).await;
+        assert_eq!(res.status(), 200);
+        assert!(header(&res, "ratelimit").is_none());
+    }
+
+    #[tokio::test]
+    async fn no_client_address_is_a_loud_500_unless_the_key_needs_none() {
+        let layer = RateLimitLayer::new(Quota::per_minute(1));
+        let res = send(&layer, Request::new(())).await;
+        assert_eq!(res.status(), 500);
+        let global = RateLimitLayer::with_policies([Policy::new("all", Quota::per_minute(1))
+            .unwrap()
+            .key(Key::Global)])
+        .unwrap();
+        assert_eq!(send(&global, Request::new(())).await.status(), 200);
+        assert_eq!(send(&global, req()).await.status(), 429);
+    }
+}
