@@ -58,6 +58,9 @@ pub mod ratelimit;
 #[cfg(feature = "signature")]
 pub mod signature;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+
 #[cfg(feature = "client-ip")]
 mod shield;
 

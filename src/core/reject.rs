@@ -363,10 +363,10 @@ impl Renderer {
         for (name, value) in rejection.headers() {
             parts.headers.append(name, value.clone());
         }
-        if cx.generated_id {
-            if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
-                parts.headers.insert(X_REQUEST_ID, v);
-            }
+        if cx.generated_id
+            && let Ok(v) = HeaderValue::from_str(&cx.request_id)
+        {
+            parts.headers.insert(X_REQUEST_ID, v);
         }
         parts.extensions.insert(rejection);
         Response::from_parts(parts, ShieldBody::full(body))

@@ -1,0 +1,228 @@
+//! A Redis that dies mid-run: each failure policy behaves as documented, no call waits
+//! past the timeout, and the store recovers by itself when Redis returns.
+//!
+//! Starts its own `redis-server` on a free port (never touches the shared one).
+#![cfg(feature = "redis")]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tower_shield::core::quota::Quota;
+use tower_shield::core::store::{CheckMode, RateCheck, RateStore, SingleUseStore, StoreError};
+use tower_shield::redis::{FailurePolicy, RedisStore};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (Debian package redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const TIMEOUT: Duration = Duration::from_millis(50);
+/// How late a call may finish past the timeout on a loaded CI machine; a hang is seconds.
+const SLACK: Duration = Duration::from_millis(500);
+
+async fn store(port: u16, policy: FailurePolicy) -> RedisStore {
+    RedisStore::builder(format!("redis://127.0.0.1:{port}"))
+        .prefix("failure-test")
+        .timeout(TIMEOUT)
+        .breaker(3, Duration::from_millis(200))
+        .failure_policy(policy)
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn q(key: &str) -> [RateCheck<'_>; 1] {
+    [RateCheck {
+        key,
+        gcra: Quota::per_hour(10).gcra(),
+        cost: 1,
+    }]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_policy_survives_a_dead_redis_and_recovers() {
+    let port = free_port();
+    let mut server = Server::start(port);
+    let open = store(port, FailurePolicy::FailOpen).await;
+    let closed = store(port, FailurePolicy::FailClosed).await;
+    let local = store(port, FailurePolicy::LocalFallback { instances: 2 }).await;
+    for s in [&open, &closed, &local] {
+        assert!(
+            s.check(&q("warm"), CheckMode::Charge)
+                .await
+                .unwrap()
+                .allowed()
+        );
+    }
+
+    server.kill();
+
+    // Fail open: allowed, single use still refused (a replay is never allowed).
+    for i in 0..10 {
+        let t = Instant::now();
+        let o = open.check(&q("k"), CheckMode::Charge).await.unwrap();
+        assert!(o.allowed(), "fail open allows (call {i})");
+        assert!(
+            t.elapsed() < TIMEOUT + SLACK,
+            "call {i} waited {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(
+        open.insert_if_absent("tok", Duration::from_secs(5))
+            .await
+            .is_err()
+    );
+    assert!(
+        open.stats().breaker_open,
+        "consecutive failures open the breaker"
+    );
+    assert!(
+        open.stats().skipped > 0,
+        "an open breaker keeps calls from the dead Redis"
+    );
+
+    // Fail closed: errors, quickly.
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = closed.check(&q("k"), CheckMode::Charge).await;
+        assert!(
+            matches!(r, Err(StoreError::Unavailable(_) | StoreError::Timeout)),
+            "{r:?}"
+        );
+        assert!(t.elapsed() < TIMEOUT + SLACK);
+    }
+    assert!(
+        closed
+            .insert_if_absent("tok", Duration::from_secs(5))
+            .await
+            .is_err()
+    );
+
+    // Local fallback: half of the 10/hour quota on this instance, single use per instance.
+    let mut allowed = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        if local
+            .check(&q("local-key"), CheckMode::Charge)
+            .await
+            .unwrap()
+            .allowed()
+        {
+            allowed += 1;
+        }
+        assert!(t.elapsed() < TIMEOUT + SLACK);
+    }
+    assert_eq!(allowed, 5, "quota / instances");
+    assert!(
+        local
+            .insert_if_absent("tok", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !local
+            .insert_if_absent("tok", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+
+    // Redis returns on the same port: every store finds it again by itself.
+    let _server = Server::start(server.port);
+    for (name, s) in [("open", &open), ("closed", &closed), ("local", &local)] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let answered = s.stats().answered;
+            let r = s.check(&q("after"), CheckMode::Peek).await;
+            if r.is_ok() && s.stats().answered > answered {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "store did not recover: {:?}",
+                s.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!s.stats().breaker_open);
+        let key = format!("fresh-after-recovery-{name}");
+        assert!(
+            s.insert_if_absent(&key, Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.insert_if_absent(&key, Duration::from_secs(5))
+                .await
+                .unwrap(),
+            "single use again fleet-wide"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lazy_connect_starts_without_redis() {
+    let port = free_port();
+    let s = RedisStore::builder(format!("redis://127.0.0.1:{port}"))
+        .timeout(TIMEOUT)
+        .failure_policy(FailurePolicy::LocalFallback { instances: 1 })
+        .connect_lazy()
+        .unwrap();
+    let o = s.check(&q("k"), CheckMode::Charge).await.unwrap();
+    assert!(o.allowed(), "answered locally while Redis is absent");
+    assert!(s.stats().fallbacks >= 1);
+    assert!(
+        RedisStore::connect(format!("redis://127.0.0.1:{port}"))
+            .await
+            .is_err(),
+        "eager connect reports the outage"
+    );
+}
