@@ -248,10 +248,73 @@ fn memory_report() {
     }
 }
 
+/// Interleaved A/B rounds, printed before criterion's timings: on a shared machine the
+/// load drifts between criterion's sequential benchmarks, so each round here times both
+/// limiters back to back and the median of the per-round times is reported.
+fn paired_report() {
+    const ROUNDS: usize = 15;
+    const OPS: usize = 200_000;
+    let gcra = Quota::per_second(RATE).gcra();
+    let keys = keys(KEYS);
+    let seq = draws(KEYS, 1 << 20, 0x9E37_79B9_7F4A_7C15);
+    let store = ours(1_000_000);
+    let gov = governor();
+    for k in &keys {
+        check_ours(&store, k, gcra);
+        let _ = gov.check_key(k);
+    }
+    let time = |f: &dyn Fn(usize) -> bool| {
+        let start = Instant::now();
+        let mut ok = 0usize;
+        for i in 0..OPS {
+            ok += usize::from(f(i));
+        }
+        black_box(ok);
+        start.elapsed().as_nanos() as f64 / OPS as f64
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    type Case<'a> = (
+        &'a str,
+        Box<dyn Fn(usize) -> bool + 'a>,
+        Box<dyn Fn(usize) -> bool + 'a>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "hot",
+            Box::new(|_| check_ours(&store, black_box(&keys[0]), gcra)),
+            Box::new(|_| gov.check_key(black_box(&keys[0])).is_ok()),
+        ),
+        (
+            "uniform_100k",
+            Box::new(|i| check_ours(&store, &keys[seq[i & (seq.len() - 1)] as usize], gcra)),
+            Box::new(|i| {
+                gov.check_key(&keys[seq[i & (seq.len() - 1)] as usize])
+                    .is_ok()
+            }),
+        ),
+    ];
+    for (name, a, b) in &cases {
+        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ta.push(time(&**a));
+            tb.push(time(&**b));
+        }
+        println!(
+            "paired/{name}: tower-shield {:.1} ns, governor {:.1} ns (median of {ROUNDS} interleaved rounds of {OPS})",
+            median(ta),
+            median(tb)
+        );
+    }
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
     memory_report();
+    paired_report();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -151,6 +151,7 @@ pub struct GcraOutcome {
 /// let c = gcra(b.new_tat, 1_000, p, 1);
 /// assert!(!c.allowed && c.retry_after_ns == 1_000_000_000);
 /// ```
+#[inline]
 pub fn gcra(tat: u64, now: u64, params: Gcra, cost: u32) -> GcraOutcome {
     let t = params.emission_ns;
     let capacity = t.saturating_mul(u64::from(params.burst));
@@ -187,6 +188,7 @@ pub fn gcra(tat: u64, now: u64, params: Gcra, cost: u32) -> GcraOutcome {
     }
 }
 
+#[inline]
 fn remaining(capacity: u64, used: u64, t: u64) -> u32 {
     if t == 0 {
         return 0;

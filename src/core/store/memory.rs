@@ -43,8 +43,13 @@ impl KeyHasher {
         Self(RandomState::new())
     }
 
+    /// The digest of the key's bytes (one SipHash pass; a single string needs no
+    /// terminator, SipHash already mixes in the length).
+    #[inline]
     fn digest(&self, key: &str) -> u64 {
-        self.0.hash_one(key)
+        let mut h = self.0.build_hasher();
+        h.write(key.as_bytes());
+        h.finish()
     }
 }
 
@@ -163,11 +168,8 @@ impl Table {
         removed
     }
 
-    /// Makes room for one new key, or says the table is full.
-    fn make_room(&self, now: u64) -> Result<(), StoreError> {
-        if self.len.load(Ordering::Acquire) < self.max_keys {
-            return Ok(());
-        }
+    /// Runs a full sweep if none ran in the last [`SWEEP_GAP_NS`]; true when it ran.
+    fn sweep_if_due(&self, now: u64) -> bool {
         let due = self.next_sweep.load(Ordering::Acquire);
         if now >= due
             && self
@@ -181,26 +183,68 @@ impl Table {
                 .is_ok()
         {
             self.sweep(now);
-            if self.len.load(Ordering::Acquire) < self.max_keys {
-                return Ok(());
-            }
+            return true;
         }
-        match self.on_full {
-            OnFull::RefuseNew => Err(StoreError::Full),
-            OnFull::EvictOldest => {
-                let victim = self
-                    .map
-                    .iter()
-                    .take(EVICT_SAMPLE)
-                    .min_by_key(|e| e.value().load(Ordering::Acquire))
-                    .map(|e| *e.key());
-                if let Some(k) = victim {
-                    if self.map.remove(&k).is_some() {
-                        self.len.fetch_sub(1, Ordering::AcqRel);
+        false
+    }
+
+    /// Reserves room for one new key: on `Ok`, `len` already counts it, and the caller
+    /// inserts the key or hands the room back with [`Table::release`]. Reserving before
+    /// inserting keeps the bound exact under concurrent inserts.
+    fn reserve(&self, now: u64) -> Result<(), StoreError> {
+        let mut swept = false;
+        loop {
+            let cur = self.len.load(Ordering::Acquire);
+            if cur < self.max_keys {
+                if self
+                    .len
+                    .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            if !swept && self.sweep_if_due(now) {
+                swept = true;
+                continue;
+            }
+            match self.on_full {
+                OnFull::RefuseNew => return Err(StoreError::Full),
+                OnFull::EvictOldest => {
+                    let victim = self
+                        .map
+                        .iter()
+                        .take(EVICT_SAMPLE)
+                        .min_by_key(|e| e.value().load(Ordering::Acquire))
+                        .map(|e| *e.key());
+                    // The victim's room passes to the new key: `len` is unchanged.
+                    if let Some(k) = victim {
+                        if self.map.remove(&k).is_some() {
+                            return Ok(());
+                        }
                     }
                 }
-                Ok(())
             }
+        }
+    }
+
+    /// Hands back room reserved with [`Table::reserve`] and not used.
+    fn release(&self) {
+        self.len.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether one more key could be inserted now, so that a peek at an absent key
+    /// answers as a charge would (a full `RefuseNew` table refuses it).
+    fn would_fit(&self, now: u64) -> Result<(), StoreError> {
+        if self.on_full == OnFull::EvictOldest || self.len.load(Ordering::Acquire) < self.max_keys {
+            return Ok(());
+        }
+        self.sweep_if_due(now);
+        if self.len.load(Ordering::Acquire) < self.max_keys {
+            Ok(())
+        } else {
+            Err(StoreError::Full)
         }
     }
 
@@ -237,16 +281,16 @@ impl Table {
             // It was there when read and has been swept since: re-read.
             return Ok(false);
         }
-        self.make_room(now)?;
+        self.reserve(now)?;
         let mut inserted = false;
         let entry = self.map.entry(digest).or_insert_with(|| {
             inserted = true;
             AtomicU64::new(new)
         });
         if inserted {
-            self.len.fetch_add(1, Ordering::AcqRel);
             return Ok(true);
         }
+        self.release();
         Ok(entry
             .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
             .is_ok())
@@ -332,6 +376,7 @@ impl MemoryRateStore {
         Sweeper::spawn(Arc::downgrade(&self.table), every)
     }
 
+    #[inline]
     fn decide(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Result<RateOutcome, StoreError> {
         if checks.len() > MAX_POLICIES {
             return Err(StoreError::Invalid(
@@ -361,6 +406,10 @@ impl MemoryRateStore {
                 results,
             };
             if mode == CheckMode::Peek || !outcome.allowed() {
+                let new_key = (0..checks.len()).any(|i| first[i] && olds[i] == 0);
+                if mode == CheckMode::Peek && outcome.allowed() && new_key {
+                    t.would_fit(now)?;
+                }
                 return Ok(outcome);
             }
             // Commit each counter with compare-and-swap. If one moved since it was read,
@@ -413,18 +462,21 @@ impl MemoryRateStore {
         }
         let o = gcra(0, now, c.gcra, c.cost);
         if mode == CheckMode::Peek || !o.allowed {
+            if mode == CheckMode::Peek && o.allowed {
+                t.would_fit(now)?;
+            }
             return done(o);
         }
-        t.make_room(now)?;
+        t.reserve(now)?;
         let mut inserted = false;
         let entry = t.map.entry(d).or_insert_with(|| {
             inserted = true;
             AtomicU64::new(o.new_tat)
         });
         if inserted {
-            t.len.fetch_add(1, Ordering::AcqRel);
             return done(o);
         }
+        t.release();
         // Another request inserted it first: decide against its value.
         done(charge(entry.value(), now, c, mode))
     }
@@ -465,6 +517,7 @@ impl std::fmt::Debug for MemoryRateStore {
 impl RateStore for MemoryRateStore {
     type Future = Ready<Result<RateOutcome, StoreError>>;
 
+    #[inline]
     fn check(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Self::Future {
         ready(self.decide(checks, mode))
     }
@@ -571,33 +624,17 @@ impl MemorySingleUseStore {
                 && v.compare_exchange(cur, expires, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok());
         }
-        if t.len.load(Ordering::Acquire) >= t.max_keys {
-            let due = t.next_sweep.load(Ordering::Acquire);
-            if now >= due
-                && t.next_sweep
-                    .compare_exchange(
-                        due,
-                        now.saturating_add(SWEEP_GAP_NS),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok()
-            {
-                t.sweep(now);
-            }
-            if t.len.load(Ordering::Acquire) >= t.max_keys {
-                return Err(StoreError::Full);
-            }
-        }
+        // The single-use table is always `RefuseNew`: a live key is never evicted.
+        t.reserve(now)?;
         let mut inserted = false;
         let entry = t.map.entry(d).or_insert_with(|| {
             inserted = true;
             AtomicU64::new(expires)
         });
         if inserted {
-            t.len.fetch_add(1, Ordering::AcqRel);
             return Ok(true);
         }
+        t.release();
         let cur = entry.load(Ordering::Acquire);
         Ok(cur <= now
             && entry
@@ -824,6 +861,110 @@ mod tests {
             .allowed()
         );
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn a_peek_at_a_new_key_answers_full_as_a_charge_would() {
+        let c = clock();
+        let s = MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(1)
+            .build();
+        let q = Quota::per_second(2).gcra();
+        let one = |k| {
+            [RateCheck {
+                key: k,
+                gcra: q,
+                cost: 1,
+            }]
+        };
+        assert!(
+            now_ready(s.check(&one("a"), CheckMode::Charge))
+                .unwrap()
+                .allowed()
+        );
+        assert_eq!(
+            now_ready(s.check(&one("b"), CheckMode::Peek)),
+            Err(StoreError::Full)
+        );
+        let two = [
+            one("a")[0],
+            RateCheck {
+                key: "b",
+                gcra: q,
+                cost: 1,
+            },
+        ];
+        assert_eq!(
+            now_ready(s.check(&two, CheckMode::Peek)),
+            Err(StoreError::Full)
+        );
+        // A tracked key can still be peeked.
+        assert!(now_ready(s.check(&one("a"), CheckMode::Peek)).is_ok());
+        let e = MemoryRateStore::builder()
+            .clock(c)
+            .max_keys(1)
+            .on_full(OnFull::EvictOldest)
+            .build();
+        assert!(
+            now_ready(e.check(&one("a"), CheckMode::Charge))
+                .unwrap()
+                .allowed()
+        );
+        assert!(
+            now_ready(e.check(&one("b"), CheckMode::Peek))
+                .unwrap()
+                .allowed()
+        );
+    }
+
+    #[test]
+    fn the_sweeper_thread_drops_expired_keys_and_stops() {
+        let c = clock();
+        let s = MemoryRateStore::builder().clock(c.clone()).build();
+        let q = Quota::per_second(1).gcra();
+        for k in ["a", "b", "c"] {
+            assert!(
+                now_ready(s.check(
+                    &[RateCheck {
+                        key: k,
+                        gcra: q,
+                        cost: 1
+                    }],
+                    CheckMode::Charge
+                ))
+                .unwrap()
+                .allowed()
+            );
+        }
+        let sweeper = s.spawn_sweeper(Duration::from_millis(10)).unwrap();
+        c.advance(Duration::from_secs(2));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !s.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(s.is_empty());
+        drop(sweeper);
+    }
+
+    #[test]
+    fn the_default_clock_reads_wall_time() {
+        let s = MemoryRateStore::new();
+        let o = now_ready(s.check(
+            &[RateCheck {
+                key: "k",
+                gcra: Quota::per_second(1).gcra(),
+                cost: 1,
+            }],
+            CheckMode::Peek,
+        ))
+        .unwrap();
+        let wall = crate::core::clock::SystemClock.now_nanos();
+        assert!(
+            o.now_ns.abs_diff(wall) < 1_000_000_000,
+            "{} vs {wall}",
+            o.now_ns
+        );
     }
 
     #[test]

@@ -1,0 +1,633 @@
+//! RateLimitLayer driven end to end: axum routers, ClientIpLayer in front, a manual clock.
+#![cfg(all(feature = "ratelimit", feature = "client-ip", feature = "axum"))]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::{Request, StatusCode};
+use tower::ServiceExt;
+use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
+use tower_shield::core::quota::Quota;
+use tower_shield::core::store::{
+    CheckMode, MemoryRateStore, OnFull, RateCheck, RateStore, StoreError,
+};
+use tower_shield::core::{ManualClock, PeerAddr, Rejection, RejectionKind};
+use tower_shield::ratelimit::{HeaderMode, Policy, RateLimitLayer};
+
+const T0: Duration = Duration::from_secs(1_700_000_000);
+
+fn clock() -> ManualClock {
+    ManualClock::new(T0)
+}
+
+fn store(c: &ManualClock) -> MemoryRateStore {
+    MemoryRateStore::builder().clock(c.clone()).build()
+}
+
+fn router(layer: RateLimitLayer) -> Router {
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route(
+            "/login",
+            post(|body: String| async move {
+                if body == "right" {
+                    (StatusCode::OK, "welcome")
+                } else {
+                    (StatusCode::UNAUTHORIZED, "no")
+                }
+            }),
+        )
+        .layer(layer)
+        // Outermost: the client address is decided before anything keys on it.
+        .layer(ClientIpLayer::new(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        ))
+}
+
+/// A request from `client`, as forwarded by the trusted proxy 10.0.0.2.
+fn from(client: &str) -> Request<Body> {
+    let mut r = Request::get("/")
+        .header("x-forwarded-for", client)
+        .body(Body::empty())
+        .unwrap();
+    r.extensions_mut()
+        .insert(PeerAddr(SocketAddr::from(([10, 0, 0, 2], 4000))));
+    r
+}
+
+fn login(client: &str, password: &'static str) -> Request<Body> {
+    let mut r = Request::post("/login")
+        .header("x-forwarded-for", client)
+        .body(Body::from(password))
+        .unwrap();
+    r.extensions_mut()
+        .insert(PeerAddr(SocketAddr::from(([10, 0, 0, 2], 4000))));
+    r
+}
+
+fn h(res: &http::Response<Body>, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn burst_then_steady_state() {
+    let c = clock();
+    let app = router(RateLimitLayer::new(Quota::per_second(10).burst(20)).store(store(&c)));
+    for i in 0..20 {
+        let res = app.clone().oneshot(from("203.0.113.7")).await.unwrap();
+        assert_eq!(res.status(), 200, "burst request {i}");
+        assert_eq!(
+            h(&res, "ratelimit"),
+            format!(
+                r#""default";r={};t={}"#,
+                19 - i,
+                ((i + 1) as u64).div_ceil(10)
+            )
+        );
+    }
+    let res = app.clone().oneshot(from("203.0.113.7")).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        h(&res, "retry-after"),
+        "1",
+        "a 100 ms wait is rounded up to 1 s, never 0"
+    );
+    assert_eq!(h(&res, "ratelimit-policy"), r#""default";q=20;w=2"#);
+    let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    assert!(
+        v["error"]["requestId"]
+            .as_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+
+    // Steady state: one request per 100 ms, no more.
+    for step in 0..50 {
+        c.advance(Duration::from_millis(100));
+        assert_eq!(
+            app.clone()
+                .oneshot(from("203.0.113.7"))
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "step {step}"
+        );
+        assert_eq!(
+            app.clone()
+                .oneshot(from("203.0.113.7"))
+                .await
+                .unwrap()
+                .status(),
+            429,
+            "step {step}"
+        );
+    }
+    // Idle for two seconds: the full burst is back, and no more.
+    c.advance(Duration::from_secs(2));
+    let mut ok = 0;
+    for _ in 0..30 {
+        ok += usize::from(
+            app.clone()
+                .oneshot(from("203.0.113.7"))
+                .await
+                .unwrap()
+                .status()
+                == 200,
+        );
+    }
+    assert_eq!(ok, 20);
+}
+
+#[tokio::test]
+async fn quota_boundaries_are_exact() {
+    let c = clock();
+    let app = router(
+        RateLimitLayer::new(Quota::per_hour(1000))
+            .store(store(&c))
+            .headers(HeaderMode::Both),
+    );
+    for i in 0..1000u32 {
+        let res = app.clone().oneshot(from("198.51.100.1")).await.unwrap();
+        assert_eq!(res.status(), 200, "request {i}");
+        assert_eq!(h(&res, "x-ratelimit-remaining"), (999 - i).to_string());
+        assert_eq!(h(&res, "x-ratelimit-limit"), "1000");
+    }
+    let res = app.clone().oneshot(from("198.51.100.1")).await.unwrap();
+    assert_eq!(res.status(), 429);
+    // One emission interval: 3.6 s, rounded up.
+    assert_eq!(h(&res, "retry-after"), "4");
+    assert_eq!(h(&res, "x-ratelimit-remaining"), "0");
+    let reset: u64 = h(&res, "x-ratelimit-reset").parse().unwrap();
+    assert_eq!(
+        reset,
+        T0.as_secs() + 4,
+        "the legacy reset is never earlier than Retry-After"
+    );
+    c.advance(Duration::from_millis(3599));
+    assert_eq!(
+        app.clone()
+            .oneshot(from("198.51.100.1"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    c.advance(Duration::from_millis(1));
+    assert_eq!(
+        app.clone()
+            .oneshot(from("198.51.100.1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(from("198.51.100.1"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tasks_on_one_key_get_exactly_the_quota() {
+    let c = clock();
+    let app = router(RateLimitLayer::new(Quota::per_hour(300)).store(store(&c)));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let limited = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (app, ok, limited) = (app.clone(), ok.clone(), limited.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                match app
+                    .clone()
+                    .oneshot(from("192.0.2.55"))
+                    .await
+                    .unwrap()
+                    .status()
+                {
+                    StatusCode::OK => ok.fetch_add(1, Ordering::Relaxed),
+                    StatusCode::TOO_MANY_REQUESTS => limited.fetch_add(1, Ordering::Relaxed),
+                    s => panic!("unexpected {s}"),
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(ok.load(Ordering::Relaxed), 300);
+    assert_eq!(limited.load(Ordering::Relaxed), 16 * 50 - 300);
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_aggregated_by_64() {
+    let c = clock();
+    let app = router(RateLimitLayer::new(Quota::per_minute(2)).store(store(&c)));
+    assert_eq!(
+        app.clone()
+            .oneshot(from("2001:db8:aa:1::1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(from("2001:db8:aa:1:ffff:ffff:ffff:fffe"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A third address in the same /64 shares the spent quota.
+    assert_eq!(
+        app.clone()
+            .oneshot(from("2001:db8:aa:1:1234::9"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // The neighbouring /64 has its own.
+    assert_eq!(
+        app.clone()
+            .oneshot(from("2001:db8:aa:2::1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // IPv4 is per address.
+    assert_eq!(
+        app.clone()
+            .oneshot(from("192.0.2.1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(from("192.0.2.2"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_leftmost_forwarded_hop_cannot_mint_new_buckets() {
+    let c = clock();
+    let app = router(RateLimitLayer::new(Quota::per_minute(1)).store(store(&c)));
+    let spoof = |fake: &str| {
+        let mut r = Request::get("/")
+            .header("x-forwarded-for", format!("{fake}, 203.0.113.50"))
+            .body(Body::empty())
+            .unwrap();
+        r.extensions_mut()
+            .insert(PeerAddr(SocketAddr::from(([10, 0, 0, 2], 4000))));
+        r
+    };
+    assert_eq!(
+        app.clone()
+            .oneshot(spoof("1.1.1.1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(spoof("2.2.2.2"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn several_policies_and_a_denial_charges_nothing() {
+    let c = clock();
+    let layer = RateLimitLayer::with_policies([
+        Policy::new("burst", Quota::per_second(10).burst(20)).unwrap(),
+        Policy::new("hourly", Quota::per_hour(25)).unwrap(),
+    ])
+    .unwrap()
+    .store(store(&c));
+    let app = router(layer);
+    for _ in 0..20 {
+        assert_eq!(
+            app.clone()
+                .oneshot(from("203.0.113.9"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    // `burst` denies the next 100; `hourly` must not lose a single unit to them.
+    for _ in 0..100 {
+        let res = app.clone().oneshot(from("203.0.113.9")).await.unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(
+            h(&res, "ratelimit").contains(r#""hourly";r=5;"#),
+            "{}",
+            h(&res, "ratelimit")
+        );
+    }
+    c.advance(Duration::from_secs(2));
+    let mut ok = 0;
+    for _ in 0..20 {
+        ok += usize::from(
+            app.clone()
+                .oneshot(from("203.0.113.9"))
+                .await
+                .unwrap()
+                .status()
+                == 200,
+        );
+    }
+    assert_eq!(ok, 5, "exactly the hourly remainder");
+    let res = app.clone().oneshot(from("203.0.113.9")).await.unwrap();
+    assert_eq!(
+        h(&res, "ratelimit-policy"),
+        r#""burst";q=20;w=2, "hourly";q=25;w=3600"#
+    );
+    assert_eq!(
+        h(&res, "retry-after"),
+        "142",
+        "the hourly wait, the longer of the denials"
+    );
+}
+
+#[tokio::test]
+async fn only_failed_logins_count() {
+    let c = clock();
+    let layer = RateLimitLayer::new(Quota::per_minute(3))
+        .store(store(&c))
+        .count_only([StatusCode::UNAUTHORIZED])
+        .unwrap();
+    let app = router(layer);
+    for _ in 0..10 {
+        assert_eq!(
+            app.clone()
+                .oneshot(login("203.0.113.20", "right"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            app.clone()
+                .oneshot(login("203.0.113.20", "guess"))
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    // Three failures: locked out for 20 s, even with the right password.
+    let res = app
+        .clone()
+        .oneshot(login("203.0.113.20", "right"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(h(&res, "retry-after"), "20");
+    // Another client is unaffected.
+    assert_eq!(
+        app.clone()
+            .oneshot(login("203.0.113.21", "right"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    c.advance(Duration::from_secs(20));
+    assert_eq!(
+        app.clone()
+            .oneshot(login("203.0.113.20", "right"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn dry_run_and_allow_list() {
+    let c = clock();
+    let app = router(
+        RateLimitLayer::new(Quota::per_minute(1))
+            .store(store(&c))
+            .dry_run(true),
+    );
+    for _ in 0..5 {
+        let res = app.clone().oneshot(from("203.0.113.30")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("ratelimit").is_none());
+    }
+    let app = router(
+        RateLimitLayer::new(Quota::per_minute(1))
+            .store(store(&c))
+            .allow_cidrs(["198.51.100.0/24".parse().unwrap()])
+            .unwrap(),
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            app.clone()
+                .oneshot(from("198.51.100.77"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        app.clone()
+            .oneshot(from("203.0.113.30"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(from("203.0.113.30"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}
+
+/// A million distinct keys against a store capped at 10,000: memory stays bounded, and
+/// with the default policy the live keys keep their limits.
+#[test]
+fn a_flood_of_a_million_keys_stays_under_the_cap() {
+    let c = clock();
+    let s = MemoryRateStore::builder()
+        .clock(c.clone())
+        .max_keys(10_000)
+        .build();
+    let q = Quota::per_hour(5).gcra();
+    let refused = AtomicUsize::new(0);
+    // Two threads, half the keys each (CI has two cores).
+    std::thread::scope(|scope| {
+        for half in 0..2u32 {
+            let (s, refused) = (&s, &refused);
+            scope.spawn(move || {
+                let mut key = String::with_capacity(32);
+                for i in (half * 500_000)..((half + 1) * 500_000) {
+                    key.clear();
+                    key.push_str("rl:default:ip:");
+                    key.push_str(itoa(i, &mut [0u8; 10]));
+                    let check = [RateCheck {
+                        key: &key,
+                        gcra: q,
+                        cost: 1,
+                    }];
+                    match s.check(&check, CheckMode::Charge).into_inner() {
+                        Ok(o) => assert!(o.allowed()),
+                        Err(StoreError::Full) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                    assert!(s.len() <= 10_000);
+                }
+            });
+        }
+    });
+    let refused = refused.into_inner();
+    assert_eq!(s.len(), 10_000);
+    assert_eq!(refused, 990_000);
+    // The first tracked keys are still limited: 4 more requests, then no more.
+    let k0 = [RateCheck {
+        key: "rl:default:ip:1",
+        gcra: q,
+        cost: 1,
+    }];
+    for _ in 0..4 {
+        assert!(
+            s.check(&k0, CheckMode::Charge)
+                .into_inner()
+                .unwrap()
+                .allowed()
+        );
+    }
+    assert!(
+        !s.check(&k0, CheckMode::Charge)
+            .into_inner()
+            .unwrap()
+            .allowed()
+    );
+
+    // Evicting instead: every new key is served, the bound still holds.
+    let e = MemoryRateStore::builder()
+        .clock(c)
+        .max_keys(10_000)
+        .on_full(OnFull::EvictOldest)
+        .build();
+    let mut key = String::new();
+    for i in 0..100_000u32 {
+        key.clear();
+        key.push_str("k");
+        key.push_str(itoa(i, &mut [0u8; 10]));
+        assert!(
+            e.check(
+                &[RateCheck {
+                    key: &key,
+                    gcra: q,
+                    cost: 1
+                }],
+                CheckMode::Charge
+            )
+            .into_inner()
+            .unwrap()
+            .allowed()
+        );
+    }
+    assert!(e.len() <= 10_000);
+}
+
+fn itoa(mut n: u32, buf: &mut [u8; 10]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_through_the_layer_gets_503_for_new_clients_and_keeps_the_old() {
+    let c = clock();
+    let small = MemoryRateStore::builder()
+        .clock(c.clone())
+        .max_keys(1000)
+        .build();
+    let layer = RateLimitLayer::new(Quota::per_minute(2)).store(small);
+    let metrics = layer.metrics();
+    let app = router(layer);
+    assert_eq!(
+        app.clone()
+            .oneshot(from("192.0.2.1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut unavailable = 0;
+    for i in 0..5000u32 {
+        let ip = std::net::Ipv4Addr::from(0xC633_0000 + i).to_string();
+        let res = app.clone().oneshot(from(&ip)).await.unwrap();
+        if res.status() == 503 {
+            unavailable += 1;
+            let r = res.extensions().get::<Rejection>().unwrap();
+            assert_eq!(r.kind(), RejectionKind::StoreUnavailable);
+        }
+    }
+    assert_eq!(metrics.tracked_keys(), Some(1000));
+    assert_eq!(unavailable, 5000 - 999);
+    assert_eq!(
+        app.clone()
+            .oneshot(from("192.0.2.1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(from("192.0.2.1"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}
