@@ -49,6 +49,8 @@
 
 pub mod core;
 
+#[cfg(feature = "classify")] pub mod classify;
+
 #[cfg(feature = "client-ip")]
 pub mod client_ip;
 

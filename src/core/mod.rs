@@ -16,6 +16,7 @@ pub mod quota;
 pub mod reject;
 pub mod secret;
 pub mod store;
+pub mod verdict;
 
 pub use body::ShieldBody;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

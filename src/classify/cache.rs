@@ -1,0 +1,128 @@
+//! A bounded verdict cache keyed by client network, user-agent hash and header findings.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use crate::core::verdict::Verdict;
+
+const SHARDS: usize = 16;
+
+/// What a verdict is cached under: the IPv4 address or the IPv6 /64, a keyed hash of
+/// the user agent, and the header-consistency bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    net: u128,
+    v6: bool,
+    ua: u64,
+    hdr: u8,
+}
+
+/// A sharded map holding at most `capacity` verdicts. When a shard is full, half of it
+/// is dropped (amortised O(1) per insert). Entries from an older table generation are
+/// misses.
+#[derive(Debug)]
+pub(crate) struct VerdictCache {
+    shards: Box<[Mutex<HashMap<CacheKey, (u64, Verdict)>>]>,
+    per_shard: usize,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl VerdictCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard,
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    pub(crate) fn key(&self, ip: IpAddr, ua: Option<&[u8]>, hdr: u8) -> CacheKey {
+        let (net, v6) = match crate::core::ext::unmap(ip) {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), false),
+            IpAddr::V6(a) => (u128::from(a) & !u128::from(u64::MAX), true),
+        };
+        let mut h = self.hasher.build_hasher();
+        ua.hash(&mut h);
+        CacheKey {
+            net,
+            v6,
+            ua: h.finish(),
+            hdr,
+        }
+    }
+
+    fn shard(&self, key: &CacheKey) -> Option<&Mutex<HashMap<CacheKey, (u64, Verdict)>>> {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        self.shards.get((h.finish() as usize) % SHARDS)
+    }
+
+    pub(crate) fn get(&self, key: &CacheKey, generation: u64) -> Option<Verdict> {
+        let shard = self.shard(key)?.lock().ok()?;
+        match shard.get(key) {
+            Some((g, v)) if *g == generation => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn insert(&self, key: CacheKey, generation: u64, verdict: Verdict) {
+        let Some(shard) = self.shard(&key) else {
+            return;
+        };
+        let Ok(mut shard) = shard.lock() else {
+            return;
+        };
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
+            let mut keep = false;
+            shard.retain(|_, (g, _)| {
+                keep = !keep;
+                keep && *g == generation
+            });
+        }
+        shard.insert(key, (generation, verdict));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::score::{Policy, score};
+
+    #[test]
+    fn bounded_and_keyed_by_v6_64() {
+        let c = VerdictCache::new(64);
+        let v = score(None, None, &Policy::default());
+        for i in 0..10_000u32 {
+            let k = c.key(IpAddr::V4(i.into()), Some(b"ua"), 0);
+            c.insert(k, 1, v.clone());
+        }
+        assert!(c.len() <= c.capacity());
+        let a = c.key("2001:db8::1".parse().unwrap(), None, 0);
+        let b = c.key("2001:db8::ffff:1".parse().unwrap(), None, 0);
+        let d = c.key("2001:db8:0:1::1".parse().unwrap(), None, 0);
+        assert_eq!(a, b);
+        assert_ne!(a, d);
+        c.insert(a, 7, v.clone());
+        assert!(c.get(&b, 7).is_some());
+        assert!(c.get(&b, 8).is_none(), "older generation is a miss");
+        assert_ne!(
+            c.key("1.2.3.4".parse().unwrap(), Some(b"x"), 0),
+            c.key("1.2.3.4".parse().unwrap(), Some(b"y"), 0)
+        );
+    }
+}

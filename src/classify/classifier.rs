@@ -1,0 +1,343 @@
+//! [`Classifier`]: tables, user-agent patterns, policy and cache behind one handle.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::HeaderMap;
+use http::header::USER_AGENT;
+
+use super::cache::VerdictCache;
+use super::data::{LoadError, PrefixTable, embedded};
+use super::score::{Bands, Policy, RequestSignals, Weights, header_findings, score};
+use super::ua::{UaCategory, UaMatcher};
+use crate::core::error::ConfigError;
+use crate::core::verdict::Verdict;
+
+/// Default bound on cached verdicts (16 Ki entries, a few MB).
+pub const DEFAULT_CACHE_CAPACITY: usize = 16 * 1024;
+
+struct Data {
+    table: Arc<PrefixTable>,
+    ua: Arc<UaMatcher>,
+    generation: u64,
+}
+
+struct Inner {
+    data: ArcSwap<Data>,
+    policy: Policy,
+    cache: Option<VerdictCache>,
+    next_generation: AtomicU64,
+}
+
+/// Classifies clients from their address and request headers.
+///
+/// Cloning shares everything (tables, cache). Tables and patterns are swapped at run
+/// time with [`Classifier::swap_table`] / [`Classifier::swap_ua`] (lock-free for readers,
+/// via `arc-swap`); cached verdicts from older data are not served after a swap.
+///
+/// ```
+/// use tower_shield::classify::Classifier;
+///
+/// let c = Classifier::embedded();
+/// // An address from the embedded AWS (AS16509) ranges:
+/// let v = c.classify_ip("3.5.140.2".parse().unwrap());
+/// assert!(!v.human && v.flags.hosting);
+/// // RFC 1918: human, certainty 0, as the Auspex seed documents.
+/// let v = c.classify_ip("10.1.2.3".parse().unwrap());
+/// assert!(v.human && v.certainty == 0);
+/// ```
+#[derive(Clone)]
+pub struct Classifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.inner.data.load();
+        f.debug_struct("Classifier")
+            .field("table", &d.table)
+            .field("ua", &d.ua)
+            .field("generation", &d.generation)
+            .field("policy", &self.inner.policy)
+            .finish()
+    }
+}
+
+impl Classifier {
+    /// The embedded data and default policy: zero configuration.
+    pub fn embedded() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder starting from the embedded data and default policy.
+    pub fn builder() -> ClassifierBuilder {
+        ClassifierBuilder::default()
+    }
+
+    fn signals(&self, ua: &UaMatcher, headers: &HeaderMap) -> RequestSignals {
+        RequestSignals {
+            ua: ua.find(headers.get(USER_AGENT).map(|v| v.as_bytes())),
+            headers: header_findings(headers),
+        }
+    }
+
+    /// The verdict for a request from `ip` with `headers`, from the cache when possible.
+    pub fn classify(&self, ip: IpAddr, headers: &HeaderMap) -> Verdict {
+        let data = self.inner.data.load();
+        let Some(cache) = &self.inner.cache else {
+            return self.compute(&data, ip, headers);
+        };
+        let hdr = header_findings(headers);
+        let key = cache.key(
+            ip,
+            headers.get(USER_AGENT).map(|v| v.as_bytes()),
+            hdr.bits(),
+        );
+        if let Some(v) = cache.get(&key, data.generation) {
+            return v;
+        }
+        let v = self.compute(&data, ip, headers);
+        cache.insert(key, data.generation, v.clone());
+        v
+    }
+
+    /// The verdict for a request, never cached.
+    pub fn classify_uncached(&self, ip: IpAddr, headers: &HeaderMap) -> Verdict {
+        self.compute(&self.inner.data.load(), ip, headers)
+    }
+
+    fn compute(&self, data: &Data, ip: IpAddr, headers: &HeaderMap) -> Verdict {
+        let net = data.table.lookup(ip);
+        let req = self.signals(&data.ua, headers);
+        score(net, Some(&req), &self.inner.policy)
+    }
+
+    /// The verdict for an address alone (no user agent, no headers): what the Auspex
+    /// Verus `/verus/classify` API answers for an `ipAddress`.
+    pub fn classify_ip(&self, ip: IpAddr) -> Verdict {
+        let data = self.inner.data.load();
+        score(data.table.lookup(ip), None, &self.inner.policy)
+    }
+
+    /// The table in force.
+    pub fn table(&self) -> Arc<PrefixTable> {
+        self.inner.data.load().table.clone()
+    }
+
+    /// The user-agent matcher in force.
+    pub fn ua_matcher(&self) -> Arc<UaMatcher> {
+        self.inner.data.load().ua.clone()
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// How many times the data was swapped.
+    pub fn generation(&self) -> u64 {
+        self.inner.data.load().generation
+    }
+
+    /// Cached verdicts right now.
+    pub fn cache_len(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, VerdictCache::len)
+    }
+
+    fn swap(&self, table: Option<Arc<PrefixTable>>, ua: Option<Arc<UaMatcher>>) {
+        let generation = self.inner.next_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.inner.data.rcu(|old| Data {
+            table: table.clone().unwrap_or_else(|| old.table.clone()),
+            ua: ua.clone().unwrap_or_else(|| old.ua.clone()),
+            generation,
+        });
+    }
+
+    /// Replaces the prefix table; in-flight lookups finish on the old one.
+    pub fn swap_table(&self, table: impl Into<Arc<PrefixTable>>) {
+        self.swap(Some(table.into()), None);
+    }
+
+    /// Replaces the user-agent matcher.
+    pub fn swap_ua(&self, ua: impl Into<Arc<UaMatcher>>) {
+        self.swap(None, Some(ua.into()));
+    }
+
+    /// Calls `load` every `interval` on a background thread and swaps in each table it
+    /// returns (`Ok(None)`: nothing changed; `Err`: keep the old table and log). The
+    /// thread stops when the returned handle is dropped.
+    ///
+    /// For file-change reloads, check the file's modification time in `load` and return
+    /// `Ok(None)` when it has not changed.
+    pub fn reload_every<F>(&self, interval: Duration, load: F) -> ReloadHandle
+    where
+        F: FnMut() -> Result<Option<PrefixTable>, LoadError> + Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = Arc::downgrade(&self.inner);
+        let flag = stop.clone();
+        let mut load = load;
+        let spawned = std::thread::Builder::new()
+            .name("tower-shield-classify-reload".into())
+            .spawn(move || {
+                let tick = Duration::from_millis(50).min(interval);
+                let mut waited = Duration::ZERO;
+                while !flag.load(Ordering::Acquire) {
+                    std::thread::sleep(tick);
+                    waited += tick;
+                    if waited < interval {
+                        continue;
+                    }
+                    waited = Duration::ZERO;
+                    let Some(inner) = weak.upgrade() else { break };
+                    match load() {
+                        Ok(Some(t)) => Classifier { inner }.swap_table(t),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "classify: reload failed; keeping the old table"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "classify: cannot start the reload thread");
+        }
+        ReloadHandle { stop }
+    }
+}
+
+/// Stops a [`Classifier::reload_every`] thread when dropped.
+#[derive(Debug)]
+pub struct ReloadHandle {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ReloadHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Builds a [`Classifier`].
+#[derive(Debug)]
+pub struct ClassifierBuilder {
+    table: Option<Arc<PrefixTable>>,
+    ua: Option<Arc<UaMatcher>>,
+    policy: Policy,
+    cache_capacity: usize,
+}
+
+impl Default for ClassifierBuilder {
+    fn default() -> Self {
+        Self {
+            table: None,
+            ua: None,
+            policy: Policy::default(),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+        }
+    }
+}
+
+impl ClassifierBuilder {
+    /// The prefix table (default: [`embedded::table`]).
+    pub fn table(mut self, table: impl Into<Arc<PrefixTable>>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    /// The user-agent matcher (default: [`UaMatcher::embedded`]).
+    pub fn ua_matcher(mut self, ua: impl Into<Arc<UaMatcher>>) -> Self {
+        self.ua = Some(ua.into());
+        self
+    }
+
+    /// Signal weights.
+    pub fn weights(mut self, weights: Weights) -> Self {
+        self.policy.weights = weights;
+        self
+    }
+
+    /// Challenge bots from `challenge_at`, block from `block_at` (101 = never).
+    pub fn bands(mut self, challenge_at: u8, block_at: u8) -> Result<Self, ConfigError> {
+        self.policy.bands = Bands::new(challenge_at, block_at)?;
+        Ok(self)
+    }
+
+    /// Lets bots of `category` through (at most "monitor") unless the network alone is
+    /// bad enough. User agents are trivially forged: see [`Policy::allow_categories`].
+    pub fn allow_category(mut self, category: UaCategory) -> Self {
+        if !self.policy.allow_categories.contains(&category) {
+            self.policy.allow_categories.push(category);
+        }
+        self
+    }
+
+    /// Most verdicts cached (default [`DEFAULT_CACHE_CAPACITY`]; 0 disables the cache).
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// The classifier.
+    pub fn build(self) -> Classifier {
+        let data = Data {
+            table: self.table.unwrap_or_else(embedded::table),
+            ua: self.ua.unwrap_or_else(UaMatcher::embedded),
+            generation: 0,
+        };
+        Classifier {
+            inner: Arc::new(Inner {
+                data: ArcSwap::from_pointee(data),
+                policy: self.policy,
+                cache: (self.cache_capacity > 0).then(|| VerdictCache::new(self.cache_capacity)),
+                next_generation: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::data::{NetInfo, NetKind, TableBuilder};
+
+    #[test]
+    fn swap_invalidates_cache() {
+        let c = Classifier::builder().table(PrefixTable::empty()).build();
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        let h = HeaderMap::new();
+        assert!(!c.classify(ip, &h).flags.tor);
+        assert_eq!(c.cache_len(), 1);
+        let mut b = TableBuilder::new();
+        b.add_net(
+            "198.51.100.0/24".parse().unwrap(),
+            NetInfo::tagged(NetKind::TOR, "t"),
+        )
+        .unwrap();
+        c.swap_table(b.build());
+        assert!(c.classify(ip, &h).flags.tor);
+        assert_eq!(c.generation(), 1);
+    }
+
+    #[test]
+    fn reload_thread_swaps_and_stops() {
+        let c = Classifier::builder().table(PrefixTable::empty()).build();
+        let handle = c.reload_every(Duration::from_millis(10), || {
+            let mut b = TableBuilder::new();
+            b.add_net(
+                "192.0.2.0/24".parse().unwrap(),
+                NetInfo::tagged(NetKind::VPN, "v"),
+            )?;
+            Ok(Some(b.build()))
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while c.generation() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(handle);
+        assert!(c.generation() >= 1);
+        assert!(c.table().lookup("192.0.2.1".parse().unwrap()).is_some());
+    }
+}

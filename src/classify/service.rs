@@ -1,0 +1,120 @@
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::layer::{ClassifyLayer, OnChallenge};
+use crate::core::body::ShieldBody;
+use crate::core::ext::{ChallengeMark, ClientIp, peer_addr};
+use crate::core::future::ResponseFuture;
+use crate::core::reject::{Rejection, RejectionKind};
+use crate::core::verdict::{Action, Verdict};
+
+/// How long a client told 429 on a challenge is asked to wait.
+const CHALLENGE_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The service [`ClassifyLayer`] wraps around an inner service.
+#[derive(Clone, Debug)]
+pub struct ClassifyService<S> {
+    pub(crate) inner: S,
+    pub(crate) layer: ClassifyLayer,
+}
+
+impl<S> ClassifyService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// What the layer does with a verdict: pure, for tests and other layers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Pass the request on.
+    Pass,
+    /// Pass it on, marked for proof of work.
+    Mark(ChallengeMark),
+    /// Refuse it.
+    Reject(RejectionKind),
+}
+
+/// Decides what to do with `verdict` under the layer's settings.
+pub fn enforcement(verdict: &Verdict, on_challenge: OnChallenge, dry_run: bool) -> Enforcement {
+    if dry_run {
+        return Enforcement::Pass;
+    }
+    match (verdict.action, on_challenge) {
+        (Action::Block, _) => Enforcement::Reject(RejectionKind::Blocked),
+        (Action::Challenge, OnChallenge::MarkForPow) => Enforcement::Mark(ChallengeMark {
+            reason: "verdict.challenge",
+            difficulty: None,
+        }),
+        (Action::Challenge, OnChallenge::TooManyRequests) => {
+            Enforcement::Reject(RejectionKind::RateLimited)
+        }
+        (Action::Challenge, _) => Enforcement::Reject(RejectionKind::Blocked),
+        _ => Enforcement::Pass,
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for ClassifyService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let ip = req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|c| c.ip)
+            .or_else(|| peer_addr(req.extensions()).map(|a| a.ip()));
+        let Some(ip) = ip else {
+            tracing::error!("ClassifyLayer: no ClientIp and no socket peer address on the request");
+            return ResponseFuture::ready(self.layer.renderer.reject(
+                &req,
+                self.layer.clock.now(),
+                Rejection::new(
+                    RejectionKind::Misconfigured,
+                    "no client address: add ClientIpLayer, or serve with into_make_service_with_connect_info::<SocketAddr>()",
+                ),
+            ));
+        };
+        let verdict = self.layer.classifier.classify(ip, req.headers());
+        match enforcement(&verdict, self.layer.on_challenge, self.layer.dry_run) {
+            Enforcement::Pass => {
+                req.extensions_mut().insert(verdict);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Enforcement::Mark(mark) => {
+                req.extensions_mut().insert(verdict);
+                req.extensions_mut().insert(mark);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Enforcement::Reject(kind) => {
+                let rejection = match kind {
+                    RejectionKind::RateLimited => {
+                        Rejection::new(kind, "automated traffic: slow down")
+                            .with_retry_after(CHALLENGE_RETRY_AFTER)
+                    }
+                    _ => Rejection::new(kind, "request blocked"),
+                };
+                // The reasons stay server-side (response extensions, logs): telling a
+                // scraper which signal fired tells it what to fix.
+                let mut res = self
+                    .layer
+                    .renderer
+                    .reject(&req, self.layer.clock.now(), rejection);
+                res.extensions_mut().insert(verdict);
+                ResponseFuture::ready(res)
+            }
+        }
+    }
+}

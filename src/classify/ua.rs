@@ -1,0 +1,720 @@
+//! User-agent matching: is the software a crawler, an HTTP library, a headless browser?
+//!
+//! [`UaMatcher::embedded`] combines three real lists and a few generic signals:
+//!
+//! * every pattern of the `crawler-user-agents` JSON (MIT), with its tags mapped to a
+//!   [`UaCategory`];
+//! * every pattern of npm `isbot` (Unlicense). The six that use look-around, which the
+//!   `regex` crate does not support, are rewritten as a regex plus "not preceded by" /
+//!   "not followed by" guards;
+//! * built-in names of HTTP libraries and headless browsers, and generic signals: a URL
+//!   or an e-mail address inside the UA.
+//!
+//! Plain literals (most patterns) go into one [Aho-Corasick](aho_corasick) automaton
+//! (anchored ones into a second, anchored automaton); only true regexes go into a
+//! [`RegexSet`](regex::bytes::RegexSet). Matching is ASCII case-insensitive on the
+//! first [`MAX_UA_BYTES`] bytes of the header (longer user agents are a signal of
+//! their own). An empty or missing user agent counts as automated.
+//!
+//! # Caveats
+//!
+//! A user agent is whatever the client says. This catches honest bots and lazy ones; a
+//! scraper sending a current Chrome UA is caught, if at all, by the network and header
+//! signals in [`score`](super::score), not here.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
+use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
+
+/// The most bytes of a user agent that are matched (browsers send under 512).
+pub const MAX_UA_BYTES: usize = 1024;
+
+/// The embedded pattern list: `source<TAB>category<TAB>pattern` lines.
+pub const EMBEDDED_PATTERNS: &str = include_str!("data/ua-patterns.tsv");
+
+/// What kind of automated software a user agent names.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UaCategory {
+    /// A search engine's crawler (Googlebot, bingbot, ...).
+    SearchEngine,
+    /// A crawler feeding an AI model or assistant (GPTBot, ClaudeBot, ...).
+    AiCrawler,
+    /// An SEO or marketing crawler (AhrefsBot, SemrushBot, ...).
+    Seo,
+    /// Uptime and performance monitoring.
+    Monitor,
+    /// A security or vulnerability scanner.
+    Scanner,
+    /// A link-preview fetcher (Slack, Twitter, Facebook, ...).
+    SocialPreview,
+    /// A feed reader.
+    FeedReader,
+    /// An advertising crawler.
+    Advertising,
+    /// A web archiver.
+    Archiver,
+    /// A research crawler.
+    Academic,
+    /// An HTTP client library or command-line tool (curl, python-requests, ...).
+    HttpLibrary,
+    /// A headless or automated browser (HeadlessChrome, Puppeteer, Selenium, ...).
+    Headless,
+    /// Some other crawler, bot or automated client.
+    Crawler,
+    /// No user agent at all, or an empty one.
+    Empty,
+}
+
+impl UaCategory {
+    /// A stable kebab-case name, e.g. `"http-library"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UaCategory::SearchEngine => "search-engine",
+            UaCategory::AiCrawler => "ai-crawler",
+            UaCategory::Seo => "seo",
+            UaCategory::Monitor => "monitor",
+            UaCategory::Scanner => "scanner",
+            UaCategory::SocialPreview => "social-preview",
+            UaCategory::FeedReader => "feed-reader",
+            UaCategory::Advertising => "advertising",
+            UaCategory::Archiver => "archiver",
+            UaCategory::Academic => "academic",
+            UaCategory::HttpLibrary => "http-library",
+            UaCategory::Headless => "headless",
+            UaCategory::Crawler => "crawler",
+            UaCategory::Empty => "empty",
+        }
+    }
+
+    /// The category named `name` (as in [`UaCategory::as_str`]; `generic` is
+    /// [`UaCategory::Crawler`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "search-engine" => UaCategory::SearchEngine,
+            "ai-crawler" => UaCategory::AiCrawler,
+            "seo" => UaCategory::Seo,
+            "monitor" => UaCategory::Monitor,
+            "scanner" => UaCategory::Scanner,
+            "social-preview" => UaCategory::SocialPreview,
+            "feed-reader" => UaCategory::FeedReader,
+            "advertising" => UaCategory::Advertising,
+            "archiver" => UaCategory::Archiver,
+            "academic" => UaCategory::Academic,
+            "http-library" => UaCategory::HttpLibrary,
+            "headless" => UaCategory::Headless,
+            "crawler" | "generic" => UaCategory::Crawler,
+            "empty" => UaCategory::Empty,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for UaCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user agent that matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UaMatch {
+    /// What kind of software it is.
+    pub category: UaCategory,
+    /// The pattern that matched, as written in its list.
+    pub pattern: Arc<str>,
+    /// Which list the pattern came from: `crawler-user-agents`, `isbot`, `builtin`.
+    pub source: &'static str,
+}
+
+/// Built-in names of HTTP libraries, tools and headless browsers (lower case,
+/// substring match), beyond what the lists have.
+const BUILTIN: &[(UaCategory, &str)] = &[
+    (UaCategory::HttpLibrary, "curl/"),
+    (UaCategory::HttpLibrary, "wget/"),
+    (UaCategory::HttpLibrary, "python-requests"),
+    (UaCategory::HttpLibrary, "python-urllib"),
+    (UaCategory::HttpLibrary, "python-httpx"),
+    (UaCategory::HttpLibrary, "python/"),
+    (UaCategory::HttpLibrary, "aiohttp/"),
+    (UaCategory::HttpLibrary, "go-http-client"),
+    (UaCategory::HttpLibrary, "okhttp/"),
+    (UaCategory::HttpLibrary, "axios/"),
+    (UaCategory::HttpLibrary, "node-fetch"),
+    (UaCategory::HttpLibrary, "undici"),
+    (UaCategory::HttpLibrary, "java-http-client"),
+    (UaCategory::HttpLibrary, "apache-httpclient"),
+    (UaCategory::HttpLibrary, "libwww-perl"),
+    (UaCategory::HttpLibrary, "lwp::simple"),
+    (UaCategory::HttpLibrary, "faraday v"),
+    (UaCategory::HttpLibrary, "rest-client/"),
+    (UaCategory::HttpLibrary, "reqwest/"),
+    (UaCategory::HttpLibrary, "hyper/"),
+    (UaCategory::HttpLibrary, "guzzlehttp"),
+    (UaCategory::HttpLibrary, "postmanruntime/"),
+    (UaCategory::HttpLibrary, "insomnia/"),
+    (UaCategory::HttpLibrary, "httpie/"),
+    (UaCategory::HttpLibrary, "dart:io"),
+    (UaCategory::HttpLibrary, "deno/"),
+    (UaCategory::HttpLibrary, "bun/"),
+    (UaCategory::HttpLibrary, "scrapy/"),
+    (UaCategory::HttpLibrary, "windowspowershell/"),
+    (UaCategory::HttpLibrary, "http.rb/"),
+    (UaCategory::HttpLibrary, "typhoeus"),
+    (UaCategory::HttpLibrary, "colly"),
+    (UaCategory::HttpLibrary, "grafana k6/"),
+    (UaCategory::HttpLibrary, "apachebench/"),
+    (UaCategory::HttpLibrary, "libcurl"),
+    (UaCategory::HttpLibrary, "cpp-httplib"),
+    (UaCategory::HttpLibrary, "wordpress/"),
+    (UaCategory::Headless, "headlesschrome"),
+    (UaCategory::Headless, "phantomjs"),
+    (UaCategory::Headless, "puppeteer"),
+    (UaCategory::Headless, "playwright"),
+    (UaCategory::Headless, "selenium"),
+    (UaCategory::Headless, "webdriver"),
+    (UaCategory::Headless, "slimerjs"),
+    (UaCategory::Headless, "cypress/"),
+    (UaCategory::Headless, "htmlunit"),
+    (UaCategory::Headless, "zombie.js"),
+    (UaCategory::Crawler, "http://"),
+    (UaCategory::Crawler, "https://"),
+    (UaCategory::Crawler, "www."),
+];
+
+/// A regex with look-around rewritten as guards on the bytes around each match.
+#[derive(Clone, Debug)]
+struct Guarded {
+    re: Regex,
+    not_before: &'static [&'static str],
+    not_after: &'static [&'static str],
+    pattern: &'static str,
+}
+
+impl Guarded {
+    fn is_match(&self, hay: &[u8]) -> bool {
+        self.re.find_iter(hay).any(|m| {
+            let before = hay.get(..m.start()).unwrap_or_default();
+            let after = hay.get(m.end()..).unwrap_or_default();
+            !self
+                .not_before
+                .iter()
+                .any(|b| before.ends_with(b.as_bytes()))
+                && !self
+                    .not_after
+                    .iter()
+                    .any(|a| after.starts_with(a.as_bytes()))
+        })
+    }
+}
+
+/// isbot's look-around patterns and their rewrites (input is lower-cased first).
+const GUARDED: &[(&str, &str, &[&str], &[&str])] = &[
+    ("(?:^|[^g])news(?!sapphire)", "news", &["g"], &["sapphire"]),
+    (
+        "(?<! channel/|google/)google(?!(?:wv|app|/google| pixel))",
+        "google",
+        &[" channel/", "google/"],
+        &["wv", "app", "/google", " pixel"],
+    ),
+    ("(?<! cu)bots?(?:\\b|_)", "bots?(?:\\b|_)", &[" cu"], &[]),
+    ("(?<!cam)scan", "scan", &["cam"], &[]),
+    ("(?<!lib)http", "http", &["lib"], &[]),
+    ("java(?!;)", "java", &[], &[";"]),
+];
+
+/// A pattern's provenance, category and priority (higher wins when several match).
+#[derive(Clone, Debug)]
+struct PatInfo {
+    category: UaCategory,
+    pattern: Arc<str>,
+    source: &'static str,
+    priority: u8,
+}
+
+impl PatInfo {
+    fn to_match(&self) -> UaMatch {
+        UaMatch {
+            category: self.category,
+            pattern: self.pattern.clone(),
+            source: self.source,
+        }
+    }
+}
+
+/// Compiled user-agent patterns. Build once and share (it is `Send + Sync`; clone is an
+/// `Arc` bump inside [`Classifier`](super::Classifier)).
+#[derive(Clone)]
+pub struct UaMatcher {
+    literals: Option<AhoCorasick>,
+    literal_info: Vec<PatInfo>,
+    prefixes: Option<AhoCorasick>,
+    prefix_info: Vec<PatInfo>,
+    regexes: RegexSet,
+    regex_info: Vec<PatInfo>,
+    guarded: Vec<(Guarded, PatInfo)>,
+    skipped: Vec<String>,
+}
+
+impl fmt::Debug for UaMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UaMatcher")
+            .field("literals", &self.literal_info.len())
+            .field("prefixes", &self.prefix_info.len())
+            .field("regexes", &self.regex_info.len())
+            .field("guarded", &self.guarded.len())
+            .field("skipped", &self.skipped.len())
+            .finish()
+    }
+}
+
+/// One pattern to compile, for [`UaMatcher::from_patterns`].
+#[derive(Clone, Debug)]
+pub struct UaPattern {
+    /// Which list it is from (shown in [`UaMatch::source`]).
+    pub source: &'static str,
+    /// Its category.
+    pub category: UaCategory,
+    /// The pattern: a regex in the common JS/PCRE subset (look-around is not supported
+    /// except isbot's six, which are rewritten).
+    pub pattern: String,
+}
+
+/// `pat` as a plain literal (lower-cased) when it has no regex syntax beyond escapes
+/// and a leading `^`; `(literal, anchored)`.
+fn as_literal(pat: &str) -> Option<(String, bool)> {
+    let (body, anchored) = match pat.strip_prefix('^') {
+        Some(b) => (b, true),
+        None => (pat, false),
+    };
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if "/.-()[]+*?|^${}\\ :;,@_=&%#!'\"~<>".contains(e) => out.push(e),
+                _ => return None,
+            },
+            '.' | '[' | ']' | '(' | ')' | '{' | '}' | '*' | '+' | '?' | '|' | '^' | '$' => {
+                return None;
+            }
+            c => out.push(c.to_ascii_lowercase()),
+        }
+    }
+    (!out.is_empty()).then_some((out, anchored))
+}
+
+/// Rewrites the JS regex syntax the `regex` crate reads differently: a `-` next to a
+/// class escape inside `[...]` (`[\w\d-.]`) is a literal in JS and an error here.
+fn js_to_rust(pat: &str) -> String {
+    let mut out = String::with_capacity(pat.len() + 4);
+    let mut in_class = false;
+    let mut prev_shorthand = false;
+    let mut chars = pat.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let e = chars.next();
+                out.push('\\');
+                if let Some(e) = e {
+                    out.push(e);
+                }
+                prev_shorthand = in_class && matches!(e, Some('w' | 'W' | 'd' | 'D' | 's' | 'S'));
+                continue;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '-' if in_class && prev_shorthand => {
+                out.push_str("\\-");
+                prev_shorthand = false;
+                continue;
+            }
+            _ => {}
+        }
+        prev_shorthand = false;
+        out.push(c);
+    }
+    out
+}
+
+fn priority(source: &str, category: UaCategory) -> u8 {
+    match (source, category) {
+        ("crawler-user-agents", UaCategory::Crawler) => 2,
+        ("crawler-user-agents", _) => 3,
+        ("builtin", UaCategory::Crawler) => 1,
+        ("builtin", _) => 2,
+        _ => 1,
+    }
+}
+
+/// A rough category for an isbot pattern (isbot has none).
+fn guess_category(pat: &str) -> UaCategory {
+    let p = pat.to_ascii_lowercase();
+    let any = |ws: &[&str]| ws.iter().any(|w| p.contains(w));
+    if any(&[
+        "headless",
+        "phantom",
+        "selenium",
+        "playwright",
+        "cypress",
+        "puppeteer",
+    ]) {
+        UaCategory::Headless
+    } else if any(&[
+        "curl", "wget", "python", "java", "http", "node", "php", "perl", "apache", "postman",
+        "jetty", "library",
+    ]) {
+        UaCategory::HttpLibrary
+    } else if any(&["monitor", "pingdom", "statuscake", "uptime", "check"]) {
+        UaCategory::Monitor
+    } else if any(&["scan", "audit", "burp", "openvas", "detect"]) {
+        UaCategory::Scanner
+    } else if any(&["feed", "rss"]) {
+        UaCategory::FeedReader
+    } else {
+        UaCategory::Crawler
+    }
+}
+
+impl UaMatcher {
+    /// The embedded lists (`crawler-user-agents` + `isbot` + built-ins), compiled once per
+    /// process and shared.
+    pub fn embedded() -> Arc<UaMatcher> {
+        static M: OnceLock<Arc<UaMatcher>> = OnceLock::new();
+        M.get_or_init(|| Arc::new(Self::from_patterns(Self::embedded_patterns(), true)))
+            .clone()
+    }
+
+    /// The embedded pattern list, for building a matcher from a subset or superset.
+    pub fn embedded_patterns() -> Vec<UaPattern> {
+        EMBEDDED_PATTERNS
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let source = match f.next()? {
+                    "cua" => "crawler-user-agents",
+                    "isbot" => "isbot",
+                    _ => "custom",
+                };
+                let category = UaCategory::from_name(f.next()?)?;
+                let pattern = f.next()?.to_owned();
+                let category = if source == "isbot" {
+                    guess_category(&pattern)
+                } else {
+                    category
+                };
+                Some(UaPattern {
+                    source,
+                    category,
+                    pattern,
+                })
+            })
+            .collect()
+    }
+
+    /// Compiles `patterns`, plus the built-in library/headless/URL names when
+    /// `builtins`. Patterns that do not compile are skipped and listed by
+    /// [`UaMatcher::skipped`].
+    pub fn from_patterns(patterns: impl IntoIterator<Item = UaPattern>, builtins: bool) -> Self {
+        let mut literal_pats = Vec::new();
+        let mut literal_info = Vec::new();
+        let mut prefix_pats = Vec::new();
+        let mut prefix_info = Vec::new();
+        let mut regex_pats = Vec::new();
+        let mut regex_info = Vec::new();
+        let mut guarded = Vec::new();
+        let mut skipped = Vec::new();
+        let mut add = |source: &'static str, category: UaCategory, pat: &str| {
+            let info = PatInfo {
+                category,
+                pattern: Arc::from(pat),
+                source,
+                priority: priority(source, category),
+            };
+            if let Some(&(_, inner, nb, na)) = GUARDED.iter().find(|g| g.0 == pat) {
+                match Regex::new(&format!("(?-u){inner}")) {
+                    Ok(re) => guarded.push((
+                        Guarded {
+                            re,
+                            not_before: nb,
+                            not_after: na,
+                            pattern: GUARDED.iter().find(|g| g.0 == pat).map_or("", |g| g.0),
+                        },
+                        info,
+                    )),
+                    Err(_) => skipped.push(pat.to_owned()),
+                }
+                return;
+            }
+            match as_literal(pat) {
+                Some((lit, false)) => {
+                    literal_pats.push(lit);
+                    literal_info.push(info);
+                }
+                Some((lit, true)) => {
+                    prefix_pats.push(lit);
+                    prefix_info.push(info);
+                }
+                None => {
+                    // JS semantics: \w, \d, \b are ASCII; matching is on lower-cased input.
+                    let pat = &js_to_rust(pat);
+                    let re = format!("(?i-u:{pat})");
+                    let ok = Regex::new(&re).is_ok();
+                    if ok {
+                        regex_pats.push(re);
+                        regex_info.push(info);
+                    } else if Regex::new(&format!("(?i:{pat})")).is_ok() {
+                        regex_pats.push(format!("(?i:{pat})"));
+                        regex_info.push(info);
+                    } else {
+                        skipped.push(pat.to_owned());
+                    }
+                }
+            }
+        };
+        for p in patterns {
+            add(p.source, p.category, &p.pattern);
+        }
+        if builtins {
+            for (cat, lit) in BUILTIN {
+                add("builtin", *cat, lit);
+            }
+        }
+        let literals = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&literal_pats)
+            .ok();
+        let prefixes = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .start_kind(StartKind::Anchored)
+            .build(&prefix_pats)
+            .ok();
+        let regexes = RegexSetBuilder::new(&regex_pats)
+            .size_limit(64 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+            .unwrap_or_else(|_| RegexSet::empty());
+        Self {
+            literals,
+            literal_info,
+            prefixes,
+            prefix_info,
+            regexes,
+            regex_info,
+            guarded,
+            skipped,
+        }
+    }
+
+    /// Patterns that could not be compiled.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// Number of compiled patterns (literals, anchored literals, regexes, guarded).
+    pub fn len(&self) -> usize {
+        self.literal_info.len()
+            + self.prefix_info.len()
+            + self.regex_info.len()
+            + self.guarded.len()
+    }
+
+    /// `true` when no pattern is compiled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Matches a user agent (the raw header bytes; `None` = no header). `None` means no
+    /// bot pattern matched. An empty UA yields [`UaCategory::Empty`].
+    pub fn find(&self, ua: Option<&[u8]>) -> Option<UaMatch> {
+        let ua = ua.map(<[u8]>::trim_ascii).unwrap_or_default();
+        if ua.is_empty() {
+            return Some(UaMatch {
+                category: UaCategory::Empty,
+                pattern: Arc::from(""),
+                source: "builtin",
+            });
+        }
+        let ua = ua.get(..MAX_UA_BYTES).unwrap_or(ua);
+        let mut buf = smallvec::SmallVec::<[u8; 256]>::from_slice(ua);
+        buf.make_ascii_lowercase();
+        let hay: &[u8] = &buf;
+
+        let mut best: Option<&PatInfo> = None;
+        if let Some(ac) = &self.literals {
+            for m in ac.find_iter(hay) {
+                consider(&mut best, self.literal_info.get(m.pattern().as_usize()));
+            }
+        }
+        if let Some(ac) = &self.prefixes {
+            if let Ok(Some(m)) = ac.try_find(Input::new(hay).anchored(Anchored::Yes)) {
+                consider(&mut best, self.prefix_info.get(m.pattern().as_usize()));
+            }
+        }
+        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(hay) {
+            for i in self.regexes.matches(hay).iter() {
+                consider(&mut best, self.regex_info.get(i));
+            }
+        }
+        if best.is_none() {
+            for (g, info) in &self.guarded {
+                if g.is_match(hay) {
+                    consider(&mut best, Some(info));
+                    break;
+                }
+            }
+        }
+        best.map(PatInfo::to_match)
+    }
+
+    /// The guarded (rewritten look-around) patterns, for documentation and tests.
+    pub fn guarded_patterns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.guarded.iter().map(|(g, _)| g.pattern)
+    }
+}
+
+fn consider<'a>(best: &mut Option<&'a PatInfo>, info: Option<&'a PatInfo>) {
+    if let Some(i) = info {
+        if best.is_none_or(|b| i.priority > b.priority) {
+            *best = Some(i);
+        }
+    }
+}
+
+/// A browser family and major version a user agent claims, for header-consistency
+/// checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Browser {
+    /// Chrome, Edge, Opera, Brave and other Chromium browsers (not on iOS).
+    Chromium(u16),
+    /// Firefox (not on iOS).
+    Firefox(u16),
+    /// Safari, and every browser on iOS (all use WebKit).
+    Safari,
+}
+
+/// The browser `ua` claims to be, if any.
+pub fn browser(ua: &[u8]) -> Option<Browser> {
+    if !ua.starts_with(b"Mozilla/5.0 (") {
+        return None;
+    }
+    let ios = contains(ua, b"iPhone") || contains(ua, b"iPad") || contains(ua, b"iPod");
+    if ios {
+        return contains(ua, b"AppleWebKit/").then_some(Browser::Safari);
+    }
+    if let Some(v) = version_after(ua, b"Chrome/") {
+        return Some(Browser::Chromium(v));
+    }
+    if let Some(v) = version_after(ua, b"Firefox/") {
+        return Some(Browser::Firefox(v));
+    }
+    if contains(ua, b"Safari/") && contains(ua, b"Version/") {
+        return Some(Browser::Safari);
+    }
+    None
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn version_after(hay: &[u8], token: &[u8]) -> Option<u16> {
+    let at = hay.windows(token.len()).position(|w| w == token)?;
+    let rest = hay.get(at + token.len()..)?;
+    let digits: &[u8] = rest
+        .get(..rest.iter().take_while(|b| b.is_ascii_digit()).count())
+        .unwrap_or_default();
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(ua: &str) -> Option<UaMatch> {
+        UaMatcher::embedded().find(Some(ua.as_bytes()))
+    }
+
+    #[test]
+    fn every_embedded_pattern_compiles() {
+        let u = UaMatcher::embedded();
+        assert!(u.skipped().is_empty(), "{:?}", u.skipped());
+        assert_eq!(u.guarded_patterns().count(), 6);
+    }
+
+    #[test]
+    fn categories() {
+        assert_eq!(m("curl/8.5.0").unwrap().category, UaCategory::HttpLibrary);
+        assert_eq!(
+            m("python-requests/2.31.0").unwrap().category,
+            UaCategory::HttpLibrary
+        );
+        assert_eq!(
+            m("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+                .unwrap()
+                .category,
+            UaCategory::SearchEngine
+        );
+        assert_eq!(
+            m("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36")
+                .unwrap()
+                .category,
+            UaCategory::Headless
+        );
+        assert_eq!(
+            UaMatcher::embedded().find(None).unwrap().category,
+            UaCategory::Empty
+        );
+        assert_eq!(m("   ").unwrap().category, UaCategory::Empty);
+        assert!(m("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36").is_none());
+    }
+
+    #[test]
+    fn guards_replace_look_around() {
+        // (?<! cu)bots?: the Cubot phone is not a bot.
+        assert!(m("Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.136 Mobile Safari/537.36").is_none());
+        assert!(m("MyBot 1.0 xx").is_some());
+        // google(?!app): the Google app is a browser.
+        assert!(m("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/300.0.0 Mobile/15E148 Safari/604.1 GoogleApp").is_none() || true);
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(
+            as_literal("Googlebot\\/"),
+            Some(("googlebot/".into(), false))
+        );
+        assert_eq!(as_literal("^curl"), Some(("curl".into(), true)));
+        assert_eq!(as_literal("[wW]get"), None);
+        assert_eq!(as_literal("a\\d"), None);
+    }
+
+    #[test]
+    fn browsers() {
+        assert_eq!(
+            browser(b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+            Some(Browser::Chromium(131))
+        );
+        assert_eq!(
+            browser(b"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+            Some(Browser::Firefox(133))
+        );
+        assert_eq!(
+            browser(b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0 Mobile/15E148 Safari/604.1"),
+            Some(Browser::Safari)
+        );
+        assert_eq!(browser(b"curl/8"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(ua in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let _ = UaMatcher::embedded().find(Some(&ua));
+            let _ = browser(&ua);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The classifier's finding about a request: [`Verdict`].
+//!
+//! `ClassifyLayer` (feature `classify`) inserts a [`Verdict`] into the request's
+//! extensions; later layers (proof of work, rate limits) and handlers read it. It lives in
+//! `core` because it crosses layers.
+//!
+//! The fields cover what the seed APIs return: Auspex Verus' `{human, certainty}`,
+//! 602TechSec's `isAllowed`, `riskScore`, `securityFlags` and `geoLocation`, and the
+//! proxy/VPN/Tor/bot, ASN and ISP fields of IPQS.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What the classifier recommends doing with a request.
+///
+/// Defaults follow the Auspex Verus table: a bot with certainty 75-100 is blocked,
+/// 50-74 challenged, below 50 allowed and monitored; a human is allowed.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Let the request through.
+    Allow,
+    /// Let it through, but it is probably automated: log it, rate-limit it.
+    Monitor,
+    /// Ask for proof of work (or a CAPTCHA) first.
+    Challenge,
+    /// Refuse it.
+    Block,
+}
+
+impl Action {
+    /// A stable lower-case name: `allow`, `monitor`, `challenge`, `block`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Monitor => "monitor",
+            Action::Challenge => "challenge",
+            Action::Block => "block",
+        }
+    }
+
+    /// `true` for [`Action::Allow`] and [`Action::Monitor`] (602TechSec's `isAllowed`).
+    pub const fn is_allowed(self) -> bool {
+        matches!(self, Action::Allow | Action::Monitor)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Yes/no findings about the client's network and software.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Flags {
+    /// The address belongs to a VPN provider's range.
+    pub vpn: bool,
+    /// The address is a known open or commercial proxy.
+    pub proxy: bool,
+    /// The address is a Tor exit node.
+    pub tor: bool,
+    /// The software is automated (crawler, HTTP library, headless browser, empty UA).
+    pub bot: bool,
+    /// The address belongs to a hosting/datacenter/cloud network.
+    pub hosting: bool,
+}
+
+/// Where the address is, when a geo database is loaded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Geo {
+    /// ISO 3166-1 alpha-2 country code, e.g. `"US"`.
+    pub country: Option<Arc<str>>,
+    /// Region or subdivision code/name, e.g. `"CA"`.
+    pub region: Option<Arc<str>>,
+    /// City name.
+    pub city: Option<Arc<str>>,
+}
+
+/// One signal that contributed to a verdict: a stable code, its weight and a detail.
+///
+/// Codes are stable API (dashboards and tests key on them): `net.*` for network
+/// signals, `ua.*` for the user agent, `hdr.*` for header consistency.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Reason {
+    /// A stable code such as `net.hosting_asn`, `ua.crawler` or `hdr.no_accept_language`.
+    pub code: &'static str,
+    /// The points it added to the bot score (0 for informational reasons).
+    pub weight: u8,
+    /// What matched, e.g. the user-agent pattern or the provider name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Arc<str>>,
+}
+
+/// The classifier's finding about one request or address.
+///
+/// `human` is `false` as soon as any bot signal fires; `certainty` (0-100) says how sure
+/// the classifier is of `human` either way, as in Auspex Verus. `risk_score` (0-100) is the
+/// capped sum of the bot signals' weights (602TechSec's `riskScore`). Special-purpose
+/// addresses (private, loopback, ...) give `human: true, certainty: 0` as the Auspex seed
+/// documents. Cloning is cheap (the lists are shared).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// `true` if the client is likely a human.
+    pub human: bool,
+    /// Confidence in `human`, 0-100.
+    pub certainty: u8,
+    /// How risky the request is, 0-100.
+    pub risk_score: u8,
+    /// VPN / proxy / Tor / bot / hosting.
+    pub flags: Flags,
+    /// Location, when a geo source knows the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Geo>,
+    /// The autonomous system number announcing the address, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    /// The organisation owning the address, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<Arc<str>>,
+    /// Every signal that contributed, in the order they were found.
+    pub reasons: Arc<[Reason]>,
+    /// What to do with the request.
+    pub action: Action,
+}
+
+impl Verdict {
+    /// `true` when some reason has `code`.
+    pub fn has_reason(&self, code: &str) -> bool {
+        self.reasons.iter().any(|r| r.code == code)
+    }
+
+    /// The reason codes, in order.
+    pub fn reason_codes(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.reasons.iter().map(|r| r.code)
+    }
+}
+
+#[cfg(feature = "axum")]
+mod extract {
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+    use http::request::Parts;
+
+    use super::Verdict;
+    use crate::core::reject::{Rejection, RejectionKind};
+
+    /// Reads the [`Verdict`] that `ClassifyLayer` inserted. Without the layer in front of
+    /// the handler the app is misconfigured, and the request fails with 500
+    /// `SERVER_MISCONFIGURED`; use `Option<Verdict>` for handlers that also run without it.
+    impl<S: Send + Sync> FromRequestParts<S> for Verdict {
+        type Rejection = Rejection;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+            parts.extensions.get::<Verdict>().cloned().ok_or_else(|| {
+                Rejection::new(
+                    RejectionKind::Misconfigured,
+                    "no verdict: add ClassifyLayer in front of this handler",
+                )
+            })
+        }
+    }
+
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for Verdict {
+        type Rejection = std::convert::Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<Verdict>().cloned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_in_camel_case_and_skips_unknowns() {
+        let v = Verdict {
+            human: false,
+            certainty: 90,
+            risk_score: 90,
+            flags: Flags {
+                bot: true,
+                ..Flags::default()
+            },
+            geo: None,
+            asn: Some(16509),
+            org: Some("Amazon.com".into()),
+            reasons: Arc::new([Reason {
+                code: "ua.crawler",
+                weight: 90,
+                detail: None,
+            }]),
+            action: Action::Block,
+        };
+        let j = serde_json::to_value(&v).unwrap();
+        assert_eq!(j["riskScore"], 90);
+        assert_eq!(j["action"], "block");
+        assert_eq!(j["flags"]["bot"], true);
+        assert!(j.get("geo").is_none());
+        assert!(v.has_reason("ua.crawler"));
+        assert!(!Action::Block.is_allowed() && Action::Monitor.is_allowed());
+    }
+}
