@@ -552,7 +552,7 @@ fn a_flood_of_a_million_keys_stays_under_the_cap() {
     let mut key = String::new();
     for i in 0..100_000u32 {
         key.clear();
-        key.push_str("k");
+        key.push('k');
         key.push_str(itoa(i, &mut [0u8; 10]));
         assert!(
             e.check(

@@ -69,7 +69,7 @@ impl HeaderMode {
 
 /// Seconds rounded up.
 pub fn ceil_secs(ns: u64) -> u64 {
-    ns / NS + u64::from(ns % NS != 0)
+    ns.div_ceil(NS)
 }
 
 /// The `w` of a quota: seconds a full burst takes to refill, rounded up, at least 1.

@@ -310,19 +310,13 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     let ext = req.extensions();
     let principal = ext.get::<Principal>();
     let client = client_key(ext);
-    if !cfg.allow.keys.is_empty() {
-        if let Some(p) = principal {
-            if cfg.allow.keys.contains(&*p.id) {
-                return Planned::Skip;
-            }
-        }
+    if !cfg.allow.keys.is_empty() && principal.is_some_and(|p| cfg.allow.keys.contains(&*p.id)) {
+        return Planned::Skip;
     }
-    if !cfg.allow.nets.is_empty() {
-        if let Some((ip, _)) = client {
-            if cfg.allow.nets.iter().any(|n| n.contains(&ip)) {
-                return Planned::Skip;
-            }
-        }
+    if !cfg.allow.nets.is_empty()
+        && client.is_some_and(|(ip, _)| cfg.allow.nets.iter().any(|n| n.contains(&ip)))
+    {
+        return Planned::Skip;
     }
     let mut keys = String::with_capacity(64);
     let mut slots = SmallVec::new();
@@ -333,26 +327,21 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
         extensions: ext,
     };
 
-    if cfg.principal_quotas {
-        if let Some(p) = principal {
-            if let Some(q) = p.quotas.as_ref().filter(|q| !q.is_empty()) {
-                for (i, _) in q.iter().take(MAX_POLICIES).enumerate() {
-                    let _ = write!(
-                        keys,
-                        "{}:{}:",
-                        cfg.prefix,
-                        PRINCIPAL_NAMES.get(i).copied().unwrap_or("")
-                    );
-                    push_principal(&mut keys, &p.id);
-                    slots.push((i as u8, keys.len() as u32));
-                }
-                return Planned::Check(Plan {
-                    set: PolicySet::Principal(q.clone()),
-                    keys,
-                    slots,
-                });
-            }
+    let own = principal
+        .filter(|_| cfg.principal_quotas)
+        .and_then(|p| p.quotas.as_ref().filter(|q| !q.is_empty()).map(|q| (p, q)));
+    if let Some((p, q)) = own {
+        for (i, _) in q.iter().take(MAX_POLICIES).enumerate() {
+            let name = PRINCIPAL_NAMES.get(i).copied().unwrap_or("");
+            let _ = write!(keys, "{}:{name}:", cfg.prefix);
+            push_principal(&mut keys, &p.id);
+            slots.push((i as u8, keys.len() as u32));
         }
+        return Planned::Check(Plan {
+            set: PolicySet::Principal(q.clone()),
+            keys,
+            slots,
+        });
     }
 
     for (i, policy) in cfg.policies.iter().take(MAX_POLICIES).enumerate() {

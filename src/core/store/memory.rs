@@ -219,10 +219,8 @@ impl Table {
                         .min_by_key(|e| e.value().load(Ordering::Acquire))
                         .map(|e| *e.key());
                     // The victim's room passes to the new key: `len` is unchanged.
-                    if let Some(k) = victim {
-                        if self.map.remove(&k).is_some() {
-                            return Ok(());
-                        }
+                    if victim.is_some_and(|k| self.map.remove(&k).is_some()) {
+                        return Ok(());
                     }
                 }
             }
@@ -370,7 +368,7 @@ impl MemoryRateStore {
     }
 
     /// Starts a background thread that calls [`MemoryRateStore::sweep`] every `every`
-    /// (at least 10 ms). The thread stops when the returned [`Sweeper`] is dropped or
+    /// (at least 10 ms). The thread stops when the returned `Sweeper` is dropped or
     /// when the last clone of the store is.
     pub fn spawn_sweeper(&self, every: Duration) -> std::io::Result<Sweeper> {
         Sweeper::spawn(Arc::downgrade(&self.table), every)
