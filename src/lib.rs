@@ -63,6 +63,9 @@ pub mod signature;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+#[cfg(feature = "apikey")]
+pub mod auth;
+
 #[cfg(feature = "client-ip")]
 mod shield;
 

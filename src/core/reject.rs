@@ -126,7 +126,9 @@ impl fmt::Display for RejectionKind {
 pub struct Rejection {
     kind: RejectionKind,
     message: Cow<'static, str>,
-    headers: HeaderMap,
+    /// Usually zero to two entries; a `Vec` keeps `Rejection` small on the `Ok` path of
+    /// functions that return `Result<_, Rejection>`.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Rejection {
@@ -135,13 +137,13 @@ impl Rejection {
         Self {
             kind,
             message: message.into(),
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
         }
     }
 
     /// Adds a header to the response (e.g. `WWW-Authenticate`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.headers.push((name, value));
         self
     }
 
@@ -171,14 +173,9 @@ impl Rejection {
         &self.message
     }
 
-    /// Headers the response must carry.
-    pub fn headers(&self) -> &HeaderMap {
+    /// Headers the response must carry, in order.
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.headers
-    }
-
-    /// Mutable access to the headers the response must carry.
-    pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
     }
 }
 
@@ -361,7 +358,7 @@ impl Renderer {
     ) -> Response<ShieldBody<ResB>> {
         let (mut parts, body) = self.render(&rejection, cx).into_parts();
         for (name, value) in rejection.headers() {
-            parts.headers.append(name, value.clone());
+            parts.headers.append(name.clone(), value.clone());
         }
         if cx.generated_id
             && let Ok(v) = HeaderValue::from_str(&cx.request_id)

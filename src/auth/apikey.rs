@@ -1,0 +1,659 @@
+//! API keys: `X-API-Key`, `Authorization: Bearer`, and (opt-in) a query parameter.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{AUTHORIZATION, HeaderName};
+use http::{HeaderMap, Request, Response, Uri};
+use sha2::{Digest, Sha256};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::core::body::ShieldBody;
+use crate::core::clock::{SharedClock, SystemClock};
+use crate::core::ct::ct_eq;
+use crate::core::error::ConfigError;
+use crate::core::ext::{Principal, PrincipalKind};
+use crate::core::future::ResponseFuture;
+use crate::core::quota::Quota;
+use crate::core::reject::{Rejection, RejectionKind, Renderer};
+
+/// `X-API-Key`.
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// Longest API key read (bytes). Longer presented keys are refused unread.
+pub const MAX_KEY_LEN: usize = 256;
+
+/// The SHA-256 of an API key: what the store holds instead of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyDigest(pub [u8; 32]);
+
+impl KeyDigest {
+    /// The digest of `key`.
+    pub fn of(key: &str) -> Self {
+        Self(Sha256::digest(key.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "KeyDigest({}..)",
+            crate::core::ct::encode_hex(&self.0[..4])
+        )
+    }
+}
+
+/// What is known about one key.
+#[derive(Clone, Debug)]
+pub struct ApiKeyRecord {
+    /// The principal id handlers and rate limits see (never the key itself).
+    pub id: Arc<str>,
+    /// Permissions, e.g. `["verify"]`.
+    pub permissions: Arc<[Arc<str>]>,
+    /// The key's own rate limits (its plan), applied by `RateLimitLayer` in place of the defaults.
+    pub quotas: Option<Arc<[Quota]>>,
+    /// A revoked key is refused like an unknown one.
+    pub revoked: bool,
+}
+
+/// Finds a key's record by the digest of the presented key.
+///
+/// Implement it over your database; lookups are synchronous, so keep the keys (or a
+/// cache of them) in memory.
+pub trait ApiKeyStore: Send + Sync + 'static {
+    /// The record for the key whose SHA-256 is `digest`.
+    fn find(&self, digest: &KeyDigest) -> Option<(KeyDigest, ApiKeyRecord)>;
+}
+
+/// A fixed set of keys, held only as SHA-256 digests.
+///
+/// ```
+/// use tower_shield::auth::{ApiKeyStore, KeyDigest, StaticApiKeys};
+/// use tower_shield::core::Quota;
+///
+/// let keys = StaticApiKeys::new()
+///     .key("tsk_demo_key", ["verify"], Some(Quota::per_hour(1000)))
+///     .unwrap();
+/// assert!(keys.find(&KeyDigest::of("tsk_demo_key")).is_some());
+/// assert!(keys.find(&KeyDigest::of("tsk_other")).is_none());
+/// ```
+#[derive(Clone, Default)]
+pub struct StaticApiKeys {
+    keys: HashMap<KeyDigest, ApiKeyRecord>,
+}
+
+impl StaticApiKeys {
+    /// No keys.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `key` with `permissions` and an optional quota of its own. Its principal id is
+    /// the key's first 8 characters and a digest fragment, so logs never hold the key.
+    pub fn key<P, S>(
+        self,
+        key: &str,
+        permissions: P,
+        quota: Option<Quota>,
+    ) -> Result<Self, ConfigError>
+    where
+        P: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        let digest = KeyDigest::of(key);
+        let prefix: String = key.chars().take(8).collect();
+        let id = format!("{prefix}..{}", crate::core::ct::encode_hex(&digest.0[..3]));
+        self.record(
+            key,
+            ApiKeyRecord {
+                id: id.into(),
+                permissions: permissions.into_iter().map(Into::into).collect(),
+                quotas: quota.map(|q| Arc::from([q])),
+                revoked: false,
+            },
+        )
+    }
+
+    /// Adds `key` with a full record.
+    pub fn record(mut self, key: &str, record: ApiKeyRecord) -> Result<Self, ConfigError> {
+        if key.len() < 8 || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                "api key",
+                "must be 8..=256 visible ASCII characters",
+            ));
+        }
+        if self.keys.insert(KeyDigest::of(key), record).is_some() {
+            return Err(ConfigError::new("api key", "duplicate key"));
+        }
+        Ok(self)
+    }
+
+    /// Marks `key` revoked.
+    pub fn revoke(mut self, key: &str) -> Self {
+        if let Some(r) = self.keys.get_mut(&KeyDigest::of(key)) {
+            r.revoked = true;
+        }
+        self
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// `true` when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl fmt::Debug for StaticApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticApiKeys")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl ApiKeyStore for StaticApiKeys {
+    fn find(&self, digest: &KeyDigest) -> Option<(KeyDigest, ApiKeyRecord)> {
+        self.keys
+            .get_key_value(digest)
+            .map(|(k, v)| (*k, v.clone()))
+    }
+}
+
+/// Where the layer looked for a key and what it found: the pure decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// No key anywhere.
+    Missing,
+    /// More than one, or a malformed one (two `X-API-Key` headers, a key and a different
+    /// bearer, a non-ASCII or oversized value).
+    Ambiguous,
+    /// One key.
+    Key(std::borrow::Cow<'a, str>),
+}
+
+/// Finds the one API key of a request: `X-API-Key`, `Authorization: Bearer`, and the
+/// `query_param` when one is given.
+pub fn presented_key<'a>(
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    query_param: Option<&str>,
+) -> Presented<'a> {
+    let mut found: Option<std::borrow::Cow<'a, str>> = None;
+    let mut add = |k: std::borrow::Cow<'a, str>| -> bool {
+        if k.is_empty() || k.len() > MAX_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) {
+            return false;
+        }
+        match &found {
+            Some(prev) if prev != &k => false,
+            _ => {
+                found = Some(k);
+                true
+            }
+        }
+    };
+    for v in headers.get_all(X_API_KEY) {
+        match v.to_str() {
+            Ok(s) if add(std::borrow::Cow::Borrowed(s.trim())) => {}
+            _ => return Presented::Ambiguous,
+        }
+    }
+    if headers.get_all(X_API_KEY).iter().count() > 1 {
+        return Presented::Ambiguous;
+    }
+    let mut auths = headers.get_all(AUTHORIZATION).iter();
+    if let Some(v) = auths.next() {
+        if auths.next().is_some() {
+            return Presented::Ambiguous;
+        }
+        if let Ok(s) = v.to_str()
+            && let Some((scheme, token)) = s.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+            && !add(std::borrow::Cow::Borrowed(token.trim()))
+        {
+            return Presented::Ambiguous;
+        }
+    }
+    if let (Some(param), Some(query)) = (query_param, uri.query()) {
+        let mut seen = 0;
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k == param {
+                seen += 1;
+                let accepted =
+                    seen == 1 && percent_decode(v).is_some_and(|d| add(std::borrow::Cow::Owned(d)));
+                if !accepted {
+                    return Presented::Ambiguous;
+                }
+            }
+        }
+    }
+    match found {
+        Some(k) => Presented::Key(k),
+        None => Presented::Missing,
+    }
+}
+
+/// `application/x-www-form-urlencoded` value decoding; `None` on bad escapes or non-UTF-8.
+fn percent_decode(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    if b.len() > MAX_KEY_LEN * 3 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let mut byte = [0u8; 1];
+                crate::core::ct::decode_hex_into(b.get(i + 1..i + 3)?, &mut byte)?;
+                out.push(byte[0]);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Authenticates requests by API key and inserts the [`Principal`].
+///
+/// See the [module docs](super) for sources, storage and caveats.
+pub struct ApiKeyLayer<K = StaticApiKeys> {
+    inner: Arc<Config<K>>,
+}
+
+struct Config<K> {
+    keys: K,
+    required: Vec<Arc<str>>,
+    query_param: Option<String>,
+    optional: bool,
+    renderer: Renderer,
+    clock: SharedClock,
+}
+
+impl<K> Clone for ApiKeyLayer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for ApiKeyLayer<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyLayer")
+            .field("required", &self.inner.required)
+            .field("query_param", &self.inner.query_param)
+            .field("optional", &self.inner.optional)
+            .finish()
+    }
+}
+
+impl<K: ApiKeyStore> ApiKeyLayer<K> {
+    /// Requires a valid key from `keys` on every request; keys are read from `X-API-Key`
+    /// and `Authorization: Bearer` only.
+    pub fn new(keys: K) -> Self {
+        Self {
+            inner: Arc::new(Config {
+                keys,
+                required: Vec::new(),
+                query_param: None,
+                optional: false,
+                renderer: Renderer::default(),
+                clock: Arc::new(SystemClock),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Config<K>)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(c) => f(c),
+            None => unreachable_shared(),
+        }
+        self
+    }
+
+    /// Also requires `permission` (403 `INSUFFICIENT_PERMISSIONS` without it).
+    pub fn require(self, permission: impl Into<Arc<str>>) -> Self {
+        let p = permission.into();
+        self.edit(|c| c.required.push(p))
+    }
+
+    /// Also reads the key from the query parameter `name` (e.g. `apiKey`). Keys in URLs
+    /// end up in access logs, proxies and `Referer` headers: enable this only for
+    /// clients that cannot send a header.
+    pub fn insecure_allow_query(self, name: &str) -> Result<Self, ConfigError> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ConfigError::new(
+                "query parameter",
+                "must be a non-empty [A-Za-z0-9_-] name",
+            ));
+        }
+        let name = name.to_owned();
+        Ok(self.edit(|c| c.query_param = Some(name)))
+    }
+
+    /// Lets requests without any key through unauthenticated (no `Principal`); a
+    /// presented but invalid key is still refused.
+    pub fn optional(self) -> Self {
+        self.edit(|c| c.optional = true)
+    }
+
+    /// How rejections are rendered.
+    pub fn renderer(self, renderer: Renderer) -> Self {
+        self.edit(|c| c.renderer = renderer)
+    }
+
+    /// The clock rejections are stamped with.
+    pub fn clock(self, clock: SharedClock) -> Self {
+        self.edit(|c| c.clock = clock)
+    }
+
+    /// The pure decision for a request's headers and URI.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Option<Principal>, Rejection> {
+        let c = &self.inner;
+        let key = match presented_key(headers, uri, c.query_param.as_deref()) {
+            Presented::Missing if c.optional => return Ok(None),
+            Presented::Missing => {
+                return Err(Rejection::new(
+                    RejectionKind::InvalidApiKey,
+                    "An API key is required",
+                ));
+            }
+            Presented::Ambiguous => {
+                return Err(Rejection::new(
+                    RejectionKind::InvalidApiKey,
+                    "The provided API key is invalid or has been revoked",
+                ));
+            }
+            Presented::Key(k) => k,
+        };
+        let digest = KeyDigest::of(&key);
+        let record = match c.keys.find(&digest) {
+            Some((stored, record)) if ct_eq(&stored.0, &digest.0) && !record.revoked => record,
+            _ => {
+                return Err(Rejection::new(
+                    RejectionKind::InvalidApiKey,
+                    "The provided API key is invalid or has been revoked",
+                ));
+            }
+        };
+        let principal = Principal {
+            id: record.id,
+            kind: PrincipalKind::ApiKey,
+            permissions: record.permissions,
+            quotas: record.quotas,
+        };
+        if let Some(missing) = c.required.iter().find(|p| !principal.has_permission(p)) {
+            return Err(Rejection::new(
+                RejectionKind::InsufficientPermissions,
+                format!("API key doesn't have the required permission: {missing}"),
+            ));
+        }
+        Ok(Some(principal))
+    }
+}
+
+fn unreachable_shared() {
+    // Builders run before the layer is cloned into services; a clone shares the config.
+    tracing::error!("ApiKeyLayer configured after being cloned; the change is ignored");
+}
+
+impl<S, K: ApiKeyStore> Layer<S> for ApiKeyLayer<K> {
+    type Service = ApiKeyService<S, K>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApiKeyService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`ApiKeyLayer`] wraps around an inner service.
+pub struct ApiKeyService<S, K = StaticApiKeys> {
+    inner: S,
+    layer: ApiKeyLayer<K>,
+}
+
+impl<S: Clone, K> Clone for ApiKeyService<S, K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, K> fmt::Debug for ApiKeyService<S, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyService")
+            .field("inner", &self.inner)
+            .field("layer", &self.layer)
+            .finish()
+    }
+}
+
+impl<S, K, ReqB, ResB> Service<Request<ReqB>> for ApiKeyService<S, K>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    K: ApiKeyStore,
+{
+    type Response = Response<ShieldBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        match self.layer.authenticate(req.headers(), req.uri()) {
+            Ok(principal) => {
+                if let Some(p) = principal {
+                    req.extensions_mut().insert(p);
+                }
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Err(rejection) => {
+                let c = &self.layer.inner;
+                ResponseFuture::ready(c.renderer.reject(&req, c.clock.now(), rejection))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn layer() -> ApiKeyLayer {
+        ApiKeyLayer::new(
+            StaticApiKeys::new()
+                .key("tsk_demo_key", ["verify"], Some(Quota::per_hour(1000)))
+                .unwrap()
+                .key("tsk_read_only", ["read"], None)
+                .unwrap()
+                .key("tsk_revoked_1", ["verify"], None)
+                .unwrap()
+                .revoke("tsk_revoked_1"),
+        )
+        .require("verify")
+    }
+
+    fn auth(
+        l: &ApiKeyLayer,
+        headers: &[(&str, &str)],
+        uri: &str,
+    ) -> Result<Option<Principal>, RejectionKind> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        l.authenticate(&h, &uri.parse().unwrap())
+            .map_err(|r| r.kind())
+    }
+
+    #[test]
+    fn sources_and_outcomes() {
+        let l = layer();
+        let ok = auth(&l, &[("x-api-key", "tsk_demo_key")], "/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.kind, PrincipalKind::ApiKey);
+        assert!(
+            !ok.id.contains("tsk_demo_key"),
+            "the id never holds the key"
+        );
+        assert_eq!(ok.quotas.as_deref(), Some(&[Quota::per_hour(1000)][..]));
+        assert!(auth(&l, &[("authorization", "Bearer tsk_demo_key")], "/").is_ok());
+        assert!(
+            auth(
+                &l,
+                &[
+                    ("authorization", "bearer tsk_demo_key"),
+                    ("x-api-key", "tsk_demo_key")
+                ],
+                "/"
+            )
+            .is_ok(),
+            "the same key twice is fine"
+        );
+        use RejectionKind::*;
+        assert_eq!(auth(&l, &[], "/"), Err(InvalidApiKey));
+        assert_eq!(
+            auth(&l, &[("x-api-key", "tsk_unknown_k")], "/"),
+            Err(InvalidApiKey)
+        );
+        assert_eq!(
+            auth(&l, &[("x-api-key", "tsk_revoked_1")], "/"),
+            Err(InvalidApiKey)
+        );
+        assert_eq!(
+            auth(&l, &[("x-api-key", "tsk_read_only")], "/"),
+            Err(InsufficientPermissions)
+        );
+        assert_eq!(
+            auth(
+                &l,
+                &[("x-api-key", "tsk_demo_key"), ("x-api-key", "tsk_demo_key")],
+                "/"
+            ),
+            Err(InvalidApiKey)
+        );
+        assert_eq!(
+            auth(
+                &l,
+                &[
+                    ("x-api-key", "tsk_demo_key"),
+                    ("authorization", "Bearer tsk_read_only")
+                ],
+                "/"
+            ),
+            Err(InvalidApiKey)
+        );
+        assert_eq!(
+            auth(&l, &[], "/?apiKey=tsk_demo_key"),
+            Err(InvalidApiKey),
+            "query is off by default"
+        );
+    }
+
+    #[test]
+    fn query_param_when_enabled() {
+        let l = layer().insecure_allow_query("apiKey").unwrap();
+        assert!(auth(&l, &[], "/api/verify?apiKey=tsk_demo_key").is_ok());
+        assert!(auth(&l, &[], "/api/verify?x=1&apiKey=tsk%5Fdemo%5Fkey").is_ok());
+        assert_eq!(
+            auth(&l, &[], "/?apiKey=tsk_demo_key&apiKey=tsk_demo_key"),
+            Err(RejectionKind::InvalidApiKey)
+        );
+        assert_eq!(
+            auth(&l, &[], "/?apiKey=%zz"),
+            Err(RejectionKind::InvalidApiKey)
+        );
+        assert!(
+            ApiKeyLayer::new(StaticApiKeys::new())
+                .insecure_allow_query("a b")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn optional_lets_anonymous_through_but_not_bad_keys() {
+        let l = ApiKeyLayer::new(
+            StaticApiKeys::new()
+                .key("tsk_demo_key", ["verify"], None)
+                .unwrap(),
+        )
+        .optional();
+        assert_eq!(auth(&l, &[], "/"), Ok(None));
+        assert_eq!(
+            auth(&l, &[("x-api-key", "wrong-key-123")], "/"),
+            Err(RejectionKind::InvalidApiKey)
+        );
+    }
+
+    #[test]
+    fn bad_static_keys_are_config_errors() {
+        assert!(StaticApiKeys::new().key("short", ["x"], None).is_err());
+        assert!(
+            StaticApiKeys::new()
+                .key("has space in it", ["x"], None)
+                .is_err()
+        );
+        assert!(
+            StaticApiKeys::new()
+                .key("tsk_dup_key", ["x"], None)
+                .unwrap()
+                .key("tsk_dup_key", ["y"], None)
+                .is_err()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_only_the_key_passes(
+            key in proptest::collection::vec(any::<u8>(), 0..300),
+            q in "[ -~]{0,200}",
+        ) {
+            let l = layer().insecure_allow_query("apiKey").unwrap();
+            let mut h = HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_bytes(&key) {
+                h.insert(X_API_KEY, v.clone());
+                h.insert(AUTHORIZATION, v);
+            }
+            let uri: Uri = format!("/?{}", q.replace([' ', '#', '"', '<', '>', '`', '{', '}', '|', '\\', '^'], "")).parse().unwrap_or_default();
+            if let Ok(Some(p)) = l.authenticate(&h, &uri) {
+                prop_assert!(p.has_permission("verify"));
+            }
+        }
+    }
+}

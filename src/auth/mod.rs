@@ -1,0 +1,54 @@
+//! Who sent the request: API keys (feature `apikey`).
+//!
+//! [`ApiKeyLayer`] reads one API key from `X-API-Key` or `Authorization: Bearer` (and,
+//! only when enabled with [`ApiKeyLayer::insecure_allow_query`], from a query parameter
+//! such as the 602TechSec API's `?apiKey=`), looks it up, and inserts a
+//! [`Principal`](crate::core::Principal) with the key's id, permissions and its own
+//! quotas, which `RateLimitLayer` applies per key.
+//!
+//! Refusals: 401 `INVALID_API_KEY` for a missing, unknown, revoked or ambiguous key
+//! (two different keys in one request), all with the same message so an unknown key and
+//! a revoked one look alike; 403 `INSUFFICIENT_PERMISSIONS` for a valid key without a
+//! permission the layer requires.
+//!
+//! # Storage and threat model
+//!
+//! * Keys are held only as SHA-256 digests ([`StaticApiKeys`], or your
+//!   [`ApiKeyStore`]); a presented key is hashed, looked up by its digest and compared
+//!   in constant time. A memory dump or a leaked config of digests does not reveal keys.
+//!   API keys must be long and random: a digest does not slow down guessing a short one.
+//! * The principal id is a prefix of the key and a digest fragment, so logs and
+//!   `/whoami` never echo a key.
+//! * Query-string keys leak into access logs, proxies, browser history and `Referer`;
+//!   they are off unless enabled, and the enabling method says so in its name.
+//! * Presented keys longer than [`MAX_KEY_LEN`] bytes are refused unread.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_shield::auth::{ApiKeyLayer, StaticApiKeys};
+//! use tower_shield::core::Quota;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let keys = StaticApiKeys::new().key("tsk_live_0123456789", ["verify"], Some(Quota::per_hour(1000))).unwrap();
+//! let svc = ServiceBuilder::new()
+//!     .layer(ApiKeyLayer::new(keys).require("verify"))
+//!     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) }));
+//!
+//! let ok = Request::get("/").header("x-api-key", "tsk_live_0123456789").body(()).unwrap();
+//! assert_eq!(svc.clone().oneshot(ok).await.unwrap().status(), StatusCode::OK);
+//! let bad = Request::get("/").header("x-api-key", "tsk_live_guess").body(()).unwrap();
+//! assert_eq!(svc.oneshot(bad).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+//! # }
+//! ```
+
+mod apikey;
+
+pub use apikey::{
+    ApiKeyLayer, ApiKeyRecord, ApiKeyService, ApiKeyStore, KeyDigest, MAX_KEY_LEN, Presented,
+    StaticApiKeys, X_API_KEY, presented_key,
+};
