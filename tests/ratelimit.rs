@@ -631,3 +631,43 @@ async fn a_flood_through_the_layer_gets_503_for_new_clients_and_keeps_the_old() 
         429
     );
 }
+
+#[tokio::test]
+async fn route_policies_count_only_their_routes() {
+    let c = clock();
+    let layer = RateLimitLayer::with_policies([
+        Policy::new("site", Quota::per_minute(100)).unwrap(),
+        Policy::new("login", Quota::per_minute(2))
+            .unwrap()
+            .routes(["/login"])
+            .unwrap(),
+    ])
+    .unwrap()
+    .store(store(&c));
+    let app = router(layer);
+    for _ in 0..2 {
+        let res = app
+            .clone()
+            .oneshot(login("203.0.113.40", "guess"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            h(&res, "ratelimit-policy"),
+            r#""site";q=100;w=60, "login";q=2;w=60"#
+        );
+    }
+    assert_eq!(
+        app.clone()
+            .oneshot(login("203.0.113.40", "guess"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // Other routes only see the site-wide policy.
+    let res = app.clone().oneshot(from("203.0.113.40")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(h(&res, "ratelimit-policy"), r#""site";q=100;w=60"#);
+    assert_eq!(h(&res, "ratelimit"), r#""site";r=97;t=2"#);
+}

@@ -21,9 +21,10 @@ pub const MAX_NAME_LEN: usize = 32;
 /// Longest value a [`Key::custom`] closure may return, in bytes; a longer one is refused
 /// with 400 `INVALID_REQUEST` (the value usually comes from the client).
 pub const MAX_CUSTOM_KEY_LEN: usize = 256;
-/// Longest route kept in a per-route key, in bytes; longer paths share one bucket per
-/// client (`<long>`), so junk paths cannot mint fresh counters.
+/// Longest route pattern of [`Policy::routes`], in bytes.
 pub const MAX_ROUTE_LEN: usize = 256;
+/// Most route patterns one policy may list.
+pub const MAX_ROUTES: usize = 64;
 
 /// The names principal quotas are reported under, in order.
 pub(crate) const PRINCIPAL_NAMES: [&str; MAX_POLICIES] = [
@@ -120,7 +121,7 @@ pub struct Policy {
     pub(crate) quota: Quota,
     pub(crate) key: Key,
     pub(crate) cost: u32,
-    pub(crate) per_route: bool,
+    pub(crate) routes: Option<Arc<[Box<str>]>>,
 }
 
 impl Policy {
@@ -140,7 +141,7 @@ impl Policy {
             quota,
             key: Key::ClientIp,
             cost: 1,
-            per_route: false,
+            routes: None,
         })
     }
 
@@ -150,14 +151,42 @@ impl Policy {
         self
     }
 
-    /// Counts each request path separately (the query is ignored). Caveat: paths are
-    /// raw, so `/users/1` and `/users/2` are different buckets and a client can spread
-    /// requests over path parameters; to limit one route as a whole, add a layer to that
-    /// route (`Router::route_layer`) with its own [`key_prefix`](super::RateLimitLayer::key_prefix).
-    /// A path over [`MAX_ROUTE_LEN`] bytes shares one `<long>` bucket per client.
-    pub fn per_route(mut self) -> Self {
-        self.per_route = true;
-        self
+    /// Route + key: the policy applies only to requests whose path matches one of
+    /// `patterns`, with a separate counter per pattern (and per key). A pattern is an
+    /// exact path (`/login`) or a prefix ending in `*` (`/api/*`); the first match wins;
+    /// the query is ignored. Requests on other paths are not counted by this policy.
+    ///
+    /// Counters are per *pattern*, never per raw path, so a client cannot mint fresh
+    /// counters (or fill the store) by varying the path. 1 to 64 patterns, each
+    /// starting with `/` and at most 256 bytes.
+    ///
+    /// ```
+    /// use tower_shield::core::Quota;
+    /// use tower_shield::ratelimit::Policy;
+    /// let login = Policy::new("login", Quota::per_minute(5))?.routes(["/login", "/password-reset/*"])?;
+    /// # let _ = login;
+    /// # Ok::<(), tower_shield::core::ConfigError>(())
+    /// ```
+    pub fn routes<I, R>(mut self, patterns: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = R>,
+        R: AsRef<str>,
+    {
+        let routes: Vec<Box<str>> = patterns.into_iter().map(|r| r.as_ref().into()).collect();
+        if routes.is_empty() || routes.len() > MAX_ROUTES {
+            return Err(ConfigError::new("routes", "give 1 to 64 patterns"));
+        }
+        if routes
+            .iter()
+            .any(|r| !r.starts_with('/') || r.len() > MAX_ROUTE_LEN)
+        {
+            return Err(ConfigError::new(
+                "routes",
+                "patterns start with `/` and are at most 256 bytes",
+            ));
+        }
+        self.routes = Some(routes.into());
+        Ok(self)
     }
 
     /// How much each request costs (default 1); 1..=burst.
@@ -347,8 +376,16 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     for (i, policy) in cfg.policies.iter().take(MAX_POLICIES).enumerate() {
         let mark = keys.len();
         let _ = write!(keys, "{}:{}:", cfg.prefix, policy.name);
-        if policy.per_route {
-            push_route(&mut keys, req);
+        if let Some(routes) = &policy.routes {
+            match match_route(routes, req.uri().path()) {
+                Some(pattern) => {
+                    let _ = write!(keys, "r{}:{pattern}:", pattern.len());
+                }
+                None => {
+                    keys.truncate(mark);
+                    continue;
+                }
+            }
         }
         let ok = match &policy.key {
             Key::Global => {
@@ -407,13 +444,15 @@ fn push_principal(keys: &mut String, id: &str) {
     let _ = write!(keys, "p{}:{id}", id.len());
 }
 
-fn push_route<B>(keys: &mut String, req: &Request<B>) {
-    let route = req.uri().path();
-    if route.len() > MAX_ROUTE_LEN {
-        keys.push_str("r:<long>:");
-    } else {
-        let _ = write!(keys, "r{}:{route}:", route.len());
-    }
+/// The first pattern `path` matches: exact, or by prefix for a pattern ending in `*`.
+fn match_route<'a>(routes: &'a [Box<str>], path: &str) -> Option<&'a str> {
+    routes
+        .iter()
+        .map(|r| &**r)
+        .find(|r| match r.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *r,
+        })
 }
 
 fn no_client() -> Rejection {
@@ -509,7 +548,8 @@ mod tests {
             Policy::new("burst", Quota::per_second(1))
                 .unwrap()
                 .key(Key::Principal)
-                .per_route(),
+                .routes(["/login", "/api/*"])
+                .unwrap(),
             Policy::new("tenant", Quota::per_second(1))
                 .unwrap()
                 .key(Key::custom(|r| {
@@ -540,6 +580,17 @@ mod tests {
         assert!(
             matches!(plan(&r, &cfg(&policies, &allow)), Planned::Reject(r) if r.kind() == RejectionKind::InvalidRequest)
         );
+
+        // Route patterns: one counter per pattern, other paths not counted.
+        let mut api = Request::get("/api/v2/verify?x=1").body(()).unwrap();
+        api.extensions_mut()
+            .insert(Principal::new("key_1", PrincipalKind::ApiKey));
+        assert_eq!(
+            keys_of(&plan(&api, &cfg(&policies, &allow)), &policies),
+            ["rl:burst:r6:/api/*:p5:key_1"]
+        );
+        *api.uri_mut() = "/other".parse().unwrap();
+        assert!(matches!(plan(&api, &cfg(&policies, &allow)), Planned::Skip));
 
         // Principal quotas replace the configured policies.
         let mut p = Principal::new("key_1", PrincipalKind::ApiKey);
@@ -593,5 +644,10 @@ mod tests {
                 .cost(0)
                 .is_err()
         );
+        let p = || Policy::new("r", Quota::per_second(5)).unwrap();
+        assert!(p().routes(Vec::<String>::new()).is_err());
+        assert!(p().routes(["login"]).is_err());
+        assert!(p().routes([format!("/{}", "a".repeat(256))]).is_err());
+        assert!(p().routes((0..65).map(|i| format!("/{i}"))).is_err());
     }
 }

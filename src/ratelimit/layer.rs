@@ -152,7 +152,7 @@ impl RateLimitLayer<MemoryRateStore> {
             quota,
             key: Key::ClientIp,
             cost: 1,
-            per_route: false,
+            routes: None,
         };
         Self::from_parts(Arc::new(MemoryRateStore::new()), vec![policy])
     }

@@ -16,9 +16,9 @@
 //! the layer answers 500 `SERVER_MISCONFIGURED` instead of counting everyone in one
 //! bucket. Other keys: the authenticated [`Principal`](crate::core::Principal)'s id
 //! ([`Key::Principal`]), one global counter ([`Key::Global`]), any of these per route
-//! ([`Policy::per_route`]), or your closure ([`Key::custom`]). A principal that carries
-//! its own `quotas` (an API key's plan) is limited by those instead of the layer's
-//! policies.
+//! pattern on chosen routes ([`Policy::routes`], e.g. `/login`), or your closure
+//! ([`Key::custom`]). A principal that carries its own `quotas` (an API key's plan) is
+//! limited by those instead of the layer's policies.
 //!
 //! Several policies (say 10/s burst 20 *and* 1000/hour) are checked all-then-commit: a
 //! request denied by one is charged to none, so a client hammering the short limit does
@@ -109,7 +109,9 @@ mod service;
 
 pub use future::RateLimitFuture;
 pub use headers::HeaderMode;
-pub use key::{Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, Policy, RequestParts};
+pub use key::{
+    Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, MAX_ROUTES, Policy, RequestParts,
+};
 pub use layer::{
     DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull, RateLimitLayer,
     RateLimitMetrics,
