@@ -79,6 +79,34 @@ pub struct DryRunLimited {
     pub retry_after: Duration,
 }
 
+/// What [`RateLimitLayer::peek`] found for a request, without charging it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    /// Whether the request would be admitted now (`true` when allow-listed or when no
+    /// policy applies).
+    pub allowed: bool,
+    /// Each applied policy, in order.
+    pub policies: Vec<PolicyStatus>,
+    /// When not admitted: the wait before it would be, rounded up to whole seconds.
+    pub retry_after: Option<Duration>,
+}
+
+/// One policy's state for one key, as [`RateLimitLayer::peek`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// The policy name.
+    pub name: String,
+    /// Its burst (the `q` of `RateLimit-Policy`).
+    pub limit: u32,
+    /// Requests left now (before this request).
+    pub remaining: u32,
+    /// Until the policy is back to a full burst (for a denying policy: until the request
+    /// would fit), rounded up to whole seconds.
+    pub reset_after: Duration,
+    /// Whether this policy would deny the request.
+    pub denied: bool,
+}
+
 /// Rate limits requests with GCRA quotas, answering 429 `RATE_LIMITED` past them.
 ///
 /// [`RateLimitLayer::new`] gives secure defaults: one policy named `default`, keyed by
@@ -356,6 +384,89 @@ impl<St: RateStore> RateLimitLayer<St> {
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.shared.clock = clock;
         self
+    }
+
+    /// Checks `req` against the layer's policies as a request would be, without
+    /// charging anything: for a status endpoint, or a handler that wants to know before
+    /// doing expensive work. Errors are the rejection the layer would answer with
+    /// (no client address, a bad custom key, a store that cannot answer).
+    ///
+    /// ```
+    /// use tower_shield::core::{PeerAddr, Quota};
+    /// use tower_shield::ratelimit::RateLimitLayer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = RateLimitLayer::new(Quota::per_minute(10));
+    /// let mut req = http::Request::get("/").body(()).unwrap();
+    /// req.extensions_mut().insert(PeerAddr("192.0.2.1:1000".parse().unwrap()));
+    /// let status = layer.peek(&req).await.unwrap();
+    /// assert!(status.allowed);
+    /// assert_eq!(status.policies[0].remaining, 10);
+    /// assert_eq!(layer.metrics().tracked_keys(), Some(0), "a peek stores nothing");
+    /// # }
+    /// ```
+    pub fn peek<B>(
+        &self,
+        req: &http::Request<B>,
+    ) -> impl std::future::Future<Output = Result<RateLimitStatus, Rejection>> + Send + 'static
+    {
+        let sh = &self.shared;
+        let (check, applied) = match key::plan(req, &sh.plan_config()) {
+            key::Planned::Skip => (None, Vec::new()),
+            key::Planned::Reject(r) => (Some(Err(r)), Vec::new()),
+            key::Planned::Check(plan) => {
+                let applied: Vec<(String, Quota, u32)> = plan
+                    .each(&sh.policies)
+                    .map(|a| (a.name.to_owned(), a.quota, a.cost))
+                    .collect();
+                let fut = sh.store.check(
+                    &plan.checks(&sh.policies),
+                    crate::core::store::CheckMode::Peek,
+                );
+                (Some(Ok(fut)), applied)
+            }
+        };
+        async move {
+            let outcome = match check {
+                None => {
+                    return Ok(RateLimitStatus {
+                        allowed: true,
+                        policies: Vec::new(),
+                        retry_after: None,
+                    });
+                }
+                Some(Err(r)) => return Err(r),
+                Some(Ok(fut)) => fut.await.map_err(|e| {
+                    Rejection::new(
+                        RejectionKind::StoreUnavailable,
+                        format!("rate limiter: {e}"),
+                    )
+                })?,
+            };
+            let reports = headers::reports(
+                applied.iter().map(|(name, quota, cost)| key::Applied {
+                    name,
+                    quota: *quota,
+                    cost: *cost,
+                }),
+                &outcome,
+                false,
+            );
+            Ok(RateLimitStatus {
+                allowed: outcome.allowed(),
+                retry_after: headers::retry_after(&reports).map(Duration::from_secs),
+                policies: reports
+                    .iter()
+                    .map(|r| PolicyStatus {
+                        name: r.name.to_owned(),
+                        limit: r.quota.burst_size(),
+                        remaining: r.remaining,
+                        reset_after: Duration::from_secs(r.reset_secs),
+                        denied: r.denied,
+                    })
+                    .collect(),
+            })
+        }
     }
 
     /// The configured policies.

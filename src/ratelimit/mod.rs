@@ -22,7 +22,8 @@
 //!
 //! Several policies (say 10/s burst 20 *and* 1000/hour) are checked all-then-commit: a
 //! request denied by one is charged to none, so a client hammering the short limit does
-//! not drain its hourly quota with refused requests.
+//! not drain its hourly quota with refused requests. [`RateLimitLayer::peek`] checks a
+//! request the same way without charging it.
 //!
 //! # Headers
 //!
@@ -113,7 +114,7 @@ pub use key::{
     Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, MAX_ROUTES, Policy, RequestParts,
 };
 pub use layer::{
-    DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull, RateLimitLayer,
-    RateLimitMetrics,
+    DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull, PolicyStatus,
+    RateLimitLayer, RateLimitMetrics, RateLimitStatus,
 };
 pub use service::RateLimitService;
