@@ -49,7 +49,8 @@
 
 pub mod core;
 
-#[cfg(feature = "classify")] pub mod classify;
+#[cfg(feature = "classify")]
+pub mod classify;
 
 #[cfg(feature = "client-ip")]
 pub mod client_ip;
@@ -67,7 +68,7 @@ pub mod redis;
 pub mod auth;
 
 #[cfg(feature = "client-ip")]
-mod shield;
+pub mod shield;
 
 #[cfg(feature = "client-ip")]
 pub use shield::{Shield, ShieldBuilder, ShieldFuture, ShieldService};

@@ -69,6 +69,12 @@ pub trait ApiKeyStore: Send + Sync + 'static {
     fn find(&self, digest: &KeyDigest) -> Option<(KeyDigest, ApiKeyRecord)>;
 }
 
+impl<T: ApiKeyStore + ?Sized> ApiKeyStore for Arc<T> {
+    fn find(&self, digest: &KeyDigest) -> Option<(KeyDigest, ApiKeyRecord)> {
+        (**self).find(digest)
+    }
+}
+
 /// A fixed set of keys, held only as SHA-256 digests.
 ///
 /// ```
@@ -278,12 +284,25 @@ pub struct ApiKeyLayer<K = StaticApiKeys> {
 }
 
 struct Config<K> {
-    keys: K,
+    keys: Arc<K>,
     required: Vec<Arc<str>>,
     query_param: Option<String>,
     optional: bool,
     renderer: Renderer,
     clock: SharedClock,
+}
+
+impl<K> Clone for Config<K> {
+    fn clone(&self) -> Self {
+        Self {
+            keys: self.keys.clone(),
+            required: self.required.clone(),
+            query_param: self.query_param.clone(),
+            optional: self.optional,
+            renderer: self.renderer.clone(),
+            clock: self.clock.clone(),
+        }
+    }
 }
 
 impl<K> Clone for ApiKeyLayer<K> {
@@ -310,7 +329,7 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
     pub fn new(keys: K) -> Self {
         Self {
             inner: Arc::new(Config {
-                keys,
+                keys: Arc::new(keys),
                 required: Vec::new(),
                 query_param: None,
                 optional: false,
@@ -321,10 +340,7 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Config<K>)) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(c) => f(c),
-            None => unreachable_shared(),
-        }
+        f(Arc::make_mut(&mut self.inner));
         self
     }
 
@@ -415,11 +431,6 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
         }
         Ok(Some(principal))
     }
-}
-
-fn unreachable_shared() {
-    // Builders run before the layer is cloned into services; a clone shares the config.
-    tracing::error!("ApiKeyLayer configured after being cloned; the change is ignored");
 }
 
 impl<S, K: ApiKeyStore> Layer<S> for ApiKeyLayer<K> {

@@ -1,5 +1,8 @@
 //! [`Shield`]: the whole stack in one layer, in the order of the architecture:
-//! client IP, then authentication, classification, rate limiting and proof of work.
+//! client IP, then authentication, (classification,) rate limiting (and proof of work).
+
+mod stack;
+mod store;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,47 +15,114 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use stack::{Lift, Opt, OptFuture};
+pub use store::{ShieldRateStore, ShieldSingleUseStore, StoreFuture};
+
 use crate::client_ip::{ClientIpLayer, ClientIpService, ClientIpSource};
 use crate::core::body::ShieldBody;
 use crate::core::clock::{Clock, SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::reject::Renderer;
+use crate::core::store::{MemoryRateStore, MemorySingleUseStore};
+use stack::{OptLayer, flatten};
+
+#[cfg(feature = "apikey")]
+use crate::auth::{ApiKeyLayer, ApiKeyService, ApiKeyStore};
+#[cfg(feature = "ratelimit")]
+use crate::core::quota::Quota;
+#[cfg(feature = "ratelimit")]
+use crate::ratelimit::{RateLimitLayer, RateLimitService};
+
+/// The API-key store type `Shield` holds.
+#[cfg(feature = "apikey")]
+pub type DynApiKeys = Arc<dyn ApiKeyStore>;
+
+// The stack, innermost first. Each optional level is `Opt<Layer's service, level below>`.
+type L0<S> = Lift<S>;
+#[cfg(feature = "ratelimit")]
+type L1<S> = Opt<RateLimitService<L0<S>, ShieldRateStore>, L0<S>>;
+#[cfg(not(feature = "ratelimit"))]
+type L1<S> = L0<S>;
+#[cfg(feature = "apikey")]
+type L2<S> = Opt<ApiKeyService<L1<S>, DynApiKeys>, L1<S>>;
+#[cfg(not(feature = "apikey"))]
+type L2<S> = L1<S>;
+type Top<S> = ClientIpService<L2<S>>;
 
 /// The whole protection stack as one tower [`Layer`].
 ///
-/// Built by [`Shield::builder`]; every part it holds is also usable alone. The order is
-/// fixed so no layer runs before what it depends on: the client address is known
-/// before anything keys on it.
+/// Built by [`Shield::builder`]; every part is also usable alone. The order is fixed so
+/// no layer runs before what it depends on: the client address is known before anything
+/// keys on it, and the principal before per-key quotas are looked up.
 ///
 /// ```
-/// use tower_shield::Shield;
-/// use tower_shield::client_ip::ClientIpSource;
+/// use axum::{Router, routing::get};
+/// use tower::ServiceExt;
+/// use tower_shield::{Shield, core::{PeerAddr, Quota}};
 ///
-/// let shield = Shield::builder()
-///     .client_ip(ClientIpSource::RightmostXForwardedFor, ["10.0.0.0/8".parse().unwrap()])
-///     .build()
-///     .unwrap();
-/// # let _ = shield;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shield = Shield::builder().rate_limit(Quota::per_minute(1)).build().unwrap();
+/// let app = Router::new().route("/", get(|| async { "hi" })).layer(shield);
+/// let req = || {
+///     let mut r = http::Request::get("/").body(axum::body::Body::empty()).unwrap();
+///     r.extensions_mut().insert(PeerAddr("198.51.100.2:1000".parse().unwrap()));
+///     r
+/// };
+/// assert_eq!(app.clone().oneshot(req()).await.unwrap().status(), 200);
+/// assert_eq!(app.oneshot(req()).await.unwrap().status(), 429);
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Shield {
     client_ip: ClientIpLayer,
+    #[cfg(feature = "apikey")]
+    api_keys: Option<ApiKeyLayer<DynApiKeys>>,
+    #[cfg(feature = "ratelimit")]
+    rate_limit: Option<RateLimitLayer<ShieldRateStore>>,
+    rate_store: ShieldRateStore,
+    single_use: ShieldSingleUseStore,
 }
 
 impl Shield {
-    /// A builder with secure defaults: the client is the socket peer.
+    /// A builder with secure defaults: the client is the socket peer, nothing else runs
+    /// until configured.
     pub fn builder() -> ShieldBuilder {
         ShieldBuilder::default()
+    }
+
+    /// The rate store every stateful layer of this shield shares.
+    pub fn rate_store(&self) -> &ShieldRateStore {
+        &self.rate_store
+    }
+
+    /// The single-use store (proof-of-work tokens, signature replay) of this shield.
+    pub fn single_use_store(&self) -> &ShieldSingleUseStore {
+        &self.single_use
     }
 }
 
 /// Builds a [`Shield`].
-#[derive(Debug)]
 pub struct ShieldBuilder {
     client_ip: ClientIpLayer,
     v6_prefix: Option<u8>,
     renderer: Renderer,
     clock: SharedClock,
+    #[cfg(feature = "apikey")]
+    api_keys: Option<ApiKeyLayer<DynApiKeys>>,
+    #[cfg(feature = "ratelimit")]
+    rate_limit: Option<RateLimitLayer>,
+    rate_store: Option<ShieldRateStore>,
+    single_use: Option<ShieldSingleUseStore>,
+    max_tracked_keys: usize,
+}
+
+impl std::fmt::Debug for ShieldBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShieldBuilder")
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ShieldBuilder {
@@ -62,6 +132,13 @@ impl Default for ShieldBuilder {
             v6_prefix: None,
             renderer: Renderer::default(),
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "apikey")]
+            api_keys: None,
+            #[cfg(feature = "ratelimit")]
+            rate_limit: None,
+            rate_store: None,
+            single_use: None,
+            max_tracked_keys: MemoryRateStore::DEFAULT_MAX_KEYS,
         }
     }
 }
@@ -89,13 +166,63 @@ impl ShieldBuilder {
         self
     }
 
+    /// Authenticates API keys from `keys` when a request presents one (`X-API-Key` or
+    /// `Authorization: Bearer`); an invalid key is refused with 401, a request without
+    /// one passes anonymously. Routes that need a key demand it with the `Principal`
+    /// extractor or their own `ApiKeyLayer` (`route_layer`).
+    #[cfg(feature = "apikey")]
+    pub fn api_keys(mut self, keys: impl ApiKeyStore) -> Self {
+        let keys: DynApiKeys = Arc::new(keys);
+        self.api_keys = Some(ApiKeyLayer::new(keys).optional());
+        self
+    }
+
+    /// Uses a fully configured API-key layer (for example one that also reads
+    /// `?apiKey=`, or requires a key on every request).
+    #[cfg(feature = "apikey")]
+    pub fn api_key_layer(mut self, layer: ApiKeyLayer<DynApiKeys>) -> Self {
+        self.api_keys = Some(layer);
+        self
+    }
+
+    /// Limits each client (its `ClientIp::rate_key`) to `quota`; a principal with its own
+    /// quotas (an API key's plan) is limited by those instead.
+    #[cfg(feature = "ratelimit")]
+    pub fn rate_limit(mut self, quota: Quota) -> Self {
+        self.rate_limit = Some(RateLimitLayer::new(quota));
+        self
+    }
+
+    /// Uses a fully configured rate-limit layer. Its counters move to the shield's store
+    /// (memory, or Redis with [`ShieldBuilder::redis`]).
+    #[cfg(feature = "ratelimit")]
+    pub fn rate_limit_layer(mut self, layer: RateLimitLayer) -> Self {
+        self.rate_limit = Some(layer);
+        self
+    }
+
+    /// Bound on keys each in-memory store tracks (default 1,000,000).
+    pub fn max_tracked_keys(mut self, max: usize) -> Self {
+        self.max_tracked_keys = max;
+        self
+    }
+
+    /// Keeps rate counters and single-use keys on Redis, shared by every instance.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, store: crate::redis::RedisStore) -> Self {
+        self.rate_store = Some(ShieldRateStore::Redis(store.clone()));
+        self.single_use = Some(ShieldSingleUseStore::Redis(store));
+        self
+    }
+
     /// How every layer renders its rejections.
     pub fn renderer(mut self, renderer: Renderer) -> Self {
         self.renderer = renderer;
         self
     }
 
-    /// The clock every layer reads (default: the system clock).
+    /// The clock every layer reads (default: the system clock). It also drives the
+    /// in-memory stores the shield creates.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -110,7 +237,37 @@ impl ShieldBuilder {
         if let Some(bits) = self.v6_prefix {
             client_ip = client_ip.v6_prefix(bits)?;
         }
-        Ok(Shield { client_ip })
+        let rate_store = self.rate_store.unwrap_or_else(|| {
+            ShieldRateStore::Memory(
+                MemoryRateStore::builder()
+                    .max_keys(self.max_tracked_keys)
+                    .clock(self.clock.clone())
+                    .build(),
+            )
+        });
+        let single_use = self.single_use.unwrap_or_else(|| {
+            ShieldSingleUseStore::Memory(
+                MemorySingleUseStore::builder()
+                    .max_keys(self.max_tracked_keys)
+                    .clock(self.clock.clone())
+                    .build(),
+            )
+        });
+        Ok(Shield {
+            client_ip,
+            #[cfg(feature = "apikey")]
+            api_keys: self
+                .api_keys
+                .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+            #[cfg(feature = "ratelimit")]
+            rate_limit: self.rate_limit.map(|l| {
+                l.renderer(self.renderer.clone())
+                    .clock(self.clock.clone())
+                    .store(rate_store.clone())
+            }),
+            rate_store,
+            single_use,
+        })
     }
 }
 
@@ -118,27 +275,49 @@ impl<S> Layer<S> for Shield {
     type Service = ShieldService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        let l0 = Lift(inner);
+        #[cfg(feature = "ratelimit")]
+        let l1 = OptLayer(self.rate_limit.clone()).layer(l0);
+        #[cfg(not(feature = "ratelimit"))]
+        let l1 = l0;
+        #[cfg(feature = "apikey")]
+        let l2 = OptLayer(self.api_keys.clone()).layer(l1);
+        #[cfg(not(feature = "apikey"))]
+        let l2 = l1;
         ShieldService {
-            inner: self.client_ip.layer(inner),
+            inner: self.client_ip.layer(l2),
         }
     }
 }
 
 /// The service a [`Shield`] wraps around your app.
-#[derive(Clone, Debug)]
 pub struct ShieldService<S> {
-    inner: ClientIpService<S>,
+    inner: Top<S>,
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for ShieldService<S>
+impl<S: Clone> Clone for ShieldService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for ShieldService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShieldService").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqB, ResB, E> Service<Request<ReqB>> for ShieldService<S>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    Top<S>: Service<Request<ReqB>, Response = Response<ShieldBody<ShieldBody<ResB>>>, Error = E>,
 {
     type Response = Response<ShieldBody<ResB>>;
-    type Error = S::Error;
-    type Future = ShieldFuture<<ClientIpService<S> as Service<Request<ReqB>>>::Future>;
+    type Error = E;
+    type Future = ShieldFuture<<Top<S> as Service<Request<ReqB>>>::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         self.inner.poll_ready(cx)
     }
 
@@ -159,11 +338,11 @@ pin_project! {
 
 impl<F, B, E> Future for ShieldFuture<F>
 where
-    F: Future<Output = Result<Response<ShieldBody<B>>, E>>,
+    F: Future<Output = Result<Response<ShieldBody<ShieldBody<B>>>, E>>,
 {
     type Output = Result<Response<ShieldBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(ready!(self.project().inner.poll(cx)))
+        Poll::Ready(ready!(self.project().inner.poll(cx)).map(flatten))
     }
 }
