@@ -10,6 +10,8 @@ Inputs (npm registry, pinned below):
   isbot                 bot UA patterns: Unlicense
   top-user-agents       the 100 commonest browser UAs: MIT (test data only)
   user-agents           real browser UAs with weights: BSD-2-Clause (test data only)
+PyPI:
+  crawlerdetect==0.4.2  CrawlerDetect's fixtures (crawlers.txt, devices.txt): MIT (held-out test data)
 
 Outputs:
   src/classify/data/hosting.csv        start,end,asn for the curated hosting ASNs (merged)
@@ -17,6 +19,8 @@ Outputs:
   src/classify/data/ua-patterns.tsv    source<TAB>category<TAB>pattern
   tests/data/classify/crawler-instances.tsv   category<TAB>UA (every instance of crawler-user-agents)
   tests/data/classify/browsers.txt     top-user-agents + a sample of user-agents (browser UAs)
+  tests/data/classify/heldout-crawlers.tsv  isbot's answer<TAB>UA, every CrawlerDetect crawler fixture
+  tests/data/classify/heldout-devices.tsv   isbot's answer<TAB>UA, 6000 sampled CrawlerDetect device fixtures
 """
 import csv, ipaddress, json, os, random, subprocess, sys, tarfile, tempfile
 
@@ -53,6 +57,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def fetch(tmp):
     dirs = {}
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                    "-d", tmp, "crawlerdetect==0.4.2"], check=True, capture_output=True)
+    with tarfile.open(os.path.join(tmp, "crawlerdetect-0.4.2.tar.gz")) as t:
+        t.extractall(os.path.join(tmp, "crawlerdetect"), filter="data")
+    dirs["crawlerdetect"] = os.path.join(tmp, "crawlerdetect", "crawlerdetect-0.4.2")
     for key, spec in PKGS.items():
         out = subprocess.run(["npm", "pack", spec, "--silent"], cwd=tmp, check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -155,15 +164,40 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--from":
         base = sys.argv[2]
         dirs = {k: os.path.join(base, k, "package") for k in PKGS}
+        dirs["crawlerdetect"] = os.path.join(base, "crawlerdetect")
         run(dirs)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             run(fetch(tmp))
 
 
+def heldout(cd_dir, isbot_dir):
+    fx = os.path.join(cd_dir, "tests", "fixtures", "user_agent")
+    def lines(name):
+        with open(os.path.join(fx, name), encoding="utf-8", errors="replace") as f:
+            return [l.strip() for l in f if l.strip() and "\t" not in l]
+    crawlers = lines("crawlers.txt")
+    devices = sorted(set(lines("devices.txt")))
+    random.Random(7).shuffle(devices)
+    devices = devices[:6000]
+    js = ("const {isbot}=require(process.argv[1]);let d='';process.stdin.on('data',c=>d+=c);"
+          "process.stdin.on('end',()=>{process.stdout.write(JSON.stringify(JSON.parse(d).map(u=>isbot(u)?1:0)))})")
+    for name, uas in (("heldout-crawlers.tsv", crawlers), ("heldout-devices.tsv", devices)):
+        verdicts = json.loads(subprocess.run(["node", "-e", js, os.path.join(isbot_dir, "index.js")],
+                                             input=json.dumps(uas), check=True, capture_output=True,
+                                             text=True).stdout)
+        with open(os.path.join(ROOT, "tests/data/classify", name), "w") as f:
+            f.write(f"# isbot {PKGS['isbot']} answer<TAB>UA, from CrawlerDetect's fixtures "
+                    "(PyPI crawlerdetect 0.4.2, MIT); not used to build the matcher\n")
+            for u, v in zip(uas, verdicts):
+                f.write(f"{v}\t{u}\n")
+        print(f"{name}: {len(uas)} UAs, isbot flags {sum(verdicts)}", file=sys.stderr)
+
+
 def run(dirs):
     hosting(dirs["asn"])
     ua(dirs["cua"], dirs["isbot"], dirs["top"], dirs["ua"])
+    heldout(dirs["crawlerdetect"], dirs["isbot"])
 
 
 if __name__ == "__main__":

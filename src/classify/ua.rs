@@ -249,12 +249,10 @@ impl PatInfo {
 /// `Arc` bump inside [`Classifier`](super::Classifier)).
 #[derive(Clone)]
 pub struct UaMatcher {
-    literals: Option<AhoCorasick>,
-    literal_info: Vec<PatInfo>,
-    prefixes: Option<AhoCorasick>,
-    prefix_info: Vec<PatInfo>,
-    regexes: RegexSet,
-    regex_info: Vec<PatInfo>,
+    /// Case-sensitive patterns (crawler-user-agents), matched on the UA as sent.
+    cs: Compiled,
+    /// Case-insensitive patterns (isbot, built-ins), matched on the lower-cased UA.
+    ci: Compiled,
     guarded: Vec<(Guarded, PatInfo)>,
     skipped: Vec<String>,
 }
@@ -262,12 +260,114 @@ pub struct UaMatcher {
 impl fmt::Debug for UaMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UaMatcher")
-            .field("literals", &self.literal_info.len())
-            .field("prefixes", &self.prefix_info.len())
-            .field("regexes", &self.regex_info.len())
+            .field("case_sensitive", &self.cs.len())
+            .field("case_insensitive", &self.ci.len())
             .field("guarded", &self.guarded.len())
             .field("skipped", &self.skipped.len())
             .finish()
+    }
+}
+
+/// Patterns of one case mode, before compiling.
+#[derive(Default)]
+struct Parts {
+    literal_pats: Vec<String>,
+    literal_info: Vec<PatInfo>,
+    prefix_pats: Vec<String>,
+    prefix_info: Vec<PatInfo>,
+    regex_pats: Vec<String>,
+    regex_info: Vec<PatInfo>,
+}
+
+impl Parts {
+    /// Sorts `pat` into literals, anchored literals or regexes; `false` if it does not
+    /// compile.
+    fn add(&mut self, pat: &str, info: PatInfo, case_sensitive: bool) -> bool {
+        match as_literal(pat, !case_sensitive) {
+            Some((lit, false)) => {
+                self.literal_pats.push(lit);
+                self.literal_info.push(info);
+                true
+            }
+            Some((lit, true)) => {
+                self.prefix_pats.push(lit);
+                self.prefix_info.push(info);
+                true
+            }
+            None => {
+                // JS semantics: \w, \d, \b are ASCII.
+                let pat = js_to_rust(pat);
+                let flags = if case_sensitive { "" } else { "i" };
+                for re in [format!("(?{flags}-u:{pat})"), format!("(?{flags}:{pat})")] {
+                    if Regex::new(&re).is_ok() {
+                        self.regex_pats.push(re);
+                        self.regex_info.push(info);
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn compile(self) -> Compiled {
+        let literals = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&self.literal_pats)
+            .ok();
+        let prefixes = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .start_kind(StartKind::Anchored)
+            .build(&self.prefix_pats)
+            .ok();
+        let regexes = RegexSetBuilder::new(&self.regex_pats)
+            .size_limit(64 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+            .unwrap_or_else(|_| RegexSet::empty());
+        Compiled {
+            literals,
+            literal_info: self.literal_info,
+            prefixes,
+            prefix_info: self.prefix_info,
+            regexes,
+            regex_info: self.regex_info,
+        }
+    }
+}
+
+/// Compiled patterns of one case mode.
+#[derive(Clone)]
+struct Compiled {
+    literals: Option<AhoCorasick>,
+    literal_info: Vec<PatInfo>,
+    prefixes: Option<AhoCorasick>,
+    prefix_info: Vec<PatInfo>,
+    regexes: RegexSet,
+    regex_info: Vec<PatInfo>,
+}
+
+impl Compiled {
+    fn len(&self) -> usize {
+        self.literal_info.len() + self.prefix_info.len() + self.regex_info.len()
+    }
+
+    fn find<'a>(&'a self, hay: &[u8], best: &mut Option<&'a PatInfo>) {
+        if let Some(ac) = &self.literals {
+            for m in ac.find_overlapping_iter(hay) {
+                consider(best, self.literal_info.get(m.pattern().as_usize()));
+            }
+        }
+        if let Some(ac) = &self.prefixes {
+            if let Ok(Some(m)) = ac.try_find(Input::new(hay).anchored(Anchored::Yes)) {
+                consider(best, self.prefix_info.get(m.pattern().as_usize()));
+            }
+        }
+        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(hay) {
+            for i in self.regexes.matches(hay).iter() {
+                consider(best, self.regex_info.get(i));
+            }
+        }
     }
 }
 
@@ -281,11 +381,14 @@ pub struct UaPattern {
     /// The pattern: a regex in the common JS/PCRE subset (look-around is not supported
     /// except isbot's six, which are rewritten).
     pub pattern: String,
+    /// Match case as written (crawler-user-agents' patterns are case-sensitive: its
+    /// `Sonic` must not match `Panasonic`); otherwise ASCII case-insensitively.
+    pub case_sensitive: bool,
 }
 
-/// `pat` as a plain literal (lower-cased) when it has no regex syntax beyond escapes
+/// `pat` as a plain literal (lower-cased when `lowercase`) when it has no regex syntax beyond escapes
 /// and a leading `^`; `(literal, anchored)`.
-fn as_literal(pat: &str) -> Option<(String, bool)> {
+fn as_literal(pat: &str, lowercase: bool) -> Option<(String, bool)> {
     let (body, anchored) = match pat.strip_prefix('^') {
         Some(b) => (b, true),
         None => (pat, false),
@@ -301,7 +404,8 @@ fn as_literal(pat: &str) -> Option<(String, bool)> {
             '.' | '[' | ']' | '(' | ')' | '{' | '}' | '*' | '+' | '?' | '|' | '^' | '$' => {
                 return None;
             }
-            c => out.push(c.to_ascii_lowercase()),
+            c if lowercase => out.push(c.to_ascii_lowercase()),
+            c => out.push(c),
         }
     }
     (!out.is_empty()).then_some((out, anchored))
@@ -411,6 +515,7 @@ impl UaMatcher {
                     source,
                     category,
                     pattern,
+                    case_sensitive: source == "crawler-user-agents",
                 })
             })
             .collect()
@@ -420,91 +525,49 @@ impl UaMatcher {
     /// `builtins`. Patterns that do not compile are skipped and listed by
     /// [`UaMatcher::skipped`].
     pub fn from_patterns(patterns: impl IntoIterator<Item = UaPattern>, builtins: bool) -> Self {
-        let mut literal_pats = Vec::new();
-        let mut literal_info = Vec::new();
-        let mut prefix_pats = Vec::new();
-        let mut prefix_info = Vec::new();
-        let mut regex_pats = Vec::new();
-        let mut regex_info = Vec::new();
+        let mut cs = Parts::default();
+        let mut ci = Parts::default();
         let mut guarded = Vec::new();
         let mut skipped = Vec::new();
-        let mut add = |source: &'static str, category: UaCategory, pat: &str| {
-            let info = PatInfo {
-                category,
-                pattern: Arc::from(pat),
-                source,
-                priority: priority(source, category),
-            };
-            if let Some(&(_, inner, nb, na)) = GUARDED.iter().find(|g| g.0 == pat) {
-                match Regex::new(&format!("(?-u){inner}")) {
-                    Ok(re) => guarded.push((
-                        Guarded {
-                            re,
-                            not_before: nb,
-                            not_after: na,
-                            pattern: GUARDED.iter().find(|g| g.0 == pat).map_or("", |g| g.0),
-                        },
-                        info,
-                    )),
-                    Err(_) => skipped.push(pat.to_owned()),
-                }
-                return;
-            }
-            match as_literal(pat) {
-                Some((lit, false)) => {
-                    literal_pats.push(lit);
-                    literal_info.push(info);
-                }
-                Some((lit, true)) => {
-                    prefix_pats.push(lit);
-                    prefix_info.push(info);
-                }
-                None => {
-                    // JS semantics: \w, \d, \b are ASCII; matching is on lower-cased input.
-                    let pat = &js_to_rust(pat);
-                    let re = format!("(?i-u:{pat})");
-                    let ok = Regex::new(&re).is_ok();
-                    if ok {
-                        regex_pats.push(re);
-                        regex_info.push(info);
-                    } else if Regex::new(&format!("(?i:{pat})")).is_ok() {
-                        regex_pats.push(format!("(?i:{pat})"));
-                        regex_info.push(info);
-                    } else {
-                        skipped.push(pat.to_owned());
+        let mut add =
+            |source: &'static str, category: UaCategory, pat: &str, case_sensitive: bool| {
+                let info = PatInfo {
+                    category,
+                    pattern: Arc::from(pat),
+                    source,
+                    priority: priority(source, category),
+                };
+                if let Some(&(orig, inner, nb, na)) = GUARDED.iter().find(|g| g.0 == pat) {
+                    match Regex::new(&format!("(?-u){inner}")) {
+                        Ok(re) => guarded.push((
+                            Guarded {
+                                re,
+                                not_before: nb,
+                                not_after: na,
+                                pattern: orig,
+                            },
+                            info,
+                        )),
+                        Err(_) => skipped.push(pat.to_owned()),
                     }
+                    return;
                 }
-            }
-        };
+                let parts = if case_sensitive { &mut cs } else { &mut ci };
+                if !parts.add(pat, info, case_sensitive) {
+                    skipped.push(pat.to_owned());
+                }
+            };
         for p in patterns {
-            add(p.source, p.category, &p.pattern);
+            add(p.source, p.category, &p.pattern, p.case_sensitive);
         }
         if builtins {
             for (cat, lit) in BUILTIN {
-                add("builtin", *cat, lit);
+                add("builtin", *cat, lit, false);
             }
         }
-        let literals = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&literal_pats)
-            .ok();
-        let prefixes = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostFirst)
-            .start_kind(StartKind::Anchored)
-            .build(&prefix_pats)
-            .ok();
-        let regexes = RegexSetBuilder::new(&regex_pats)
-            .size_limit(64 << 20)
-            .dfa_size_limit(16 << 20)
-            .build()
-            .unwrap_or_else(|_| RegexSet::empty());
         Self {
-            literals,
-            literal_info,
-            prefixes,
-            prefix_info,
-            regexes,
-            regex_info,
+            cs: cs.compile(),
+            ci: ci.compile(),
             guarded,
             skipped,
         }
@@ -517,10 +580,7 @@ impl UaMatcher {
 
     /// Number of compiled patterns (literals, anchored literals, regexes, guarded).
     pub fn len(&self) -> usize {
-        self.literal_info.len()
-            + self.prefix_info.len()
-            + self.regex_info.len()
-            + self.guarded.len()
+        self.cs.len() + self.ci.len() + self.guarded.len()
     }
 
     /// `true` when no pattern is compiled.
@@ -542,27 +602,14 @@ impl UaMatcher {
         let ua = ua.get(..MAX_UA_BYTES).unwrap_or(ua);
         let mut buf = smallvec::SmallVec::<[u8; 256]>::from_slice(ua);
         buf.make_ascii_lowercase();
-        let hay: &[u8] = &buf;
+        let lower: &[u8] = &buf;
 
         let mut best: Option<&PatInfo> = None;
-        if let Some(ac) = &self.literals {
-            for m in ac.find_iter(hay) {
-                consider(&mut best, self.literal_info.get(m.pattern().as_usize()));
-            }
-        }
-        if let Some(ac) = &self.prefixes {
-            if let Ok(Some(m)) = ac.try_find(Input::new(hay).anchored(Anchored::Yes)) {
-                consider(&mut best, self.prefix_info.get(m.pattern().as_usize()));
-            }
-        }
-        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(hay) {
-            for i in self.regexes.matches(hay).iter() {
-                consider(&mut best, self.regex_info.get(i));
-            }
-        }
+        self.cs.find(ua, &mut best);
+        self.ci.find(lower, &mut best);
         if best.is_none() {
             for (g, info) in &self.guarded {
-                if g.is_match(hay) {
+                if g.is_match(lower) {
                     consider(&mut best, Some(info));
                     break;
                 }
@@ -679,18 +726,26 @@ mod tests {
         assert!(m("Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.136 Mobile Safari/537.36").is_none());
         assert!(m("MyBot 1.0 xx").is_some());
         // google(?!app): the Google app is a browser.
-        assert!(m("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/300.0.0 Mobile/15E148 Safari/604.1 GoogleApp").is_none() || true);
+        assert!(m("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36 GoogleApp/15.0").is_none());
+        assert!(m("Some google fetcher").is_some());
+        // crawler-user-agents is case-sensitive: `Sonic` is not Panasonic.
+        assert!(m("Mozilla/5.0 (Linux; U; Android 4.2.2; en-US; Panasonic P81 Build/JDQ39) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 UCBrowser/10.5.0.575 U3/0.8.0 Mobile Safari/534.30").is_none());
     }
 
     #[test]
     fn literals() {
+        let lit = |p: &str, lower| as_literal(p, lower);
         assert_eq!(
-            as_literal("Googlebot\\/"),
+            lit("Googlebot\\/", true),
             Some(("googlebot/".into(), false))
         );
-        assert_eq!(as_literal("^curl"), Some(("curl".into(), true)));
-        assert_eq!(as_literal("[wW]get"), None);
-        assert_eq!(as_literal("a\\d"), None);
+        assert_eq!(
+            lit("Googlebot\\/", false),
+            Some(("Googlebot/".into(), false))
+        );
+        assert_eq!(lit("^curl", true), Some(("curl".into(), true)));
+        assert_eq!(lit("[wW]get", true), None);
+        assert_eq!(lit("a\\d", true), None);
     }
 
     #[test]
