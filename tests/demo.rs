@@ -91,3 +91,56 @@ async fn health_and_index() {
         assert!(body.contains(path), "index lists {path}");
     }
 }
+
+#[tokio::test]
+async fn the_sample_api_needs_a_key_and_counts_per_key() {
+    let addr = serve("[[api_keys]]\nkey = \"tsk_test_key_1\"\nrequests_per_hour = 2\npermissions = [\"verify\"]\n").await;
+    let (status, _, body) = get(addr, "/app/api/data", &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("INVALID_API_KEY"));
+    for _ in 0..2 {
+        let (status, _, body) =
+            get(addr, "/app/api/data", &[("x-api-key", "tsk_test_key_1")]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, headers, body) =
+        get(addr, "/app/api/data", &[("x-api-key", "tsk_test_key_1")]).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, body) = get(addr, "/api/whoami", &[("x-api-key", "tsk_test_key_1")]).await;
+    assert_eq!(status, 429, "the key's quota covers every route: {body}");
+    let (status, _, body) = get(addr, "/api/whoami", &[]).await;
+    assert_eq!(
+        status, 200,
+        "anonymous requests use the per-client limit: {body}"
+    );
+}
+
+/// Two demo instances started from one config with `[store] backend = "redis"` share one
+/// quota per key (needs Redis at 127.0.0.1:6379, as `.ci/run` provides).
+#[tokio::test]
+async fn two_instances_on_redis_act_as_one() {
+    let prefix = format!(
+        "demo-fleet-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let cfg = format!(
+        "[[api_keys]]\nkey = \"tsk_fleet_key\"\nrequests_per_hour = 6\n[store]\nbackend = \"redis\"\nprefix = \"{prefix}\"\n"
+    );
+    let (a, b) = (serve(&cfg).await, serve(&cfg).await);
+    let mut ok = 0;
+    for i in 0..12 {
+        let addr = if i % 2 == 0 { a } else { b };
+        let (status, _, body) = get(addr, "/app/api/data", &[("x-api-key", "tsk_fleet_key")]).await;
+        match status {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {body} (is Redis up at 127.0.0.1:6379?)"),
+        }
+    }
+    assert_eq!(ok, 6, "one quota across both instances");
+}

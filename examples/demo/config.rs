@@ -5,10 +5,13 @@ use std::path::Path;
 
 use ipnet::IpNet;
 use serde::Deserialize;
+use tower_shield::auth::StaticApiKeys;
 use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
+use tower_shield::core::Quota;
 
 /// The whole file. Unknown keys are errors, so a typo never silently does nothing.
-#[derive(Debug, Default, Deserialize)]
+/// A section left out takes the embedded demo defaults.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where to listen (overridden by `--listen`).
@@ -16,6 +19,175 @@ pub struct Config {
     /// `[client_ip]`.
     #[serde(default)]
     pub client_ip: ClientIpToml,
+    /// `[[api_keys]]`, 602TechSec style.
+    #[serde(default = "default_api_keys")]
+    pub api_keys: Vec<ApiKeyToml>,
+    /// `[[signing_keys]]`, Auspex Verus style.
+    #[serde(default = "default_signing_keys")]
+    pub signing_keys: Vec<SigningKeyToml>,
+    /// `[[sites]]`, ECURTIY style.
+    #[serde(default = "default_sites")]
+    pub sites: Vec<SiteToml>,
+    /// `[rate_limit]`: the per-client limit for anonymous requests.
+    #[serde(default)]
+    pub rate_limit: RateLimitToml,
+    /// `[store]`: where shared state lives.
+    #[serde(default)]
+    pub store: StoreToml,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            client_ip: ClientIpToml::default(),
+            api_keys: default_api_keys(),
+            signing_keys: default_signing_keys(),
+            sites: default_sites(),
+            rate_limit: RateLimitToml::default(),
+            store: StoreToml::default(),
+        }
+    }
+}
+
+/// One `[[api_keys]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyToml {
+    /// The key clients send in `X-API-Key` (or `?apiKey=`).
+    pub key: String,
+    /// Its hourly quota.
+    pub requests_per_hour: u32,
+    /// What it may do, e.g. `["verify"]`.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// One `[[signing_keys]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyToml {
+    /// The key id (`alk_...`).
+    pub id: String,
+    /// The shared secret (`als_...`).
+    pub secret: String,
+}
+
+/// One `[[sites]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteToml {
+    /// The public site key (`eck_live_...`).
+    pub site_key: String,
+    /// The server-side secret (`ecs_live_...`).
+    pub secret_key: String,
+    /// Proof-of-work difficulty in bits (14..=18).
+    #[serde(default = "default_difficulty")]
+    pub difficulty: u8,
+    /// `"checkbox"` or `"invisible"`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+}
+
+/// `[rate_limit]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitToml {
+    /// Requests per minute per client address (default 120).
+    #[serde(default = "default_per_minute")]
+    pub requests_per_minute: u32,
+    /// How many may arrive at once (default: the per-minute count).
+    pub burst: Option<u32>,
+}
+
+impl Default for RateLimitToml {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: default_per_minute(),
+            burst: None,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreToml {
+    /// `"memory"` (default) or `"redis"`.
+    #[serde(default)]
+    pub backend: Backend,
+    /// With `"redis"`: the server (default `redis://127.0.0.1:6379`).
+    #[serde(default = "default_redis_url")]
+    pub redis_url: String,
+    /// With `"redis"`: the key prefix every instance of one fleet shares (default `"shield-demo"`).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+}
+
+impl Default for StoreToml {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Memory,
+            redis_url: default_redis_url(),
+            prefix: default_prefix(),
+        }
+    }
+}
+
+/// Where shared state lives.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In this process.
+    #[default]
+    Memory,
+    /// On Redis, shared by every instance started from the same config.
+    Redis,
+}
+
+fn default_api_keys() -> Vec<ApiKeyToml> {
+    vec![ApiKeyToml {
+        key: "tsk_demo_key".into(),
+        requests_per_hour: 1000,
+        permissions: vec!["verify".into()],
+    }]
+}
+
+fn default_signing_keys() -> Vec<SigningKeyToml> {
+    // The Auspex seed's own example pair, so its sample code works as printed.
+    vec![SigningKeyToml {
+        id: "alk_1234567890abcdef".into(),
+        secret: "als_abcdefghijklmnopqrstuvwxyz1234567890".into(),
+    }]
+}
+
+fn default_sites() -> Vec<SiteToml> {
+    vec![SiteToml {
+        site_key: "eck_live_demo".into(),
+        secret_key: "ecs_live_demo".into(),
+        difficulty: default_difficulty(),
+        mode: default_mode(),
+    }]
+}
+
+fn default_difficulty() -> u8 {
+    16
+}
+
+fn default_mode() -> String {
+    "checkbox".into()
+}
+
+fn default_per_minute() -> u32 {
+    120
+}
+
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379".into()
+}
+
+fn default_prefix() -> String {
+    "shield-demo".into()
 }
 
 /// `[client_ip]`: where the client address comes from.
@@ -88,7 +260,61 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, ConfigProblem> {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigProblem(e.to_string()))?;
         cfg.client_ip.layer()?;
+        cfg.api_key_store()?;
+        if cfg.rate_limit.requests_per_minute == 0 {
+            return Err(ConfigProblem(
+                "rate_limit.requests_per_minute: must be at least 1".into(),
+            ));
+        }
+        for (i, site) in cfg.sites.iter().enumerate() {
+            if !(14..=18).contains(&site.difficulty) {
+                return Err(ConfigProblem(format!(
+                    "sites[{i}].difficulty: must be 14..=18"
+                )));
+            }
+            if site.mode != "checkbox" && site.mode != "invisible" {
+                return Err(ConfigProblem(format!(
+                    "sites[{i}].mode: must be \"checkbox\" or \"invisible\""
+                )));
+            }
+        }
+        for (i, k) in cfg.signing_keys.iter().enumerate() {
+            if k.id.is_empty() || k.secret.len() < 16 {
+                return Err(ConfigProblem(format!(
+                    "signing_keys[{i}]: id must be set and secret at least 16 characters"
+                )));
+            }
+        }
         Ok(cfg)
+    }
+
+    /// The API keys as a store (only their digests are kept).
+    pub fn api_key_store(&self) -> Result<StaticApiKeys, ConfigProblem> {
+        let mut keys = StaticApiKeys::new();
+        for (i, k) in self.api_keys.iter().enumerate() {
+            if k.requests_per_hour == 0 {
+                return Err(ConfigProblem(format!(
+                    "api_keys[{i}].requests_per_hour: must be at least 1"
+                )));
+            }
+            keys = keys
+                .key(
+                    &k.key,
+                    k.permissions.clone(),
+                    Some(Quota::per_hour(k.requests_per_hour)),
+                )
+                .map_err(|e| ConfigProblem(format!("api_keys[{i}].key: {e}")))?;
+        }
+        Ok(keys)
+    }
+
+    /// The per-client quota for anonymous requests.
+    pub fn client_quota(&self) -> Quota {
+        let q = Quota::per_minute(self.rate_limit.requests_per_minute);
+        match self.rate_limit.burst {
+            Some(b) => q.burst(b),
+            None => q,
+        }
     }
 }
 
@@ -144,6 +370,38 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.client_ip.source, SourceName::Peer);
         assert!(c.listen.is_none());
+        assert_eq!(c.api_keys[0].key, "tsk_demo_key");
+        assert_eq!(c.signing_keys[0].id, "alk_1234567890abcdef");
+        assert_eq!(c.sites[0].site_key, "eck_live_demo");
+        assert_eq!(c.store.backend, Backend::Memory);
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let c = Config::parse(
+            r#"
+listen = "127.0.0.1:8080"
+[client_ip]
+source = "peer"
+[[api_keys]]
+key = "tsk_demo_key"
+requests_per_hour = 1000
+permissions = ["verify"]
+[[signing_keys]]
+id = "alk_1234567890abcdef"
+secret = "als_abcdefghijklmnopqrstuvwxyz1234567890"
+[[sites]]
+site_key = "eck_live_demo"
+secret_key = "ecs_live_demo"
+difficulty = 16
+mode = "checkbox"
+[store]
+backend = "memory"
+redis_url = "redis://127.0.0.1:6379"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.api_keys[0].requests_per_hour, 1000);
     }
 
     #[test]
@@ -163,6 +421,23 @@ mod tests {
             ("[client_ip]\nipv6_prefix = 0", "client_ip.ipv6_prefix"),
             ("listen = \"nope\"", "listen"),
             ("lisen = \"127.0.0.1:1\"", "lisen"),
+            (
+                "[[api_keys]]\nkey = \"short\"\nrequests_per_hour = 5",
+                "api_keys[0].key",
+            ),
+            (
+                "[[api_keys]]\nkey = \"tsk_long_enough\"\nrequests_per_hour = 0",
+                "api_keys[0].requests_per_hour",
+            ),
+            (
+                "[[sites]]\nsite_key = \"a\"\nsecret_key = \"b\"\ndifficulty = 30",
+                "sites[0].difficulty",
+            ),
+            ("[store]\nbackend = \"etcd\"", "backend"),
+            (
+                "[rate_limit]\nrequests_per_minute = 0",
+                "rate_limit.requests_per_minute",
+            ),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.contains(field), "{text:?}: {err}");

@@ -74,7 +74,49 @@ async fn main() -> ExitCode {
     for (method, path, what) in app::ENDPOINTS {
         println!("  {method:<4} http://{addr}{path:<16} {what}");
     }
-    println!("try:  curl -H 'X-Forwarded-For: 1.2.3.4' http://{addr}/api/whoami");
+    println!(
+        "credentials{}:",
+        if args.config.is_some() {
+            ""
+        } else {
+            " (embedded demo defaults)"
+        }
+    );
+    for k in &config.api_keys {
+        println!(
+            "  API key      {}  ({} requests/hour, permissions {:?})",
+            k.key, k.requests_per_hour, k.permissions
+        );
+    }
+    for k in &config.signing_keys {
+        println!("  signing key  {} / {}", k.id, k.secret);
+    }
+    for s in &config.sites {
+        println!(
+            "  site         {} / {}  (difficulty {}, {})",
+            s.site_key, s.secret_key, s.difficulty, s.mode
+        );
+    }
+    println!(
+        "store: {:?}{}",
+        config.store.backend,
+        if config.store.backend == config::Backend::Redis {
+            format!(
+                " at {} (prefix {:?})",
+                config.store.redis_url, config.store.prefix
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!("try:");
+    println!("  curl -H 'X-Forwarded-For: 1.2.3.4' http://{addr}/api/whoami");
+    if let Some(k) = config.api_keys.first() {
+        println!(
+            "  curl -H 'X-API-Key: {}' http://{addr}/app/api/data",
+            k.key
+        );
+    }
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
