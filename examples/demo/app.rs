@@ -1,24 +1,32 @@
-//! The demo's router: a sample app wrapped in the `Shield`.
+//! The demo's router: a sample app wrapped in the `Shield`, with its OpenAPI document
+//! generated from the handlers (`utoipa`), served at `/openapi.json`.
 
 use axum::Json;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Html;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_shield::Shield;
 use tower_shield::core::reject::MakeShieldRequestId;
 use tower_shield::core::{ClientIp, Principal};
+use tower_shield::redis::RedisStore;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::{Backend, Config, ConfigProblem};
-use tower_shield::redis::RedisStore;
 
 /// Endpoints the index page and the start-up banner list: (method, path, what).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/", "this page"),
     ("GET", "/healthz", "liveness probe"),
+    (
+        "GET",
+        "/openapi.json",
+        "the OpenAPI 3 document of every endpoint",
+    ),
     (
         "GET",
         "/api/whoami",
@@ -36,6 +44,49 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The document's frame; paths and schemas come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tower-shield demo", description = "A sample app wrapped in tower-shield, and the seed APIs served in-process."),
+    components(schemas(ErrorBody, ErrorObject)),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
+
+/// Declares how clients authenticate.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// The shared error body of every refusal.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorObject,
+}
+
+/// The error object.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorObject {
+    /// A stable machine code, e.g. `RATE_LIMITED`.
+    code: String,
+    /// A human-readable message.
+    message: String,
+    /// RFC 3339 UTC.
+    timestamp: String,
+    /// The request id (`x-request-id`).
+    request_id: String,
+}
+
 /// The whole demo app for `config`. Needs a Tokio runtime (the Redis store connects lazily).
 pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
     let mut shield = Shield::builder()
@@ -50,18 +101,33 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         shield = shield.redis(store);
     }
     let shield = shield.build().map_err(|e| ConfigProblem(e.to_string()))?;
-    Ok(Router::new()
-        .route("/", get(index))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/whoami", get(whoami))
-        .route("/app/", get(app_page))
-        .route("/app/api/data", get(app_data))
+    let (sample, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(index))
+        .routes(routes!(healthz))
+        .routes(routes!(whoami))
+        .routes(routes!(app_page))
+        .routes(routes!(app_data))
+        .split_for_parts();
+    let api = std::sync::Arc::new(api);
+    let openapi = axum::routing::get(move || {
+        let api = api.clone();
+        async move { Json((*api).clone()) }
+    });
+    Ok(sample
+        .route("/openapi.json", openapi)
         .layer(shield)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
         .layer(TraceLayer::new_for_http()))
 }
 
+/// The index page.
+#[utoipa::path(get, path = "/", tag = "demo",
+    responses(
+        (status = 200, description = "An HTML page listing the endpoints", content_type = "text/html", body = String),
+        (status = 401, description = "An invalid API key was presented", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 async fn index() -> Html<String> {
     let rows: String = ENDPOINTS
         .iter()
@@ -79,19 +145,98 @@ async fn index() -> Html<String> {
     ))
 }
 
-async fn whoami(ip: ClientIp, principal: Option<Principal>, headers: HeaderMap) -> Json<Value> {
-    Json(json!({
-        "clientIp": {
-            "ip": ip.ip,
-            "rateKey": ip.rate_key,
-            "source": ip.source,
-        },
-        "principal": principal,
-        "verdict": null,
-        "requestId": headers.get("x-request-id").and_then(|v| v.to_str().ok()),
-    }))
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "demo",
+    responses(
+        (status = 200, description = "Always `ok`", content_type = "text/plain", body = String),
+        (status = 401, description = "An invalid API key was presented", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
+/// What the shield decided about the caller.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    client_ip: ClientIpView,
+    principal: Option<PrincipalView>,
+    /// The classifier's verdict (null until a classifier is stacked).
+    #[schema(value_type = Option<Object>)]
+    verdict: Option<serde_json::Value>,
+    request_id: Option<String>,
+}
+
+/// The client address.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientIpView {
+    /// The address.
+    ip: String,
+    /// The key per-client state uses (the address, or the IPv6 /64).
+    rate_key: String,
+    /// Where the address came from.
+    source: String,
+}
+
+/// The authenticated principal.
+#[derive(Serialize, ToSchema)]
+pub struct PrincipalView {
+    /// The key id (never the key).
+    id: String,
+    /// How it authenticated.
+    kind: String,
+    /// What it may do.
+    permissions: Vec<String>,
+}
+
+impl From<&Principal> for PrincipalView {
+    fn from(p: &Principal) -> Self {
+        Self {
+            id: p.id.to_string(),
+            kind: serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            permissions: p.permissions.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// What the shield decided about you.
+#[utoipa::path(get, path = "/api/whoami", tag = "demo",
+    responses(
+        (status = 200, description = "The client IP, principal and verdict", body = WhoAmI),
+        (status = 401, description = "An invalid API key was presented", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+async fn whoami(ip: ClientIp, principal: Option<Principal>, headers: HeaderMap) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        client_ip: ClientIpView {
+            ip: ip.ip.to_string(),
+            rate_key: ip.rate_key.to_string(),
+            source: serde_json::to_value(ip.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        },
+        principal: principal.as_ref().map(PrincipalView::from),
+        verdict: None,
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    })
+}
+
+/// The sample app's page.
+#[utoipa::path(get, path = "/app/", tag = "sample app",
+    responses(
+        (status = 200, description = "An HTML page", content_type = "text/html", body = String),
+        (status = 401, description = "An invalid API key was presented", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 async fn app_page(ip: ClientIp) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -101,10 +246,26 @@ async fn app_page(ip: ClientIp) -> Html<String> {
     ))
 }
 
-/// A handler that needs an API key: the `Principal` extractor answers 401 without one.
-async fn app_data(principal: Principal) -> Json<Value> {
-    Json(json!({
-        "data": [1, 2, 3],
-        "principal": principal.id,
-    }))
+/// Sample data for an API-key holder.
+#[derive(Serialize, ToSchema)]
+pub struct AppData {
+    /// Some numbers.
+    data: Vec<u32>,
+    /// The key id that asked.
+    principal: String,
+}
+
+/// Sample API: needs an API key; the `Principal` extractor answers 401 without one.
+#[utoipa::path(get, path = "/app/api/data", tag = "sample app",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Data for the key holder", body = AppData),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 429, description = "The key's hourly quota is used up", body = ErrorBody),
+    ))]
+async fn app_data(principal: Principal) -> Json<AppData> {
+    Json(AppData {
+        data: vec![1, 2, 3],
+        principal: principal.id.to_string(),
+    })
 }
