@@ -26,7 +26,8 @@ use tower::ServiceExt;
 use tower_shield::core::store::{MemorySingleUseStore, SingleUseStore, StoreError};
 use tower_shield::core::{ManualClock, Principal, PrincipalKind, Rejection, RejectionKind};
 use tower_shield::signature::{
-    Dialect, SignatureError, SignatureLayer, Signer, StaticKeys, Verifier, parse_amz_date, payload_hash,
+    Dialect, SignatureError, SignatureLayer, Signer, StaticKeys, Verifier, parse_amz_date,
+    payload_hash,
 };
 
 const VERUS_KEY: &str = "alk_1234567890abcdef";
@@ -87,7 +88,12 @@ impl Sample {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|h| (h[0].as_str().unwrap().to_owned(), h[1].as_str().unwrap().to_owned()))
+                .map(|h| {
+                    (
+                        h[0].as_str().unwrap().to_owned(),
+                        h[1].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect(),
             body: v["body"].as_str().unwrap().as_bytes().to_vec(),
         }
@@ -122,7 +128,13 @@ impl Sample {
     /// The signed header names, from `Authorization` or `X-Amz-SignedHeaders`.
     fn signed_headers(&self) -> Vec<String> {
         if let Some(auth) = self.header("authorization") {
-            let list = auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap();
+            let list = auth
+                .split("SignedHeaders=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap();
             return list.split(';').map(str::to_owned).collect();
         }
         let q = self.target.split_once('?').unwrap().1;
@@ -130,7 +142,10 @@ impl Sample {
             .split('&')
             .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
             .unwrap();
-        list.replace("%3B", ";").split(';').map(str::to_owned).collect()
+        list.replace("%3B", ";")
+            .split(';')
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Every one-byte mutation (XOR 0x01, which never flips case) of the method,
@@ -182,23 +197,35 @@ fn aws_verifier() -> Verifier {
 }
 
 fn verus_verifier() -> Verifier {
-    Verifier::new(Dialect::verus(), StaticKeys::new().key(VERUS_KEY, VERUS_SECRET).unwrap())
+    Verifier::new(
+        Dialect::verus(),
+        StaticKeys::new().key(VERUS_KEY, VERUS_SECRET).unwrap(),
+    )
 }
 
 fn verify(v: &Verifier, s: &Sample, now: Duration) -> Result<String, SignatureError> {
-    let parts = s.parts().ok_or(SignatureError::Malformed("not a valid request"))?;
-    v.verify(&parts, &s.body, now).map(|ok| ok.key_id.to_string())
+    let parts = s
+        .parts()
+        .ok_or(SignatureError::Malformed("not a valid request"))?;
+    v.verify(&parts, &s.body, now)
+        .map(|ok| ok.key_id.to_string())
 }
 
 fn assert_all_mutations_fail(v: &Verifier, s: &Sample, now: Duration) -> usize {
-    assert!(verify(v, s, now).is_ok(), "the unmutated request must verify: {s:?}");
+    assert!(
+        verify(v, s, now).is_ok(),
+        "the unmutated request must verify: {s:?}"
+    );
     let mut tried = 0;
     for (what, m) in s.mutations() {
         if m.parts().is_none() {
             continue; // not sendable
         }
         tried += 1;
-        assert!(verify(v, &m, now).is_err(), "mutation of {what} still verified: {m:?}");
+        assert!(
+            verify(v, &m, now).is_err(),
+            "mutation of {what} still verified: {m:?}"
+        );
     }
     tried
 }
@@ -206,15 +233,38 @@ fn assert_all_mutations_fail(v: &Verifier, s: &Sample, now: Duration) -> usize {
 // ---------------------------------------------------------------- Verus
 
 fn verus_cases() -> Vec<(Value, &'static str)> {
-    let c = |method: &str, uri: &str, body: &str, amz_date: &str| {
-        json!({"method": method, "uri": uri, "body": body, "key": VERUS_KEY, "secret": VERUS_SECRET, "amz_date": amz_date})
-    };
+    let c = |method: &str, uri: &str, body: &str, amz_date: &str| json!({"method": method, "uri": uri, "body": body, "key": VERUS_KEY, "secret": VERUS_SECRET, "amz_date": amz_date});
     vec![
-        (c("POST", "/verus/classify", r#"{"ipAddress": "8.8.8.8"}"#, T0), "seed request"),
-        (c("POST", "/verus/classify", r#"{"ipAddress": "2001:4860:4860::8888"}"#, "20240229T235959Z"), "ipv6, leap day"),
-        (c("GET", "/verus/status", "", "20251231T000000Z"), "empty body"),
-        (c("POST", "/v1/a%20b/c~d", r#"{"note": "héllo wörld"}"#, "20260101T120000Z"), "encoded path, UTF-8 body"),
-        (c("PUT", "/verus/classify", &"x".repeat(5000), T0), "5 KB body"),
+        (
+            c("POST", "/verus/classify", r#"{"ipAddress": "8.8.8.8"}"#, T0),
+            "seed request",
+        ),
+        (
+            c(
+                "POST",
+                "/verus/classify",
+                r#"{"ipAddress": "2001:4860:4860::8888"}"#,
+                "20240229T235959Z",
+            ),
+            "ipv6, leap day",
+        ),
+        (
+            c("GET", "/verus/status", "", "20251231T000000Z"),
+            "empty body",
+        ),
+        (
+            c(
+                "POST",
+                "/v1/a%20b/c~d",
+                r#"{"note": "héllo wörld"}"#,
+                "20260101T120000Z",
+            ),
+            "encoded path, UTF-8 body",
+        ),
+        (
+            c("PUT", "/verus/classify", &"x".repeat(5000), T0),
+            "5 KB body",
+        ),
     ]
 }
 
@@ -224,7 +274,10 @@ fn verus_sample(case: &Value, auth: &str) -> Sample {
         target: case["uri"].as_str().unwrap().into(),
         headers: vec![
             ("Content-Type".into(), "application/json".into()),
-            ("X-Amz-Date".into(), case["amz_date"].as_str().unwrap().into()),
+            (
+                "X-Amz-Date".into(),
+                case["amz_date"].as_str().unwrap().into(),
+            ),
             ("Authorization".into(), auth.into()),
         ],
         body: case["body"].as_str().unwrap().as_bytes().to_vec(),
@@ -239,11 +292,16 @@ fn verus_reference_signs_and_rust_verifies() {
     let v = verus_verifier();
     for ((case, what), res) in cases.iter().zip(out.as_array().unwrap()) {
         let s = verus_sample(case, res["authorization"].as_str().unwrap());
-        let now = parse_amz_date(case["amz_date"].as_str().unwrap().as_bytes()).unwrap() + Duration::from_secs(42);
+        let now = parse_amz_date(case["amz_date"].as_str().unwrap().as_bytes()).unwrap()
+            + Duration::from_secs(42);
         assert_eq!(verify(&v, &s, now).as_deref(), Ok(VERUS_KEY), "{what}");
         let mut wrong = s.clone();
         wrong.body.push(b' ');
-        assert_eq!(verify(&v, &wrong, now), Err(SignatureError::Mismatch), "{what}");
+        assert_eq!(
+            verify(&v, &wrong, now),
+            Err(SignatureError::Mismatch),
+            "{what}"
+        );
     }
 }
 
@@ -262,8 +320,16 @@ fn rust_signer_matches_the_verus_reference_byte_for_byte() {
             .body(case["body"].as_str().unwrap().as_bytes().to_vec())
             .unwrap();
         signer.sign(&mut req, now).unwrap();
-        assert_eq!(req.headers()["authorization"], res["authorization"].as_str().unwrap(), "{what}");
-        assert_eq!(req.headers()["x-amz-date"], case["amz_date"].as_str().unwrap(), "{what}");
+        assert_eq!(
+            req.headers()["authorization"],
+            res["authorization"].as_str().unwrap(),
+            "{what}"
+        );
+        assert_eq!(
+            req.headers()["x-amz-date"],
+            case["amz_date"].as_str().unwrap(),
+            "{what}"
+        );
         // and the canonical request is the reference's, byte for byte
         let (parts, body) = req.into_parts();
         let cr = tower_shield::signature::canonical_request(
@@ -278,7 +344,11 @@ fn rust_signer_matches_the_verus_reference_byte_for_byte() {
             },
         )
         .unwrap();
-        assert_eq!(String::from_utf8(cr).unwrap(), res["canonical_request"].as_str().unwrap(), "{what}");
+        assert_eq!(
+            String::from_utf8(cr).unwrap(),
+            res["canonical_request"].as_str().unwrap(),
+            "{what}"
+        );
     }
 }
 
@@ -299,13 +369,25 @@ async fn verus_reference_request_through_an_axum_router() {
     let app = echo_router(verus_layer(t0()));
     let res = app.oneshot(s.request()).await.unwrap();
     assert_eq!(res.status(), 200);
-    let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
-    assert_eq!(body, format!("{VERUS_KEY}|signature|{}", case["body"].as_str().unwrap()));
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        format!("{VERUS_KEY}|signature|{}", case["body"].as_str().unwrap())
+    );
 }
 
 // ---------------------------------------------------------------- AWS / botocore
 
-fn boto_case(method: &str, url: &str, headers: Value, body: &str, mode: &str, expires: u64) -> Value {
+fn boto_case(
+    method: &str,
+    url: &str,
+    headers: Value,
+    body: &str,
+    mode: &str,
+    expires: u64,
+) -> Value {
     json!({"method": method, "url": url, "headers": headers, "body": body, "key": AWS_KEY, "secret": AWS_SECRET,
            "region": "us-east-1", "service": "execute-api", "mode": mode, "expires": expires, "timestamp": T0})
 }
@@ -329,7 +411,11 @@ fn botocore_cases() -> Vec<(Value, &'static str)> {
             boto_case(
                 "POST",
                 "https://api.example.com/v1/things",
-                json!([["Content-Type", "application/json"], ["X-Amz-Meta-Owner", "team a"], ["X-Trace", "abc-123"]]),
+                json!([
+                    ["Content-Type", "application/json"],
+                    ["X-Amz-Meta-Owner", "team a"],
+                    ["X-Trace", "abc-123"]
+                ]),
                 body,
                 "header",
                 0,
@@ -340,7 +426,10 @@ fn botocore_cases() -> Vec<(Value, &'static str)> {
             boto_case(
                 "PUT",
                 "https://api.example.com/v1/things/7",
-                json!([["Content-Type", "application/json"], ["X-Amz-Content-SHA256", sha]]),
+                json!([
+                    ["Content-Type", "application/json"],
+                    ["X-Amz-Content-SHA256", sha]
+                ]),
                 body,
                 "header",
                 0,
@@ -348,11 +437,25 @@ fn botocore_cases() -> Vec<(Value, &'static str)> {
             "PUT with a signed x-amz-content-sha256",
         ),
         (
-            boto_case("GET", "https://api.example.com/v1/report?format=csv&limit=10", json!([]), "", "presign", 3600),
+            boto_case(
+                "GET",
+                "https://api.example.com/v1/report?format=csv&limit=10",
+                json!([]),
+                "",
+                "presign",
+                3600,
+            ),
             "presigned GET with a query",
         ),
         (
-            boto_case("GET", "https://api.example.com/download/file.txt", json!([]), "", "presign", 604_800),
+            boto_case(
+                "GET",
+                "https://api.example.com/download/file.txt",
+                json!([]),
+                "",
+                "presign",
+                604_800,
+            ),
             "presigned GET, 7 days",
         ),
     ]
@@ -361,12 +464,19 @@ fn botocore_cases() -> Vec<(Value, &'static str)> {
 #[test]
 fn botocore_signed_requests_verify_and_every_mutation_fails() {
     let cases = botocore_cases();
-    let out = run_peer("botocore_sign.py", &Value::Array(cases.iter().map(|(c, _)| c.clone()).collect()));
+    let out = run_peer(
+        "botocore_sign.py",
+        &Value::Array(cases.iter().map(|(c, _)| c.clone()).collect()),
+    );
     let v = aws_verifier();
     let mut total = 0;
     for ((_, what), res) in cases.iter().zip(out.as_array().unwrap()) {
         let s = Sample::from_peer(res);
-        assert_eq!(verify(&v, &s, t0() + Duration::from_secs(5)).as_deref(), Ok(AWS_KEY), "{what}: {s:?}");
+        assert_eq!(
+            verify(&v, &s, t0() + Duration::from_secs(5)).as_deref(),
+            Ok(AWS_KEY),
+            "{what}: {s:?}"
+        );
         let tried = assert_all_mutations_fail(&v, &s, t0() + Duration::from_secs(5));
         assert!(tried > 20, "{what}: only {tried} mutations");
         total += tried;
@@ -403,10 +513,14 @@ fn rust_aws_signer_matches_botocore() {
     let (case, _) = botocore_cases().remove(1);
     let out = run_peer("botocore_sign.py", &json!([case]));
     let boto = Sample::from_peer(&out[0]);
-    let signer = Signer::new(Dialect::aws("us-east-1", "execute-api").unwrap(), AWS_KEY, AWS_SECRET)
-        .sign_header(HeaderName::from_static("content-type"))
-        .sign_header(HeaderName::from_static("x-amz-meta-owner"))
-        .sign_header(HeaderName::from_static("x-trace"));
+    let signer = Signer::new(
+        Dialect::aws("us-east-1", "execute-api").unwrap(),
+        AWS_KEY,
+        AWS_SECRET,
+    )
+    .sign_header(HeaderName::from_static("content-type"))
+    .sign_header(HeaderName::from_static("x-amz-meta-owner"))
+    .sign_header(HeaderName::from_static("x-trace"));
     let mut req = Request::post("https://api.example.com/v1/things")
         .header("content-type", "application/json")
         .header("x-amz-meta-owner", "team a")
@@ -414,7 +528,10 @@ fn rust_aws_signer_matches_botocore() {
         .body(boto.body.clone())
         .unwrap();
     signer.sign(&mut req, t0()).unwrap();
-    assert_eq!(req.headers()[AUTHORIZATION], boto.header("authorization").unwrap());
+    assert_eq!(
+        req.headers()[AUTHORIZATION],
+        boto.header("authorization").unwrap()
+    );
     assert_eq!(req.headers()[HOST], "api.example.com");
 }
 
@@ -424,39 +541,83 @@ fn presigned_expiry_rules() {
     let out = run_peer(
         "botocore_sign.py",
         &json!([
-            boto_case("GET", "https://api.example.com/x", json!([]), "", "presign", 600),
-            boto_case("GET", "https://api.example.com/x", json!([]), "", "presign", 604_801),
+            boto_case(
+                "GET",
+                "https://api.example.com/x",
+                json!([]),
+                "",
+                "presign",
+                600
+            ),
+            boto_case(
+                "GET",
+                "https://api.example.com/x",
+                json!([]),
+                "",
+                "presign",
+                604_801
+            ),
         ]),
     );
     let ok = Sample::from_peer(&out[0]);
     assert!(verify(&v, &ok, t0() + Duration::from_secs(600)).is_ok());
-    assert_eq!(verify(&v, &ok, t0() + Duration::from_secs(601)), Err(SignatureError::Expired));
-    assert_eq!(verify(&v, &ok, t0() - Duration::from_secs(301)), Err(SignatureError::Expired));
+    assert_eq!(
+        verify(&v, &ok, t0() + Duration::from_secs(601)),
+        Err(SignatureError::Expired)
+    );
+    assert_eq!(
+        verify(&v, &ok, t0() - Duration::from_secs(301)),
+        Err(SignatureError::Expired)
+    );
     let too_long = Sample::from_peer(&out[1]);
-    assert!(matches!(verify(&v, &too_long, t0()), Err(SignatureError::Malformed(_))));
+    assert!(matches!(
+        verify(&v, &too_long, t0()),
+        Err(SignatureError::Malformed(_))
+    ));
     // Header auth and a presigned query at once: malformed.
     let mut both = ok.clone();
-    both.headers.push(("Authorization".into(), "AWS4-HMAC-SHA256 x".into()));
-    assert!(matches!(verify(&v, &both, t0()), Err(SignatureError::Malformed(_))));
+    both.headers
+        .push(("Authorization".into(), "AWS4-HMAC-SHA256 x".into()));
+    assert!(matches!(
+        verify(&v, &both, t0()),
+        Err(SignatureError::Malformed(_))
+    ));
     // The Verus dialect does not take presigned URLs at all.
-    assert_eq!(verify(&verus_verifier(), &ok, t0()), Err(SignatureError::Missing));
+    assert_eq!(
+        verify(&verus_verifier(), &ok, t0()),
+        Err(SignatureError::Missing)
+    );
 }
 
 #[test]
 fn rust_presigned_urls_verify() {
-    let signer = Signer::new(Dialect::aws("us-east-1", "execute-api").unwrap(), AWS_KEY, AWS_SECRET);
+    let signer = Signer::new(
+        Dialect::aws("us-east-1", "execute-api").unwrap(),
+        AWS_KEY,
+        AWS_SECRET,
+    );
     let (mut parts, ()) = Request::get("https://api.example.com/v1/report?format=csv&x=a%20b")
         .body(())
         .unwrap()
         .into_parts();
-    signer.presign(&mut parts, b"", Duration::from_secs(900), t0()).unwrap();
+    signer
+        .presign(&mut parts, b"", Duration::from_secs(900), t0())
+        .unwrap();
     // As a server sees it: origin-form target plus a Host header.
     let target = parts.uri.path_and_query().unwrap().as_str().to_owned();
     parts.uri = target.parse().unwrap();
     assert!(verify(&aws_verifier(), &sample_of(&parts, b""), t0()).is_ok());
-    assert!(signer.presign(&mut parts, b"", Duration::from_secs(604_801), t0()).is_err());
+    assert!(
+        signer
+            .presign(&mut parts, b"", Duration::from_secs(604_801), t0())
+            .is_err()
+    );
     let verus = Signer::new(Dialect::verus(), VERUS_KEY, VERUS_SECRET);
-    assert!(verus.presign(&mut parts, b"", Duration::from_secs(60), t0()).is_err());
+    assert!(
+        verus
+            .presign(&mut parts, b"", Duration::from_secs(60), t0())
+            .is_err()
+    );
 }
 
 fn sample_of(parts: &http::request::Parts, body: &[u8]) -> Sample {
@@ -487,7 +648,11 @@ where
     <L::Service as tower::Service<Request<Body>>>::Future: Send + 'static,
 {
     async fn echo(Extension(p): Extension<Principal>, body: String) -> String {
-        let kind = if p.kind == PrincipalKind::Signature { "signature" } else { "other" };
+        let kind = if p.kind == PrincipalKind::Signature {
+            "signature"
+        } else {
+            "other"
+        };
         format!("{}|{kind}|{body}", p.id)
     }
     Router::new()
@@ -501,7 +666,9 @@ fn signed_verus(body: &str, at: Duration) -> Request<Body> {
         .header("content-type", "application/json")
         .body(body.as_bytes().to_vec())
         .unwrap();
-    Signer::new(Dialect::verus(), VERUS_KEY, VERUS_SECRET).sign(&mut req, at).unwrap();
+    Signer::new(Dialect::verus(), VERUS_KEY, VERUS_SECRET)
+        .sign(&mut req, at)
+        .unwrap();
     req.map(Body::from)
 }
 
@@ -513,8 +680,11 @@ async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Option<Rejection
     if status == StatusCode::UNAUTHORIZED {
         assert_eq!(www.unwrap(), "HMAC-SHA256");
     }
-    let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
     (status, kind, json)
 }
 
@@ -522,7 +692,14 @@ async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Option<Rejection
 async fn window_boundaries() {
     let clock = ManualClock::new(t0());
     let app = echo_router(SignatureLayer::new(verus_verifier()).clock(Arc::new(clock.clone())));
-    for (offset, ok) in [(0i64, true), (300, true), (-300, true), (301, false), (-301, false), (86_400, false)] {
+    for (offset, ok) in [
+        (0i64, true),
+        (300, true),
+        (-300, true),
+        (301, false),
+        (-301, false),
+        (86_400, false),
+    ] {
         let at = if offset >= 0 {
             t0() + Duration::from_secs(offset as u64)
         } else {
@@ -533,7 +710,14 @@ async fn window_boundaries() {
         if ok {
             assert_eq!(status, 200, "server clock at {offset:+} s");
         } else {
-            assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(RejectionKind::SignatureExpired)), "{offset:+}");
+            assert_eq!(
+                (status, kind),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Some(RejectionKind::SignatureExpired)
+                ),
+                "{offset:+}"
+            );
         }
     }
     // Sub-second: the window is inclusive to the nanosecond.
@@ -548,49 +732,96 @@ async fn duplicate_authorization_or_date_is_malformed() {
     let auth = req.headers()[AUTHORIZATION].clone();
     req.headers_mut().append(AUTHORIZATION, auth);
     let (status, kind, body) = call(&app, req).await;
-    assert_eq!((status, kind), (StatusCode::BAD_REQUEST, Some(RejectionKind::InvalidRequest)));
+    assert_eq!(
+        (status, kind),
+        (StatusCode::BAD_REQUEST, Some(RejectionKind::InvalidRequest))
+    );
     assert_eq!(body["error"]["code"], "INVALID_REQUEST");
 
     let mut req = signed_verus("{}", t0());
-    req.headers_mut().append("x-amz-date", HeaderValue::from_static(T0));
+    req.headers_mut()
+        .append("x-amz-date", HeaderValue::from_static(T0));
     let (status, kind, _) = call(&app, req).await;
-    assert_eq!((status, kind), (StatusCode::BAD_REQUEST, Some(RejectionKind::InvalidRequest)));
+    assert_eq!(
+        (status, kind),
+        (StatusCode::BAD_REQUEST, Some(RejectionKind::InvalidRequest))
+    );
 }
 
 #[tokio::test]
 async fn unknown_key_and_bad_signature_look_the_same() {
     let app = echo_router(verus_layer(t0()));
-    let mut unknown = Request::post("/verus/classify").body(b"{}".to_vec()).unwrap();
-    Signer::new(Dialect::verus(), "alk_unknown", VERUS_SECRET).sign(&mut unknown, t0()).unwrap();
-    let mut wrong = Request::post("/verus/classify").body(b"{}".to_vec()).unwrap();
-    Signer::new(Dialect::verus(), VERUS_KEY, "als_wrong").sign(&mut wrong, t0()).unwrap();
+    let mut unknown = Request::post("/verus/classify")
+        .body(b"{}".to_vec())
+        .unwrap();
+    Signer::new(Dialect::verus(), "alk_unknown", VERUS_SECRET)
+        .sign(&mut unknown, t0())
+        .unwrap();
+    let mut wrong = Request::post("/verus/classify")
+        .body(b"{}".to_vec())
+        .unwrap();
+    Signer::new(Dialect::verus(), VERUS_KEY, "als_wrong")
+        .sign(&mut wrong, t0())
+        .unwrap();
     let a = call(&app, unknown.map(Body::from)).await;
     let b = call(&app, wrong.map(Body::from)).await;
-    assert_eq!((a.0, a.1), (StatusCode::UNAUTHORIZED, Some(RejectionKind::InvalidSignature)));
+    assert_eq!(
+        (a.0, a.1),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(RejectionKind::InvalidSignature)
+        )
+    );
     assert_eq!((a.0, a.1), (b.0, b.1));
     assert_eq!(a.2["error"]["code"], b.2["error"]["code"]);
     assert_eq!(a.2["error"]["message"], b.2["error"]["message"]);
     // Missing credentials: 401 too.
-    let (status, kind, _) = call(&app, Request::post("/verus/classify").body(Body::from("{}")).unwrap()).await;
-    assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(RejectionKind::InvalidSignature)));
+    let (status, kind, _) = call(
+        &app,
+        Request::post("/verus/classify")
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(RejectionKind::InvalidSignature)
+        )
+    );
 }
 
 #[tokio::test]
 async fn body_over_the_limit_is_413_without_reading_the_rest() {
-    let layer = SignatureLayer::new(verus_verifier().body_limit(4096)).clock(Arc::new(ManualClock::new(t0())));
+    let layer = SignatureLayer::new(verus_verifier().body_limit(4096))
+        .clock(Arc::new(ManualClock::new(t0())));
     let app = echo_router(layer);
     // Declared length over the limit: refused before any read.
     let (status, kind, _) = call(&app, signed_verus(&"x".repeat(5000), t0())).await;
-    assert_eq!((status, kind), (StatusCode::PAYLOAD_TOO_LARGE, Some(RejectionKind::PayloadTooLarge)));
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some(RejectionKind::PayloadTooLarge)
+        )
+    );
     // Exactly at the limit: fine.
-    assert_eq!(call(&app, signed_verus(&"x".repeat(4096), t0())).await.0, 200);
+    assert_eq!(
+        call(&app, signed_verus(&"x".repeat(4096), t0())).await.0,
+        200
+    );
     // A stream of unknown length: stops at the first chunk past the limit.
     let polled = Arc::new(AtomicUsize::new(0));
     let mut req = signed_verus("{}", t0());
     *req.body_mut() = Body::new(Endless(polled.clone()));
     let (status, _, _) = call(&app, req).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(polled.load(Ordering::SeqCst), 5, "4 x 1 KiB fit, the 5th is refused, nothing more is read");
+    assert_eq!(
+        polled.load(Ordering::SeqCst),
+        5,
+        "4 x 1 KiB fit, the 5th is refused, nothing more is read"
+    );
 }
 
 /// A body of endless 1 KiB chunks that counts how often it is polled.
@@ -599,7 +830,10 @@ struct Endless(Arc<AtomicUsize>);
 impl http_body::Body for Endless {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'x'; 1024])))))
     }
@@ -611,15 +845,32 @@ async fn replay_protection_accepts_each_signed_request_once() {
     let app = echo_router(layer);
     assert_eq!(call(&app, signed_verus("{}", t0())).await.0, 200);
     let (status, kind, body) = call(&app, signed_verus("{}", t0())).await;
-    assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(RejectionKind::InvalidSignature)));
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(RejectionKind::InvalidSignature)
+        )
+    );
     assert_eq!(body["error"]["message"], "signed request was already used");
     // Signed a second later: a new signature, accepted.
-    assert_eq!(call(&app, signed_verus("{}", t0() + Duration::from_secs(1))).await.0, 200);
+    assert_eq!(
+        call(&app, signed_verus("{}", t0() + Duration::from_secs(1)))
+            .await
+            .0,
+        200
+    );
 
     // A store that cannot answer: fail closed with 503.
     let app = echo_router(verus_layer(t0()).replay_protection(Broken));
     let (status, kind, _) = call(&app, signed_verus("{}", t0())).await;
-    assert_eq!((status, kind), (StatusCode::SERVICE_UNAVAILABLE, Some(RejectionKind::StoreUnavailable)));
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(RejectionKind::StoreUnavailable)
+        )
+    );
 }
 
 struct Broken;
@@ -634,7 +885,9 @@ impl SingleUseStore for Broken {
 #[tokio::test]
 async fn unsigned_payload_only_when_enabled_and_signed_hash_is_checked() {
     let unsigned = || {
-        let mut req = Request::post("/verus/classify").body(b"{}".to_vec()).unwrap();
+        let mut req = Request::post("/verus/classify")
+            .body(b"{}".to_vec())
+            .unwrap();
         Signer::new(Dialect::verus(), VERUS_KEY, VERUS_SECRET)
             .unsigned_payload(true)
             .sign(&mut req, t0())
@@ -650,7 +903,9 @@ async fn unsigned_payload_only_when_enabled_and_signed_hash_is_checked() {
     assert_eq!(call(&echo_router(lax), unsigned()).await.0, 200);
 
     // A signed x-amz-content-sha256 is still checked against the body.
-    let mut req = Request::post("/verus/classify").body(b"{\"a\":1}".to_vec()).unwrap();
+    let mut req = Request::post("/verus/classify")
+        .body(b"{\"a\":1}".to_vec())
+        .unwrap();
     Signer::new(Dialect::verus(), VERUS_KEY, VERUS_SECRET)
         .content_sha256(true)
         .sign(&mut req, t0())
@@ -659,7 +914,10 @@ async fn unsigned_payload_only_when_enabled_and_signed_hash_is_checked() {
     let tampered = req.map(|_| Body::from("{\"a\":2}"));
     let (status, _, body) = call(&app, tampered).await;
     assert_eq!(status, 401);
-    assert_eq!(body["error"]["message"], "body does not match x-amz-content-sha256");
+    assert_eq!(
+        body["error"]["message"],
+        "body does not match x-amz-content-sha256"
+    );
 }
 
 #[tokio::test]
@@ -677,22 +935,30 @@ async fn required_host_policy() {
         .sign_header(HOST)
         .sign(&mut req, t0())
         .unwrap();
-    assert!(req.headers()[AUTHORIZATION].to_str().unwrap().contains("SignedHeaders=host;x-amz-date,"));
+    assert!(
+        req.headers()[AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .contains("SignedHeaders=host;x-amz-date,")
+    );
     assert_eq!(call(&app, req.clone().map(Body::from)).await.0, 200);
     // Another host: the signature no longer matches.
-    req.headers_mut().insert(HOST, HeaderValue::from_static("evil.example.com"));
+    req.headers_mut()
+        .insert(HOST, HeaderValue::from_static("evil.example.com"));
     assert_eq!(call(&app, req.map(Body::from)).await.0, 401);
 }
 
 #[tokio::test]
 async fn verifies_under_plain_tower_with_any_body_type() {
     use tower::{ServiceBuilder, service_fn};
-    let svc = ServiceBuilder::new().layer(verus_layer(t0())).service(service_fn(
-        |req: Request<tower_shield::signature::SignedBody>| async move {
-            let id = req.extensions().get::<Principal>().unwrap().id.clone();
-            Ok::<_, Infallible>(Response::new(id.to_string()))
-        },
-    ));
+    let svc = ServiceBuilder::new()
+        .layer(verus_layer(t0()))
+        .service(service_fn(
+            |req: Request<tower_shield::signature::SignedBody>| async move {
+                let id = req.extensions().get::<Principal>().unwrap().id.clone();
+                Ok::<_, Infallible>(Response::new(id.to_string()))
+            },
+        ));
     let req = signed_verus("{}", t0());
     let (parts, _) = req.into_parts();
     let req = Request::from_parts(parts, http_body_util::Full::new(Bytes::from_static(b"{}")));

@@ -171,19 +171,41 @@ where
                         match (this.parts.take(), this.head.take()) {
                             (Some(parts), Some(head)) => {
                                 let verifier = &this.layer.verifier;
-                                match verifier.finish(&head, &parts.method, &parts.uri, &parts.headers, &bytes) {
+                                match verifier.finish(
+                                    &head,
+                                    &parts.method,
+                                    &parts.uri,
+                                    &parts.headers,
+                                    &bytes,
+                                ) {
                                     Err(e) => {
-                                        *this.rejected = Some((RejectionContext::from_headers(&parts.headers, *this.now), e));
+                                        *this.rejected = Some((
+                                            RejectionContext::from_headers(
+                                                &parts.headers,
+                                                *this.now,
+                                            ),
+                                            e,
+                                        ));
                                         this.state.set(State::Done);
                                         continue;
                                     }
                                     Ok(verified) => {
-                                        let mut req = Request::from_parts(parts, SignedBody::new(bytes));
+                                        let mut req =
+                                            Request::from_parts(parts, SignedBody::new(bytes));
                                         req.extensions_mut().insert(verified.principal());
                                         match &this.layer.replay {
                                             Some(store) => {
-                                                let fut = store.insert_if_absent(&verified.replay_key(), verified.replay_ttl);
-                                                *this.rejected = Some((RejectionContext::from_headers(req.headers(), *this.now), SignatureError::Replayed));
+                                                let fut = store.insert_if_absent(
+                                                    &verified.replay_key(),
+                                                    verified.replay_ttl,
+                                                );
+                                                *this.rejected = Some((
+                                                    RejectionContext::from_headers(
+                                                        req.headers(),
+                                                        *this.now,
+                                                    ),
+                                                    SignatureError::Replayed,
+                                                ));
                                                 *this.forward = Some(req);
                                                 this.state.set(State::Replay { fut });
                                             }
@@ -192,7 +214,9 @@ where
                                                     let fut = inner.call(req);
                                                     this.state.set(State::Inner { fut });
                                                 }
-                                                None => panic!("SignatureFuture polled after completion"),
+                                                None => panic!(
+                                                    "SignatureFuture polled after completion"
+                                                ),
                                             },
                                         }
                                         Ok(())
@@ -208,7 +232,9 @@ where
                 // Keep the context computed while the request head was at hand, if any.
                 let rcx = match (this.rejected.take(), this.parts.as_ref()) {
                     (Some((rcx, _)), _) => rcx,
-                    (None, Some(parts)) => RejectionContext::from_headers(&parts.headers, *this.now),
+                    (None, Some(parts)) => {
+                        RejectionContext::from_headers(&parts.headers, *this.now)
+                    }
                     (None, None) => RejectionContext::from_headers(&HeaderMap::new(), *this.now),
                 };
                 *this.rejected = Some((rcx, err));

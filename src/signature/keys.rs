@@ -177,10 +177,11 @@ impl KeyCache {
             return store.signing_key(key_id, date, dialect);
         }
         let h = self.hasher.hash_one((key_id, date8));
-        if let Some(e) = self.map.get(&h) {
-            if &*e.key_id == key_id && e.date == date8 {
-                return Some(e.key.clone());
-            }
+        if let Some(e) = self.map.get(&h)
+            && &*e.key_id == key_id
+            && e.date == date8
+        {
+            return Some(e.key.clone());
         }
         let key = store.signing_key(key_id, date, dialect)?;
         if self.map.len() >= self.max_entries {
@@ -242,14 +243,25 @@ mod tests {
 
     #[test]
     fn cache_derives_once_per_key_and_date_and_stays_bounded() {
-        let store = Counting(StaticKeys::new().key("a", "s").unwrap().key("b", "t").unwrap(), AtomicUsize::new(0));
+        let store = Counting(
+            StaticKeys::new()
+                .key("a", "s")
+                .unwrap()
+                .key("b", "t")
+                .unwrap(),
+            AtomicUsize::new(0),
+        );
         let cache = KeyCache::new(2);
         let d = Dialect::verus();
         let k1 = cache.get_or_derive(&store, "a", "20250115", &d).unwrap();
         let k2 = cache.get_or_derive(&store, "a", "20250115", &d).unwrap();
         assert_eq!(k1.sign(b"x"), k2.sign(b"x"));
         assert_eq!(store.1.load(Ordering::Relaxed), 1);
-        assert!(cache.get_or_derive(&store, "nope", "20250115", &d).is_none());
+        assert!(
+            cache
+                .get_or_derive(&store, "nope", "20250115", &d)
+                .is_none()
+        );
         assert_eq!(cache.len(), 1, "misses are not cached");
         cache.get_or_derive(&store, "b", "20250115", &d).unwrap();
         cache.get_or_derive(&store, "a", "20250116", &d).unwrap();

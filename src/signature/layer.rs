@@ -72,16 +72,20 @@ impl<R: SingleUseStore> SignatureLayer<R> {
     pub(crate) fn rejection(&self, err: SignatureError) -> Rejection {
         tracing::debug!(reason = %err, "SignatureLayer: refused");
         let mut rejection = err.rejection();
-        if rejection.status() == StatusCode::UNAUTHORIZED {
-            if let Ok(v) = HeaderValue::from_str(self.verifier.dialect().algorithm()) {
-                rejection = rejection.with_header(WWW_AUTHENTICATE, v);
-            }
+        if rejection.status() == StatusCode::UNAUTHORIZED
+            && let Ok(v) = HeaderValue::from_str(self.verifier.dialect().algorithm())
+        {
+            rejection = rejection.with_header(WWW_AUTHENTICATE, v);
         }
         rejection
     }
 
     /// The response for `err`: the shared JSON body, the rejection in the extensions.
-    pub(crate) fn reject<B>(&self, cx: &RejectionContext, err: SignatureError) -> Response<ShieldBody<B>> {
+    pub(crate) fn reject<B>(
+        &self,
+        cx: &RejectionContext,
+        err: SignatureError,
+    ) -> Response<ShieldBody<B>> {
         self.renderer.reject_with(cx, self.rejection(err))
     }
 }

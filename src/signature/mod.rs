@@ -135,21 +135,21 @@ mod sign;
 mod verify;
 
 pub use canonical::{
-    CanonicalError, CanonicalParts, Dialect, MAX_QUERY_PARAMS, MAX_SIGNED_HEADERS, MAX_TOKEN_LEN, Sink,
-    UNSIGNED_PAYLOAD, UriEncoding, X_AMZ_SIGNATURE, canonical_request, canonical_request_hash,
-    remove_dot_segments, uri_encode, write_canonical_request,
+    CanonicalError, CanonicalParts, Dialect, MAX_QUERY_PARAMS, MAX_SIGNED_HEADERS, MAX_TOKEN_LEN,
+    Sink, UNSIGNED_PAYLOAD, UriEncoding, X_AMZ_SIGNATURE, canonical_request,
+    canonical_request_hash, remove_dot_segments, uri_encode, write_canonical_request,
 };
 pub use future::SignatureFuture;
 pub use keys::{DEFAULT_KEY_CACHE_ENTRIES, KeyCache, KeyStore, StaticKeys};
 pub use layer::SignatureLayer;
 pub use service::SignatureService;
 pub use sign::{
-    MAX_PRESIGN_EXPIRES, SignError, Signer, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, format_amz_date,
-    payload_hash, string_to_sign,
+    MAX_PRESIGN_EXPIRES, SignError, Signer, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE,
+    format_amz_date, payload_hash, string_to_sign,
 };
 pub use verify::{
-    Credentials, DEFAULT_BODY_LIMIT, DEFAULT_WINDOW, HeadCheck, MAX_AUTHORIZATION_LEN, SignatureError, Verified,
-    Verifier, parse_amz_date, parse_authorization, parse_signed_headers,
+    Credentials, DEFAULT_BODY_LIMIT, DEFAULT_WINDOW, HeadCheck, MAX_AUTHORIZATION_LEN,
+    SignatureError, Verified, Verifier, parse_amz_date, parse_authorization, parse_signed_headers,
 };
 
 /// The request body the inner service receives: the buffered body, complete.

@@ -87,18 +87,45 @@ impl SigningKey {
         date: &[u8],
         canonical_hash: &[u8; 32],
     ) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(dialect.algorithm().as_bytes());
-        mac.update(b"\n");
-        mac.update(amz_date);
-        mac.update(b"\n");
-        mac.update(date);
+        // The string to sign, gathered on the stack and fed to the MAC once.
+        let hex = hex32(canonical_hash);
+        let mut buf = [0u8; 512];
+        let mut len = 0usize;
+        let mut put = |b: &[u8]| {
+            if let Some(dst) = buf.get_mut(len..len + b.len()) {
+                dst.copy_from_slice(b);
+            }
+            len += b.len();
+        };
+        put(dialect.algorithm().as_bytes());
+        put(b"\n");
+        put(amz_date);
+        put(b"\n");
+        put(date);
         for part in dialect.scope_tail() {
-            mac.update(b"/");
-            mac.update(part.as_bytes());
+            put(b"/");
+            put(part.as_bytes());
         }
-        mac.update(b"\n");
-        mac.update(&hex32(canonical_hash));
+        put(b"\n");
+        put(&hex);
+        let mut mac = self.mac.clone();
+        match buf.get(..len) {
+            Some(sts) => mac.update(sts),
+            None => {
+                // Longer than the buffer (very long scope parts): feed it piecewise.
+                mac.update(dialect.algorithm().as_bytes());
+                mac.update(b"\n");
+                mac.update(amz_date);
+                mac.update(b"\n");
+                mac.update(date);
+                for part in dialect.scope_tail() {
+                    mac.update(b"/");
+                    mac.update(part.as_bytes());
+                }
+                mac.update(b"\n");
+                mac.update(&hex);
+            }
+        }
         mac.finalize().into_bytes().into()
     }
 }
@@ -269,7 +296,11 @@ impl Signer {
     }
 
     /// Signs a request whose body is bytes, at `now` since the Unix epoch.
-    pub fn sign<B: AsRef<[u8]>>(&self, req: &mut Request<B>, now: Duration) -> Result<(), SignError> {
+    pub fn sign<B: AsRef<[u8]>>(
+        &self,
+        req: &mut Request<B>,
+        now: Duration,
+    ) -> Result<(), SignError> {
         let payload = self.payload_for(req.body().as_ref());
         let (method, uri) = (req.method().clone(), req.uri().clone());
         self.sign_head(&method, &uri, req.headers_mut(), &payload, now)
@@ -277,7 +308,12 @@ impl Signer {
 
     /// Signs the head of a request whose body is `body`: sets `x-amz-date`
     /// (and `x-amz-content-sha256`, `host` when needed) and `authorization`.
-    pub fn sign_parts(&self, parts: &mut Parts, body: &[u8], now: Duration) -> Result<(), SignError> {
+    pub fn sign_parts(
+        &self,
+        parts: &mut Parts,
+        body: &[u8],
+        now: Duration,
+    ) -> Result<(), SignError> {
         let payload = self.payload_for(body);
         self.sign_head(&parts.method, &parts.uri, &mut parts.headers, &payload, now)
     }
@@ -373,7 +409,11 @@ impl Signer {
         )?;
         let key = SigningKey::derive(&self.secret, date, &self.dialect);
         let sig = key.sign_parts(&self.dialect, amz_date.as_bytes(), date.as_bytes(), &hash);
-        push_query(&mut query, "X-Amz-Signature", &String::from_utf8_lossy(&hex32(&sig)));
+        push_query(
+            &mut query,
+            "X-Amz-Signature",
+            &String::from_utf8_lossy(&hex32(&sig)),
+        );
         set_query(parts, &query)
     }
 
@@ -392,7 +432,10 @@ impl Signer {
         if self.dialect.signs_host() || self.extra.contains(&HOST) {
             if !headers.contains_key(HOST) {
                 let host = uri.authority().ok_or(SignError::NoHost)?.as_str();
-                headers.insert(HOST, HeaderValue::from_str(host).map_err(|_| SignError::NoHost)?);
+                headers.insert(
+                    HOST,
+                    HeaderValue::from_str(host).map_err(|_| SignError::NoHost)?,
+                );
             }
             names.push("host");
         }
@@ -449,7 +492,10 @@ mod tests {
 
     #[test]
     fn amz_date_formats() {
-        assert_eq!(format_amz_date(Duration::from_secs(1_736_937_000)).unwrap(), "20250115T103000Z");
+        assert_eq!(
+            format_amz_date(Duration::from_secs(1_736_937_000)).unwrap(),
+            "20250115T103000Z"
+        );
         assert_eq!(format_amz_date(Duration::ZERO).unwrap(), "19700101T000000Z");
     }
 
@@ -469,7 +515,11 @@ mod tests {
             .into_bytes()
             .into();
         for p in ["us-east-1", "iam", "aws4_request"] {
-            k = hmac(&k).chain_update(p.as_bytes()).finalize().into_bytes().into();
+            k = hmac(&k)
+                .chain_update(p.as_bytes())
+                .finalize()
+                .into_bytes()
+                .into();
         }
         assert_eq!(
             crate::core::ct::encode_hex(&k),

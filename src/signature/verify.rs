@@ -13,7 +13,9 @@ use super::canonical::{
     X_AMZ_SIGNATURE, canonical_request_hash, query_pairs,
 };
 use super::keys::{DEFAULT_KEY_CACHE_ENTRIES, KeyCache, KeyStore, valid_key_id};
-use super::sign::{MAX_PRESIGN_EXPIRES, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, payload_hash};
+use super::sign::{
+    MAX_PRESIGN_EXPIRES, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, payload_hash,
+};
 use crate::core::ct::{ct_eq, decode_hex_into};
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
@@ -26,6 +28,9 @@ pub const MAX_AUTHORIZATION_LEN: usize = 4096;
 /// The default time window: a request's `X-Amz-Date` may be this far from the
 /// server's clock either way (the seed's "within 5 minutes").
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Most headers [`Verifier::require_signed_header`] can require.
+pub const MAX_REQUIRED_HEADERS: usize = 16;
 
 /// The default most body bytes buffered and hashed: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
@@ -71,12 +76,24 @@ impl SignatureError {
     pub fn rejection(&self) -> Rejection {
         use RejectionKind as K;
         let (kind, msg) = match *self {
-            Self::Missing => (K::InvalidSignature, "missing request signature (Authorization header)"),
+            Self::Missing => (
+                K::InvalidSignature,
+                "missing request signature (Authorization header)",
+            ),
             Self::Malformed(m) => (K::InvalidRequest, m),
-            Self::WrongScope => (K::InvalidSignature, "credential scope does not match this service"),
-            Self::Expired => (K::SignatureExpired, "request timestamp is outside the accepted window"),
+            Self::WrongScope => (
+                K::InvalidSignature,
+                "credential scope does not match this service",
+            ),
+            Self::Expired => (
+                K::SignatureExpired,
+                "request timestamp is outside the accepted window",
+            ),
             Self::Policy(m) => (K::InvalidSignature, m),
-            Self::ContentMismatch => (K::InvalidSignature, "body does not match x-amz-content-sha256"),
+            Self::ContentMismatch => (
+                K::InvalidSignature,
+                "body does not match x-amz-content-sha256",
+            ),
             Self::Mismatch => (K::InvalidSignature, "signature does not match"),
             Self::Replayed => (K::InvalidSignature, "signed request was already used"),
             Self::PayloadTooLarge => (K::PayloadTooLarge, "request body is too large to verify"),
@@ -129,26 +146,29 @@ pub fn parse_authorization<'a>(
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(Malformed("Authorization header is too long"));
     }
-    let value = std::str::from_utf8(value)
-        .ok()
-        .filter(|v| v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
-        .ok_or(Malformed("Authorization header is not visible ASCII"))?;
-    let (alg, rest) = value
-        .split_once(' ')
+    let sp = value
+        .iter()
+        .position(|&b| b == b' ')
         .ok_or(Malformed("Authorization header has no algorithm"))?;
-    if alg != dialect.algorithm() {
+    let (alg, rest) = value.split_at(sp);
+    if alg != dialect.algorithm().as_bytes() {
         return Err(Malformed("unsupported signature algorithm"));
     }
-    let (mut cred, mut signed, mut sig) = (None, None, None);
-    for component in rest.split(',') {
-        let component = component.trim_matches(' ');
-        let (name, v) = component
-            .split_once('=')
+    let mut cred: Option<&[u8]> = None;
+    let mut signed: Option<&[u8]> = None;
+    let mut sig: Option<&[u8]> = None;
+    for component in rest.split(|&b| b == b',') {
+        let component = trim_spaces(component);
+        let eq = component
+            .iter()
+            .position(|&b| b == b'=')
             .ok_or(Malformed("Authorization component without '='"))?;
+        let (name, v) = component.split_at(eq);
+        let v = v.get(1..).unwrap_or_default();
         let slot = match name {
-            "Credential" => &mut cred,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut sig,
+            b"Credential" => &mut cred,
+            b"SignedHeaders" => &mut signed,
+            b"Signature" => &mut sig,
             _ => return Err(Malformed("unknown Authorization component")),
         };
         if slot.replace(v).is_some() {
@@ -161,6 +181,8 @@ pub fn parse_authorization<'a>(
         ));
     };
     let (key_id, date) = parse_credential(cred, dialect)?;
+    let signed = std::str::from_utf8(signed)
+        .map_err(|_| Malformed("SignedHeaders must be lower-case header names"))?;
     Ok(Credentials {
         key_id,
         date,
@@ -169,20 +191,30 @@ pub fn parse_authorization<'a>(
     })
 }
 
+fn trim_spaces(mut s: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' '] = s {
+        s = rest;
+    }
+    s
+}
+
 /// `KEY/DATE/scope.../aws4_request` -> (key, date). The scope tail must equal the
 /// dialect's ([`SignatureError::WrongScope`] otherwise).
 fn parse_credential<'a>(
-    cred: &'a str,
+    cred: &'a [u8],
     dialect: &Dialect,
 ) -> Result<(&'a str, &'a str), SignatureError> {
     use SignatureError::Malformed;
-    let mut parts = cred.split('/');
+    let mut parts = cred.split(|&b| b == b'/');
     let key_id = parts.next().unwrap_or_default();
     let date = parts.next().unwrap_or_default();
-    if !valid_key_id(key_id.as_bytes()) {
+    if !valid_key_id(key_id) {
         return Err(Malformed("invalid key id in Credential"));
     }
-    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+    if date.len() != 8 || !date.iter().all(u8::is_ascii_digit) {
         return Err(Malformed("invalid date in Credential"));
     }
     let mut tail_ok = true;
@@ -191,7 +223,10 @@ fn parse_credential<'a>(
         if part.is_empty() || part.len() > MAX_TOKEN_LEN {
             return Err(Malformed("invalid Credential scope"));
         }
-        tail_ok &= dialect.scope_tail().get(i).is_some_and(|want| **want == *part);
+        tail_ok &= dialect
+            .scope_tail()
+            .get(i)
+            .is_some_and(|want| want.as_bytes() == part);
         n = i + 1;
     }
     if n != dialect.scope_tail().len() {
@@ -200,7 +235,11 @@ fn parse_credential<'a>(
     if !tail_ok {
         return Err(SignatureError::WrongScope);
     }
-    Ok((key_id, date))
+    // Both were checked to be ASCII above.
+    match (std::str::from_utf8(key_id), std::str::from_utf8(date)) {
+        (Ok(k), Ok(d)) => Ok((k, d)),
+        _ => Err(Malformed("invalid Credential")),
+    }
 }
 
 const fn is_header_name_byte(b: u8) -> bool {
@@ -208,7 +247,20 @@ const fn is_header_name_byte(b: u8) -> bool {
         || b.is_ascii_digit()
         || matches!(
             b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
         )
 }
 
@@ -216,12 +268,15 @@ const fn is_header_name_byte(b: u8) -> bool {
 /// most [`MAX_SIGNED_HEADERS`].
 pub fn parse_signed_headers(list: &str) -> Result<&str, SignatureError> {
     use SignatureError::Malformed;
-    let mut prev: Option<&str> = None;
-    for (i, name) in list.split(';').enumerate() {
+    let mut prev: Option<&[u8]> = None;
+    for (i, name) in list.as_bytes().split(|&b| b == b';').enumerate() {
         if i >= MAX_SIGNED_HEADERS {
             return Err(Malformed("too many SignedHeaders"));
         }
-        if name.is_empty() || name.len() > MAX_TOKEN_LEN || !name.bytes().all(is_header_name_byte) {
+        if name.is_empty()
+            || name.len() > MAX_TOKEN_LEN
+            || !name.iter().all(|&b| is_header_name_byte(b))
+        {
             return Err(Malformed("SignedHeaders must be lower-case header names"));
         }
         if prev.is_some_and(|p| p >= name) {
@@ -232,10 +287,10 @@ pub fn parse_signed_headers(list: &str) -> Result<&str, SignatureError> {
     Ok(list)
 }
 
-fn parse_signature(sig: &str) -> Result<[u8; 32], SignatureError> {
+fn parse_signature(sig: &[u8]) -> Result<[u8; 32], SignatureError> {
     let mut out = [0u8; 32];
-    let lower = sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    match decode_hex_into(sig.as_bytes(), &mut out) {
+    let lower = sig.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match decode_hex_into(sig, &mut out) {
         Some(()) if lower => Ok(out),
         _ => Err(SignatureError::Malformed(
             "Signature must be 64 lower-case hex digits",
@@ -263,7 +318,9 @@ pub fn parse_amz_date(s: &[u8]) -> Option<Duration> {
     let second = u8::try_from(num(13..15)?).ok()?;
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
     let t = time::Time::from_hms(hour, minute, second).ok()?;
-    let ts = time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp();
+    let ts = time::PrimitiveDateTime::new(date, t)
+        .assume_utc()
+        .unix_timestamp();
     Some(Duration::from_secs(u64::try_from(ts).ok()?))
 }
 
@@ -402,9 +459,18 @@ impl Verifier {
     pub fn require_signed_header(mut self, name: &str) -> Result<Self, ConfigError> {
         let lower = name.to_ascii_lowercase();
         if parse_signed_headers(&lower).is_err() || lower.contains(';') {
-            return Err(ConfigError::new("require_signed_header", "not a header name"));
+            return Err(ConfigError::new(
+                "require_signed_header",
+                "not a header name",
+            ));
         }
         if !self.required.iter().any(|r| **r == *lower) {
+            if self.required.len() >= MAX_REQUIRED_HEADERS {
+                return Err(ConfigError::new(
+                    "require_signed_header",
+                    "at most 16 required headers",
+                ));
+            }
             self.required.push(lower.into());
         }
         Ok(self)
@@ -457,11 +523,22 @@ impl Verifier {
         now: Duration,
     ) -> Result<Verified, SignatureError> {
         let head = self.check_head(req.method(), req.uri(), req.headers(), now)?;
-        self.finish(&head, req.method(), req.uri(), req.headers(), req.body().as_ref())
+        self.finish(
+            &head,
+            req.method(),
+            req.uri(),
+            req.headers(),
+            req.body().as_ref(),
+        )
     }
 
     /// Verifies the head `parts` of a request whose body is `body`.
-    pub fn verify(&self, parts: &Parts, body: &[u8], now: Duration) -> Result<Verified, SignatureError> {
+    pub fn verify(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: Duration,
+    ) -> Result<Verified, SignatureError> {
         let head = self.check_head(&parts.method, &parts.uri, &parts.headers, now)?;
         self.finish(&head, &parts.method, &parts.uri, &parts.headers, body)
     }
@@ -483,25 +560,50 @@ impl Verifier {
         if auths.next().is_some() {
             return Err(Malformed("more than one Authorization header"));
         }
-        let query = uri.query().filter(|q| self.dialect.presigned() && q.contains("X-Amz-"));
+        let query = uri
+            .query()
+            .filter(|q| self.dialect.presigned() && q.contains("X-Amz-"));
         let presign = match query {
             Some(q) => parse_presigned(q, &self.dialect)?,
             None => None,
         };
         let mut head = match (auth, presign) {
-            (Some(_), Some(_)) => return Err(Malformed("both an Authorization header and a presigned query")),
+            (Some(_), Some(_)) => {
+                return Err(Malformed(
+                    "both an Authorization header and a presigned query",
+                ));
+            }
             (None, None) => return Err(SignatureError::Missing),
             (Some(auth), None) => self.check_header_auth(auth, headers, now)?,
             (None, Some(p)) => self.check_presigned(p, now)?,
         };
+        // One pass over the signed names: all present, the required ones among them.
+        let mut required_seen = 0u32;
+        let mut content_signed = false;
         for name in head.signed_headers.split(';') {
-            if !headers.contains_key(name) && !(name == "host" && uri.authority().is_some()) {
+            let present =
+                headers.contains_key(name) || (name == "host" && uri.authority().is_some());
+            if !present {
                 return Err(Malformed("a signed header is missing from the request"));
             }
+            content_signed |= name == "x-amz-content-sha256";
+            if let Some(i) = self.required.iter().position(|r| **r == *name) {
+                required_seen |= 1 << i;
+            }
         }
-        head.content = self.content_mode(&head, headers)?;
-        let date = std::str::from_utf8(head.amz_date.get(..8).unwrap_or_default()).unwrap_or_default();
-        match self.cache.get_or_derive(&*self.keys, &head.key_id, date, &self.dialect) {
+        for (i, req) in self.required.iter().enumerate() {
+            let via_query = head.presigned && &**req == "x-amz-date";
+            if required_seen & (1 << i) == 0 && !via_query {
+                return Err(SignatureError::Policy("a required header is not signed"));
+            }
+        }
+        head.content = self.content_mode(content_signed, headers)?;
+        let date =
+            std::str::from_utf8(head.amz_date.get(..8).unwrap_or_default()).unwrap_or_default();
+        match self
+            .cache
+            .get_or_derive(&*self.keys, &head.key_id, date, &self.dialect)
+        {
             Some(key) => head.key = Some(key),
             None => {
                 head.key = Some(SigningKey::derive(&self.decoy, date, &self.dialect));
@@ -528,15 +630,15 @@ impl Verifier {
             .as_bytes()
             .try_into()
             .map_err(|_| Malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ"))?;
-        let t = parse_amz_date(&amz_date).ok_or(Malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ"))?;
+        let t =
+            parse_amz_date(&amz_date).ok_or(Malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ"))?;
         if amz_date.get(..8) != Some(creds.date.as_bytes()) {
             return Err(Malformed("Credential date is not the X-Amz-Date date"));
         }
-        let skew = if now >= t { now - t } else { t - now };
+        let skew = now.abs_diff(t);
         if skew > self.window {
             return Err(SignatureError::Expired);
         }
-        self.check_required(creds.signed_headers, false)?;
         Ok(self.head(creds, amz_date, false, self.window.saturating_mul(2)))
     }
 
@@ -548,19 +650,27 @@ impl Verifier {
             signed_headers: &p.signed_headers,
             signature: p.signature,
         };
-        let t = parse_amz_date(&p.amz_date).ok_or(Malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ"))?;
+        let t =
+            parse_amz_date(&p.amz_date).ok_or(Malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ"))?;
         if p.amz_date.get(..8) != Some(p.date.as_bytes()) {
             return Err(Malformed("Credential date is not the X-Amz-Date date"));
         }
         if t > now + self.window || now > t + p.expires {
             return Err(SignatureError::Expired);
         }
-        self.check_required(&p.signed_headers, true)?;
-        let ttl = (t + p.expires).saturating_sub(now).max(self.window.saturating_mul(2));
+        let ttl = (t + p.expires)
+            .saturating_sub(now)
+            .max(self.window.saturating_mul(2));
         Ok(self.head(creds, p.amz_date, true, ttl))
     }
 
-    fn head(&self, c: Credentials<'_>, amz_date: [u8; 16], presigned: bool, ttl: Duration) -> HeadCheck {
+    fn head(
+        &self,
+        c: Credentials<'_>,
+        amz_date: [u8; 16],
+        presigned: bool,
+        ttl: Duration,
+    ) -> HeadCheck {
         HeadCheck {
             key_id: Arc::from(c.key_id),
             amz_date,
@@ -574,25 +684,15 @@ impl Verifier {
         }
     }
 
-    fn check_required(&self, signed: &str, presigned: bool) -> Result<(), SignatureError> {
-        for req in &self.required {
-            if presigned && &**req == "x-amz-date" {
-                continue; // signed through the query
-            }
-            if !signed.split(';').any(|s| s == &**req) {
-                return Err(SignatureError::Policy("a required header is not signed"));
-            }
-        }
-        Ok(())
-    }
-
-    fn content_mode(&self, head: &HeadCheck, headers: &HeaderMap) -> Result<Content, SignatureError> {
+    fn content_mode(&self, signed: bool, headers: &HeaderMap) -> Result<Content, SignatureError> {
         use SignatureError::Malformed;
-        if !head.signed_headers.split(';').any(|s| s == "x-amz-content-sha256") {
+        if !signed {
             return Ok(Content::Body);
         }
         let mut values = headers.get_all(X_AMZ_CONTENT_SHA256).iter();
-        let v = values.next().ok_or(Malformed("missing x-amz-content-sha256"))?;
+        let v = values
+            .next()
+            .ok_or(Malformed("missing x-amz-content-sha256"))?;
         if values.next().is_some() {
             return Err(Malformed("more than one x-amz-content-sha256 header"));
         }
@@ -608,7 +708,9 @@ impl Verifier {
             .try_into()
             .ok()
             .filter(|h: &[u8; 64]| h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .ok_or(Malformed("x-amz-content-sha256 must be 64 lower-case hex digits or UNSIGNED-PAYLOAD"))?;
+            .ok_or(Malformed(
+                "x-amz-content-sha256 must be 64 lower-case hex digits or UNSIGNED-PAYLOAD",
+            ))?;
         Ok(Content::Declared(hex))
     }
 
@@ -679,7 +781,9 @@ impl Verifier {
             CanonicalError::MissingSignedHeader => {
                 SignatureError::Malformed("a signed header is missing from the request")
             }
-            CanonicalError::TooManyQueryParams => SignatureError::Malformed("too many query parameters"),
+            CanonicalError::TooManyQueryParams => {
+                SignatureError::Malformed("too many query parameters")
+            }
         })?;
         let Some(key) = &head.key else {
             return Ok(false);
@@ -737,7 +841,9 @@ fn parse_presigned(query: &str, dialect: &Dialect) -> Result<Option<Presigned>, 
     }
     let [alg, cred, date, expires, signed, sig] = found;
     let Some(sig) = sig else { return Ok(None) };
-    let (Some(alg), Some(cred), Some(date), Some(expires), Some(signed)) = (alg, cred, date, expires, signed) else {
+    let (Some(alg), Some(cred), Some(date), Some(expires), Some(signed)) =
+        (alg, cred, date, expires, signed)
+    else {
         return Err(Malformed("presigned URL lacks an X-Amz-* parameter"));
     };
     let text = |b: &[u8]| -> Result<String, SignatureError> {
@@ -751,13 +857,14 @@ fn parse_presigned(query: &str, dialect: &Dialect) -> Result<Option<Presigned>, 
         return Err(Malformed("unsupported signature algorithm"));
     }
     let cred = text(cred)?;
-    let (key_id, cdate) = parse_credential(&cred, dialect)?;
+    let (key_id, cdate) = parse_credential(cred.as_bytes(), dialect)?;
     let expires = text(expires)?;
-    let secs: u64 = (!expires.is_empty() && expires.len() <= 6 && expires.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| expires.parse().ok())
-        .flatten()
-        .filter(|s| (1..=MAX_PRESIGN_EXPIRES.as_secs()).contains(s))
-        .ok_or(Malformed("X-Amz-Expires must be 1..=604800 seconds"))?;
+    let secs: u64 =
+        (!expires.is_empty() && expires.len() <= 6 && expires.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| expires.parse().ok())
+            .flatten()
+            .filter(|s| (1..=MAX_PRESIGN_EXPIRES.as_secs()).contains(s))
+            .ok_or(Malformed("X-Amz-Expires must be 1..=604800 seconds"))?;
     let signed = text(signed)?;
     parse_signed_headers(&signed)?;
     let amz_date: [u8; 16] = date
@@ -768,7 +875,7 @@ fn parse_presigned(query: &str, dialect: &Dialect) -> Result<Option<Presigned>, 
         date: cdate.to_owned(),
         amz_date,
         expires: Duration::from_secs(secs),
-        signature: parse_signature(&text(sig)?)?,
+        signature: parse_signature(text(sig)?.as_bytes())?,
         signed_headers: signed,
     }))
 }
@@ -786,12 +893,16 @@ mod tests {
 
     #[test]
     fn parses_the_seed_format_and_variants() {
-        let v = format!("HMAC-SHA256 Credential=alk_x/20250115/verus/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}");
+        let v = format!(
+            "HMAC-SHA256 Credential=alk_x/20250115/verus/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}"
+        );
         let c = auth(&v).unwrap();
         assert_eq!(c.key_id, "alk_x");
         assert_eq!(c.signature[0], 0x01);
         // no spaces after commas, different order
-        let v = format!("HMAC-SHA256 Signature={SIG},Credential=alk_x/20250115/verus/aws4_request,SignedHeaders=host;x-amz-date");
+        let v = format!(
+            "HMAC-SHA256 Signature={SIG},Credential=alk_x/20250115/verus/aws4_request,SignedHeaders=host;x-amz-date"
+        );
         assert_eq!(auth(&v).unwrap().signed_headers, "host;x-amz-date");
     }
 
@@ -809,28 +920,67 @@ mod tests {
             format!("HMAC-SHA256 {ok_cred}, SignedHeaders=x-amz-date;host, Signature={SIG}"),
             format!("HMAC-SHA256 {ok_cred}, SignedHeaders=host;host, Signature={SIG}"),
             format!("HMAC-SHA256 {ok_cred}, SignedHeaders=, Signature={SIG}"),
-            format!("HMAC-SHA256 {ok_cred}, SignedHeaders=x-amz-date, Signature={}", SIG.to_uppercase()),
-            format!("HMAC-SHA256 {ok_cred}, SignedHeaders=x-amz-date, Signature={}", &SIG[..63]),
-            format!("HMAC-SHA256 Credential=alk_x/2025011/verus/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}"),
-            format!("HMAC-SHA256 Credential=alk_x/20250115/verus, SignedHeaders=x-amz-date, Signature={SIG}"),
-            format!("HMAC-SHA256 Credential=/20250115/verus/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}"),
-            format!("HMAC-SHA256 Credential=alk_x/20250115/verus/aws4_request/x, SignedHeaders=x-amz-date, Signature={SIG}"),
+            format!(
+                "HMAC-SHA256 {ok_cred}, SignedHeaders=x-amz-date, Signature={}",
+                SIG.to_uppercase()
+            ),
+            format!(
+                "HMAC-SHA256 {ok_cred}, SignedHeaders=x-amz-date, Signature={}",
+                &SIG[..63]
+            ),
+            format!(
+                "HMAC-SHA256 Credential=alk_x/2025011/verus/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}"
+            ),
+            format!(
+                "HMAC-SHA256 Credential=alk_x/20250115/verus, SignedHeaders=x-amz-date, Signature={SIG}"
+            ),
+            format!(
+                "HMAC-SHA256 Credential=/20250115/verus/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}"
+            ),
+            format!(
+                "HMAC-SHA256 Credential=alk_x/20250115/verus/aws4_request/x, SignedHeaders=x-amz-date, Signature={SIG}"
+            ),
         ];
         for c in &cases {
-            assert!(matches!(auth(c), Err(SignatureError::Malformed(_))), "{c:?} -> {:?}", auth(c));
+            assert!(
+                matches!(auth(c), Err(SignatureError::Malformed(_))),
+                "{c:?} -> {:?}",
+                auth(c)
+            );
         }
-        let wrong = format!("HMAC-SHA256 Credential=alk_x/20250115/other/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}");
+        let wrong = format!(
+            "HMAC-SHA256 Credential=alk_x/20250115/other/aws4_request, SignedHeaders=x-amz-date, Signature={SIG}"
+        );
         assert_eq!(auth(&wrong), Err(SignatureError::WrongScope));
-        assert!(matches!(parse_authorization(&vec![b'a'; 5000], &Dialect::verus()), Err(SignatureError::Malformed(_))));
+        assert!(matches!(
+            parse_authorization(&vec![b'a'; 5000], &Dialect::verus()),
+            Err(SignatureError::Malformed(_))
+        ));
     }
 
     #[test]
     fn amz_dates() {
-        assert_eq!(parse_amz_date(b"20250115T103000Z"), Some(Duration::from_secs(1_736_937_000)));
+        assert_eq!(
+            parse_amz_date(b"20250115T103000Z"),
+            Some(Duration::from_secs(1_736_937_000))
+        );
         assert_eq!(parse_amz_date(b"19700101T000000Z"), Some(Duration::ZERO));
-        for bad in [&b"20250115T103000"[..], b"20251315T103000Z", b"20250230T103000Z", b"20250115T243000Z",
-                    b"2025011XT103000Z", b"20250115 103000Z", b"+0250115T103000Z", b"19691231T235959Z"] {
-            assert_eq!(parse_amz_date(bad), None, "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"20250115T103000"[..],
+            b"20251315T103000Z",
+            b"20250230T103000Z",
+            b"20250115T243000Z",
+            b"2025011XT103000Z",
+            b"20250115 103000Z",
+            b"+0250115T103000Z",
+            b"19691231T235959Z",
+        ] {
+            assert_eq!(
+                parse_amz_date(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
