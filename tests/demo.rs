@@ -129,7 +129,7 @@ async fn two_instances_on_redis_act_as_one() {
             .as_nanos()
     );
     let cfg = format!(
-        "[[api_keys]]\nkey = \"tsk_fleet_key\"\nrequests_per_hour = 6\n[store]\nbackend = \"redis\"\nprefix = \"{prefix}\"\n"
+        "[[api_keys]]\nkey = \"tsk_fleet_key\"\nrequests_per_hour = 6\n[store]\nbackend = \"redis\"\nprefix = \"{prefix}\"\ntimeout_ms = 2000\non_failure = \"closed\"\n"
     );
     let (a, b) = (serve(&cfg).await, serve(&cfg).await);
     let mut ok = 0;

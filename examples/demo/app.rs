@@ -11,12 +11,12 @@ use tower_http::trace::TraceLayer;
 use tower_shield::Shield;
 use tower_shield::core::reject::MakeShieldRequestId;
 use tower_shield::core::{ClientIp, Principal};
-use tower_shield::redis::RedisStore;
+use tower_shield::redis::{FailurePolicy, RedisStore};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::{Backend, Config, ConfigProblem};
+use crate::config::{Backend, Config, ConfigProblem, OnFailure};
 
 /// Endpoints the index page and the start-up banner list: (method, path, what).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
@@ -94,8 +94,18 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         .api_keys(config.api_key_store()?)
         .rate_limit(config.client_quota());
     if config.store.backend == Backend::Redis {
-        let store = RedisStore::builder(&config.store.redis_url)
-            .prefix(config.store.prefix.clone())
+        let st = &config.store;
+        let policy = match st.on_failure {
+            OnFailure::Local => FailurePolicy::LocalFallback {
+                instances: st.instances.max(1),
+            },
+            OnFailure::Open => FailurePolicy::FailOpen,
+            OnFailure::Closed => FailurePolicy::FailClosed,
+        };
+        let store = RedisStore::builder(&st.redis_url)
+            .prefix(st.prefix.clone())
+            .timeout(std::time::Duration::from_millis(st.timeout_ms.max(1)))
+            .failure_policy(policy)
             .connect_lazy()
             .map_err(|e| ConfigProblem(format!("store.redis_url: {e}")))?;
         shield = shield.redis(store);

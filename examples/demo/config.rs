@@ -122,6 +122,37 @@ pub struct StoreToml {
     /// With `"redis"`: the key prefix every instance of one fleet shares (default `"shield-demo"`).
     #[serde(default = "default_prefix")]
     pub prefix: String,
+    /// With `"redis"`: longest wait for one Redis call, in milliseconds (default 20).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// With `"redis"`: what to do while Redis cannot answer: `"local"` (default: limit on
+    /// this instance at quota / `instances`), `"open"` or `"closed"`.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// With `on_failure = "local"`: how many instances share the quotas (default 1).
+    #[serde(default = "default_instances")]
+    pub instances: u32,
+}
+
+/// `store.on_failure`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Decide on this instance alone.
+    #[default]
+    Local,
+    /// Allow.
+    Open,
+    /// Refuse with 503.
+    Closed,
+}
+
+fn default_timeout_ms() -> u64 {
+    20
+}
+
+fn default_instances() -> u32 {
+    1
 }
 
 impl Default for StoreToml {
@@ -130,6 +161,9 @@ impl Default for StoreToml {
             backend: Backend::Memory,
             redis_url: default_redis_url(),
             prefix: default_prefix(),
+            timeout_ms: default_timeout_ms(),
+            on_failure: OnFailure::Local,
+            instances: default_instances(),
         }
     }
 }

@@ -153,12 +153,20 @@ impl RedisStoreBuilder {
         Ok(b.finish(conn))
     }
 
-    /// Returns at once and connects on first use, so an app can start while Redis is
-    /// down (the failure policy answers until it is up). Needs a Tokio runtime.
+    /// Returns at once, so an app can start while Redis is down (the failure policy
+    /// answers until it is up), and starts connecting in the background right away so
+    /// the first decisions do not pay for the connection. Needs a Tokio runtime.
     pub fn connect_lazy(self) -> Result<RedisStore, StoreError> {
         let (client, config, b) = self.parts()?;
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| StoreError::Unavailable(format!("redis: {e}").into()))?;
+        let mut warm = conn.clone();
+        tokio::spawn(async move {
+            let ping = redis::cmd("PING");
+            if let Err(e) = ping.query_async::<String>(&mut warm).await {
+                tracing::warn!(error = %e, "redis store: first connection failed; the failure policy answers until Redis is up");
+            }
+        });
         Ok(b.finish(conn))
     }
 
