@@ -378,6 +378,49 @@ async fn verus_reference_request_through_an_axum_router() {
     );
 }
 
+/// The seed's own Python client, unchanged but for the URL, against a live server
+/// on the system clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_python_client_unchanged_is_accepted() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route(
+            "/verus/classify",
+            post(
+                |Extension(p): Extension<Principal>, body: String| async move {
+                    assert_eq!(&*p.id, VERUS_KEY);
+                    assert_eq!(body, r#"{"ipAddress": "8.8.8.8"}"#);
+                    axum::Json(json!({"human": false, "certainty": 100}))
+                },
+            ),
+        )
+        .layer(SignatureLayer::new(verus_verifier()));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let script = format!("{}/tests/peers/verus_ref.py", env!("CARGO_MANIFEST_DIR"));
+    let url = format!("http://{addr}/verus/classify");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .arg("--seed-client")
+            .arg(url)
+            .output()
+            .unwrap_or_else(|e| panic!("python3 is required by the signature peer tests ({e})"))
+    })
+    .await
+    .unwrap();
+    server.abort();
+    assert!(
+        out.status.success(),
+        "seed client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Human: False, Certainty: 100%"
+    );
+}
+
 // ---------------------------------------------------------------- AWS / botocore
 
 fn boto_case(
