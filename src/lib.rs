@@ -63,6 +63,7 @@ pub mod signature;
 
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "pow")] pub mod pow;
 
 #[cfg(feature = "apikey")]
 pub mod auth;
