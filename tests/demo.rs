@@ -6,6 +6,9 @@ mod app;
 #[path = "../examples/demo/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "../examples/demo/seeds/mod.rs"]
+#[allow(dead_code)]
+mod seeds;
 
 use std::net::SocketAddr;
 

@@ -17,6 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::{Backend, Config, ConfigProblem, OnFailure};
+use crate::seeds;
+use tower_shield::classify::Classifier;
 
 /// Endpoints the index page and the start-up banner list: (method, path, what).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
@@ -111,21 +113,26 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         shield = shield.redis(store);
     }
     let shield = shield.build().map_err(|e| ConfigProblem(e.to_string()))?;
-    let (sample, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let classifier = Classifier::embedded();
+    // The sample app, behind the whole shield.
+    let sample = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
         .routes(routes!(healthz))
         .routes(routes!(whoami))
         .routes(routes!(app_page))
         .routes(routes!(app_data))
+        .layer(shield);
+    // The seed APIs, each with its own authentication and error shape, as documented.
+    let (router, api) = sample
+        .merge(seeds::auspex::router(config, classifier)?)
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {
         let api = api.clone();
         async move { Json((*api).clone()) }
     });
-    Ok(sample
+    Ok(router
         .route("/openapi.json", openapi)
-        .layer(shield)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
         .layer(TraceLayer::new_for_http()))

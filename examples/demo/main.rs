@@ -7,6 +7,7 @@
 
 mod app;
 mod config;
+mod seeds;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
