@@ -183,6 +183,34 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // For scale, not for the comparison: the whole layer on a hot key (plan the key,
+    // check, render the IETF headers, call a trivial inner service).
+    let layer = tower_shield::ratelimit::RateLimitLayer::new(Quota::per_second(RATE));
+    let mut svc = tower::Layer::layer(
+        &layer,
+        tower::service_fn(|_req: http::Request<()>| {
+            std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(())))
+        }),
+    );
+    let peer = tower_shield::core::PeerAddr(
+        "203.0.113.7:4000"
+            .parse()
+            .unwrap_or(([0, 0, 0, 0], 0).into()),
+    );
+    c.bench_function("layer/hot", |b| {
+        b.iter(|| {
+            use tower::Service;
+            let mut req = http::Request::new(());
+            req.extensions_mut().insert(peer);
+            let mut fut = std::pin::pin!(svc.call(req));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match std::future::Future::poll(fut.as_mut(), &mut cx) {
+                std::task::Poll::Ready(Ok(res)) => res.status().as_u16(),
+                _ => 0,
+            }
+        })
+    });
 }
 
 /// Runs `iters` checks split over two threads; returns the wall time (so the reported
@@ -313,8 +341,11 @@ fn paired_report() {
 criterion_group!(benches, bench);
 
 fn main() {
-    memory_report();
-    paired_report();
+    // `RL_SKIP_REPORTS=1` skips the memory and paired reports (e.g. when profiling one case).
+    if std::env::var_os("RL_SKIP_REPORTS").is_none() {
+        memory_report();
+        paired_report();
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -56,7 +56,8 @@ pin_project! {
     {
         Checking {
             check: St::Future,
-            waiting: Option<Waiting<S, ReqB, St>>,
+            // Boxed: only a store that does IO (Redis) gets here.
+            waiting: Option<Box<Waiting<S, ReqB, St>>>,
         },
         Inner {
             #[pin]
@@ -90,7 +91,7 @@ where
     pub(crate) fn checking(check: St::Future, waiting: Waiting<S, ReqB, St>) -> Self {
         Self::Checking {
             check,
-            waiting: Some(waiting),
+            waiting: Some(Box::new(waiting)),
         }
     }
 }
@@ -152,7 +153,7 @@ where
                         plan,
                         mode,
                         shared,
-                    } = w;
+                    } = *w;
                     dispatch(&shared, &mut svc, req, plan, mode, result)
                 }
                 StateProj::Inner { fut, after } => {

@@ -126,7 +126,12 @@ pub fn ratelimit_field(reports: &[Report<'_>]) -> String {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "\"{}\";r={};t={}", r.name, r.remaining, r.reset_secs);
+        s.push('"');
+        s.push_str(r.name);
+        s.push_str("\";r=");
+        super::key::push_u64(&mut s, u64::from(r.remaining));
+        s.push_str(";t=");
+        super::key::push_u64(&mut s, r.reset_secs);
     }
     s
 }
@@ -193,7 +198,7 @@ pub fn retry_after(reports: &[Report<'_>]) -> Option<u64> {
 }
 
 /// Headers to add to a response, in order.
-pub type Headers = SmallVec<[(HeaderName, HeaderValue); 4]>;
+pub type Headers = SmallVec<[(HeaderName, HeaderValue); 3]>;
 
 /// Renders the headers `mode` asks for. `policy` is the precomputed
 /// `RateLimit-Policy` value when the policy set is the configured one.

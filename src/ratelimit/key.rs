@@ -362,7 +362,8 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     if let Some((p, q)) = own {
         for (i, _) in q.iter().take(MAX_POLICIES).enumerate() {
             let name = PRINCIPAL_NAMES.get(i).copied().unwrap_or("");
-            let _ = write!(keys, "{}:{name}:", cfg.prefix);
+            push3(&mut keys, cfg.prefix, ":", name);
+            keys.push(':');
             push_principal(&mut keys, &p.id);
             slots.push((i as u8, keys.len() as u32));
         }
@@ -375,11 +376,13 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
 
     for (i, policy) in cfg.policies.iter().take(MAX_POLICIES).enumerate() {
         let mark = keys.len();
-        let _ = write!(keys, "{}:{}:", cfg.prefix, policy.name);
+        push3(&mut keys, cfg.prefix, ":", &policy.name);
+        keys.push(':');
         if let Some(routes) = &policy.routes {
             match match_route(routes, req.uri().path()) {
                 Some(pattern) => {
-                    let _ = write!(keys, "r{}:{pattern}:", pattern.len());
+                    push_len_prefixed(&mut keys, 'r', pattern);
+                    keys.push(':');
                 }
                 None => {
                     keys.truncate(mark);
@@ -394,7 +397,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
             }
             Key::ClientIp => match client {
                 Some((_, net)) => {
-                    let _ = write!(keys, "ip:{net}");
+                    push_net(&mut keys, net);
                     true
                 }
                 None => return Planned::Reject(no_client()),
@@ -405,7 +408,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
                     true
                 }
                 (None, Some((_, net))) => {
-                    let _ = write!(keys, "ip:{net}");
+                    push_net(&mut keys, net);
                     true
                 }
                 (None, None) => return Planned::Reject(no_client()),
@@ -418,7 +421,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
                     ));
                 }
                 Some(v) => {
-                    let _ = write!(keys, "c{}:{v}", v.len());
+                    push_len_prefixed(&mut keys, 'c', &v);
                     true
                 }
                 None => false,
@@ -441,7 +444,60 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
 }
 
 fn push_principal(keys: &mut String, id: &str) {
-    let _ = write!(keys, "p{}:{id}", id.len());
+    push_len_prefixed(keys, 'p', id);
+}
+
+fn push3(keys: &mut String, a: &str, b: &str, c: &str) {
+    keys.push_str(a);
+    keys.push_str(b);
+    keys.push_str(c);
+}
+
+/// `{tag}{len}:{value}`: the length keeps values that contain `:` unambiguous.
+fn push_len_prefixed(keys: &mut String, tag: char, value: &str) {
+    keys.push(tag);
+    push_u64(keys, value.len() as u64);
+    keys.push(':');
+    keys.push_str(value);
+}
+
+/// `ip:{net}`, with IPv4 written by hand (the common case, without `fmt`).
+fn push_net(keys: &mut String, net: ipnet::IpNet) {
+    keys.push_str("ip:");
+    match net {
+        ipnet::IpNet::V4(v4) => {
+            for (i, o) in v4.addr().octets().into_iter().enumerate() {
+                if i > 0 {
+                    keys.push('.');
+                }
+                push_u64(keys, u64::from(o));
+            }
+            keys.push('/');
+            push_u64(keys, u64::from(v4.prefix_len()));
+        }
+        v6 => {
+            let _ = write!(keys, "{v6}");
+        }
+    }
+}
+
+/// Decimal digits of `n`, without `fmt`.
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &b in buf.get(i..).unwrap_or(&[]) {
+        out.push(char::from(b));
+    }
 }
 
 /// The first pattern `path` matches: exact, or by prefix for a pattern ending in `*`.
@@ -496,6 +552,25 @@ mod tests {
                 .map(|c| c.key.to_owned())
                 .collect(),
             other => panic!("expected a check, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hand_written_numbers_and_addresses() {
+        for n in [0u64, 7, 10, 255, 65_535, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        for net in [
+            "0.0.0.0/32",
+            "203.0.113.7/32",
+            "10.0.0.0/8",
+            "2001:db8::/64",
+        ] {
+            let mut s = String::new();
+            push_net(&mut s, net.parse().unwrap());
+            assert_eq!(s, format!("ip:{net}"));
         }
     }
 

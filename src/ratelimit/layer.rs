@@ -140,6 +140,7 @@ pub(crate) struct Shared<St> {
     pub dry_run: bool,
     pub allow: AllowList,
     pub principal_quotas: bool,
+    pub expose_status: bool,
     pub renderer: Renderer,
     pub clock: SharedClock,
 }
@@ -158,6 +159,7 @@ impl<St> Clone for Shared<St> {
             dry_run: self.dry_run,
             allow: self.allow.clone(),
             principal_quotas: self.principal_quotas,
+            expose_status: self.expose_status,
             renderer: self.renderer.clone(),
             clock: self.clock.clone(),
         }
@@ -241,6 +243,7 @@ impl<St: RateStore> RateLimitLayer<St> {
                 dry_run: false,
                 allow: AllowList::default(),
                 principal_quotas: true,
+                expose_status: false,
                 renderer: Renderer::default(),
                 clock: Arc::new(SystemClock),
             },
@@ -272,6 +275,7 @@ impl<St: RateStore> RateLimitLayer<St> {
                 dry_run: s.dry_run,
                 allow: s.allow,
                 principal_quotas: s.principal_quotas,
+                expose_status: s.expose_status,
                 renderer: s.renderer,
                 clock: s.clock,
             },
@@ -469,6 +473,14 @@ impl<St: RateStore> RateLimitLayer<St> {
         }
     }
 
+    /// Inserts a [`RateLimitStatus`] into each admitted request's extensions, so handlers
+    /// can report the quota in their body (as the 602TechSec API's `rateLimitInfo`
+    /// does). Off by default: it costs an allocation per request.
+    pub fn expose_status(mut self, on: bool) -> Self {
+        self.shared.expose_status = on;
+        self
+    }
+
     /// The configured policies.
     pub fn policies(&self) -> &[Policy] {
         &self.shared.policies
@@ -528,6 +540,30 @@ impl<St> Shared<St> {
     }
 
     /// The headers for an outcome (nothing in dry-run mode).
+    /// The status a handler sees with [`RateLimitLayer::expose_status`].
+    pub(crate) fn status(
+        &self,
+        plan: &Plan,
+        outcome: &RateOutcome,
+        committed: bool,
+    ) -> RateLimitStatus {
+        let reports = headers::reports(plan.each(&self.policies), outcome, committed);
+        RateLimitStatus {
+            allowed: outcome.allowed(),
+            retry_after: headers::retry_after(&reports).map(Duration::from_secs),
+            policies: reports
+                .iter()
+                .map(|r| PolicyStatus {
+                    name: r.name.to_owned(),
+                    limit: r.quota.burst_size(),
+                    remaining: r.remaining,
+                    reset_after: Duration::from_secs(r.reset_secs),
+                    denied: r.denied,
+                })
+                .collect(),
+        }
+    }
+
     pub(crate) fn headers(&self, plan: &Plan, outcome: &RateOutcome, committed: bool) -> Headers {
         if self.dry_run || self.header_mode == HeaderMode::Off {
             return Headers::new();

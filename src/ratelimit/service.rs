@@ -129,6 +129,10 @@ where
         Ok(outcome) if outcome.allowed() => match mode {
             CheckMode::Charge => {
                 let headers = sh.headers(&plan, &outcome, true);
+                if sh.expose_status {
+                    req.extensions_mut()
+                        .insert(sh.status(&plan, &outcome, true));
+                }
                 State::inner(svc.call(req), After::Headers(headers))
             }
             CheckMode::Peek => State::inner(
