@@ -21,7 +21,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tower_shield::signature::{Dialect, Signer};
 
 async fn serve() -> SocketAddr {
-    let cfg = config::Config::parse("").unwrap();
+    serve_with("").await
+}
+
+async fn serve_with(toml: &str) -> SocketAddr {
+    let cfg = config::Config::parse(toml).unwrap();
     let router = app::router(&cfg).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -202,4 +206,237 @@ fn peer_clients_are_the_seeds_own_code() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Runs curl with `args`; returns (status, headers text, body json).
+fn curl(args: &[&str]) -> (u16, String, serde_json::Value) {
+    let out = Command::new("curl")
+        .args(["-sS", "-i"])
+        .args(args)
+        .output()
+        .expect("curl is required for the seed curl tests");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The seed's v2 curl example, verbatim but for the URL and the key.
+fn seed_v2_curl(url: &str, key_header: Option<&str>) -> (u16, String, serde_json::Value) {
+    let mut args = vec!["-X", "POST", url, "-H", "Content-Type: application/json"];
+    let header;
+    if let Some(k) = key_header {
+        header = format!("X-API-Key: {k}");
+        args.extend(["-H", header.as_str()]);
+    }
+    args.extend([
+        "-d",
+        r#"{
+"ipAddress": "192.168.1.100",
+"hostName": "example.com",
+"requestPath": "/login",
+"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+"requestId": "req_12345",
+"requestMethod": "POST"
+}"#,
+    ]);
+    curl(&args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn techsec_v2_with_the_seeds_curl_headers() {
+    let addr = serve().await;
+    let (status, head, v) = tokio::task::spawn_blocking(move || {
+        seed_v2_curl(
+            &format!("http://{addr}/api/v2/verify"),
+            Some("tsk_demo_key"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["isAllowed"], true, "{v}");
+    assert_eq!(v["requestId"], "req_12345");
+    assert!(v["riskScore"].as_u64().is_some_and(|r| r <= 100));
+    assert!(v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    for flag in ["isVpn", "isProxy", "isBot", "isTor"] {
+        assert_eq!(v["securityFlags"][flag], false, "{flag}: {v}");
+    }
+    assert!(v["geoLocation"].is_object());
+    assert_eq!(v["rateLimitInfo"]["remaining"], 999, "{v}");
+    assert!(
+        v["rateLimitInfo"]["resetTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert!(head.contains("x-ratelimit-limit: 1000"), "{head}");
+    assert!(head.contains("x-ratelimit-remaining: 999"), "{head}");
+    assert!(head.contains("x-ratelimit-reset: "), "{head}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn techsec_api_key_in_the_query_and_the_python_client() {
+    let addr = serve().await;
+    let (status, _, v) = tokio::task::spawn_blocking(move || {
+        seed_v2_curl(
+            &format!("http://{addr}/api/v2/verify?apiKey=tsk_demo_key"),
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let out = tokio::task::spawn_blocking(move || {
+        let base = format!("http://{addr}");
+        let src = std::fs::read_to_string(peer("techsec_seed_client.py")).unwrap();
+        assert!(src.contains("your-api-key-here"));
+        let tmp = std::env::temp_dir().join(format!("techsec-{}.py", std::process::id()));
+        std::fs::write(
+            &tmp,
+            src.replace("https://sec.602.tech", &base)
+                .replace("your-api-key-here", "tsk_demo_key"),
+        )
+        .unwrap();
+        let out = Command::new("python3").arg(&tmp).output().expect("python3");
+        let _ = std::fs::remove_file(&tmp);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.trim(), "Request allowed: True");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn techsec_errors_and_hourly_limits() {
+    let addr = serve_with(
+        "[[api_keys]]\nkey = \"tsk_five_per_hour\"\nrequests_per_hour = 5\npermissions = [\"verify\"]\n\
+         [[api_keys]]\nkey = \"tsk_no_verify_perm\"\nrequests_per_hour = 10\npermissions = [\"read\"]\n",
+    )
+    .await;
+    let url = format!("http://{addr}/api/verify");
+    let body =
+        r#"{"ipAddress": "192.168.1.100", "hostName": "example.com", "requestPath": "/login"}"#;
+    let (status, _, v) = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            curl(&[
+                "-X",
+                "POST",
+                &url,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ])
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("INVALID_API_KEY")),
+        "{v}"
+    );
+    for field in ["message", "timestamp", "requestId"] {
+        assert!(v["error"][field].is_string(), "{field}: {v}");
+    }
+    let (status, _, v) = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            curl(&[
+                "-X",
+                "POST",
+                &url,
+                "-H",
+                "X-API-Key: tsk_no_verify_perm",
+                "-d",
+                body,
+            ])
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("INSUFFICIENT_PERMISSIONS")),
+        "{v}"
+    );
+    for bad in [
+        r#"{"ipAddress": "not-an-ip", "hostName": "example.com", "requestPath": "/"}"#,
+        r#"{"hostName": "x"}"#,
+        "[1,2",
+        r#"{"ipAddress": "1.2.3.4", "hostName": "bad host", "requestPath": "/"}"#,
+    ] {
+        let url = url.clone();
+        let (status, _, v) = tokio::task::spawn_blocking(move || {
+            curl(&[
+                "-X",
+                "POST",
+                &url,
+                "-H",
+                "X-API-Key: tsk_five_per_hour",
+                "-d",
+                bad,
+            ])
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("INVALID_REQUEST")),
+            "{bad}: {v}"
+        );
+    }
+    // The four 400s above were charged too (the limit counts requests); one more fits.
+    let (status, head, _) = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            curl(&[
+                "-X",
+                "POST",
+                &url,
+                "-H",
+                "X-API-Key: tsk_five_per_hour",
+                "-d",
+                body,
+            ])
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(status, 200);
+    assert!(head.contains("x-ratelimit-limit: 5"), "{head}");
+    let (status, head, v) = tokio::task::spawn_blocking(move || {
+        curl(&[
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "X-API-Key: tsk_five_per_hour",
+            "-d",
+            body,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{v}"
+    );
+    assert!(head.contains("retry-after: "), "{head}");
+    assert!(head.contains("x-ratelimit-remaining: 0"), "{head}");
 }

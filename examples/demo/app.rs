@@ -123,8 +123,22 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         .routes(routes!(app_data))
         .layer(shield);
     // The seed APIs, each with its own authentication and error shape, as documented.
+    let judges = seeds::techsec::Judges {
+        full: classifier.clone(),
+        ua_only: Classifier::builder()
+            .weights(tower_shield::classify::Weights {
+                no_accept: 0,
+                no_accept_language: 0,
+                no_accept_encoding: 0,
+                no_sec_ch_ua: 0,
+                ..Default::default()
+            })
+            .build(),
+    };
+    let techsec = seeds::techsec::router(config.api_key_store()?, judges).map_err(ConfigProblem)?;
     let (router, api) = sample
         .merge(seeds::auspex::router(config, classifier)?)
+        .merge(techsec)
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {

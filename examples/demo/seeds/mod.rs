@@ -2,3 +2,4 @@
 //! services work against the demo with only their base URL changed.
 
 pub mod auspex;
+pub mod techsec;
