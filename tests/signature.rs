@@ -1009,6 +1009,26 @@ async fn verifies_under_plain_tower_with_any_body_type() {
     assert_eq!(res.status(), 200);
 }
 
+#[tokio::test]
+async fn forward_body_chooses_the_inner_body_type() {
+    use tower::{ServiceBuilder, service_fn};
+    let svc = ServiceBuilder::new()
+        .layer(verus_layer(t0()).forward_body::<Body>())
+        .service(service_fn(|req: Request<Body>| async move {
+            let body = axum::body::to_bytes(req.into_body(), 1024).await.unwrap();
+            Ok::<_, Infallible>(Response::new(Body::from(body)))
+        }));
+    let res = svc
+        .oneshot(signed_verus(r#"{"k": 1}"#, t0()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(Body::new(res.into_body()), 1024)
+        .await
+        .unwrap();
+    assert_eq!(body, r#"{"k": 1}"#);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 

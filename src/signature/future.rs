@@ -35,9 +35,9 @@ pin_project! {
     /// The response future of [`SignatureService`](super::SignatureService): reads the
     /// body (bounded), verifies, optionally asks the replay store, then runs the inner
     /// service. A named state machine: no box, whatever the inner service.
-    pub struct SignatureFuture<S, ReqB, R>
+    pub struct SignatureFuture<S, ReqB, R, B = SignedBody>
     where
-        S: Service<Request<SignedBody>>,
+        S: Service<Request<B>>,
         R: SingleUseStore,
     {
         #[pin]
@@ -48,15 +48,15 @@ pin_project! {
         head: Option<HeadCheck>,
         first: Option<Bytes>,
         rest: BytesMut,
-        forward: Option<Request<SignedBody>>,
-        layer: SignatureLayer<R>,
+        forward: Option<Request<B>>,
+        layer: SignatureLayer<R, B>,
         now: Duration,
     }
 }
 
-impl<S, ReqB, R> SignatureFuture<S, ReqB, R>
+impl<S, ReqB, R, B> SignatureFuture<S, ReqB, R, B>
 where
-    S: Service<Request<SignedBody>>,
+    S: Service<Request<B>>,
     R: SingleUseStore,
 {
     pub(crate) fn collect(
@@ -64,7 +64,7 @@ where
         parts: Parts,
         head: HeadCheck,
         inner: S,
-        layer: SignatureLayer<R>,
+        layer: SignatureLayer<R, B>,
         now: Duration,
     ) -> Self {
         Self {
@@ -85,7 +85,7 @@ where
         headers: &HeaderMap,
         now: Duration,
         err: SignatureError,
-        layer: SignatureLayer<R>,
+        layer: SignatureLayer<R, B>,
     ) -> Self {
         Self {
             state: State::Done,
@@ -102,11 +102,12 @@ where
     }
 }
 
-impl<S, ReqB, R, ResB> Future for SignatureFuture<S, ReqB, R>
+impl<S, ReqB, R, B, ResB> Future for SignatureFuture<S, ReqB, R, B>
 where
-    S: Service<Request<SignedBody>, Response = Response<ResB>>,
+    S: Service<Request<B>, Response = Response<ResB>>,
     ReqB: Body,
     R: SingleUseStore,
+    B: From<Bytes>,
 {
     type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
 
@@ -190,8 +191,7 @@ where
                                         continue;
                                     }
                                     Ok(verified) => {
-                                        let mut req =
-                                            Request::from_parts(parts, SignedBody::new(bytes));
+                                        let mut req = Request::from_parts(parts, B::from(bytes));
                                         req.extensions_mut().insert(verified.principal());
                                         match &this.layer.replay {
                                             Some(store) => {

@@ -1,10 +1,14 @@
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use http::header::{HeaderValue, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use tower_layer::Layer;
 
+use super::SignedBody;
 use super::service::SignatureService;
 use super::verify::{SignatureError, Verifier};
 use crate::core::body::ShieldBody;
@@ -14,16 +18,20 @@ use crate::core::store::{MemorySingleUseStore, SingleUseStore};
 
 /// Verifies SigV4 request signatures, inserts the signer's
 /// [`Principal`](crate::core::Principal), and passes the request on with its body
-/// intact (as [`SignedBody`](super::SignedBody)).
+/// intact: by default as [`SignedBody`](super::SignedBody), or any body type built
+/// from [`Bytes`] chosen with [`SignatureLayer::forward_body`] (e.g.
+/// `axum::body::Body`, so a stack has one body type whether or not it verifies).
 ///
 /// See the [module docs](super) for the rules, status codes and caveats.
 /// `R` is the replay store's type; replay protection is off until
-/// [`SignatureLayer::replay_protection`] is called.
-pub struct SignatureLayer<R = MemorySingleUseStore> {
+/// [`SignatureLayer::replay_protection`] is called. `B` is the body type the inner
+/// service receives.
+pub struct SignatureLayer<R = MemorySingleUseStore, B = SignedBody> {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) replay: Option<Arc<R>>,
     pub(crate) renderer: Renderer,
     pub(crate) clock: SharedClock,
+    pub(crate) _body: PhantomData<fn() -> B>,
 }
 
 impl SignatureLayer {
@@ -34,20 +42,34 @@ impl SignatureLayer {
             replay: None,
             renderer: Renderer::default(),
             clock: Arc::new(SystemClock),
+            _body: PhantomData,
         }
     }
 }
 
-impl<R: SingleUseStore> SignatureLayer<R> {
+impl<R: SingleUseStore, B> SignatureLayer<R, B> {
     /// Accepts each signed request once: its (key id, signature) is remembered in
     /// `store` for twice the time window (a presigned URL: until it expires, at
     /// least twice the window). A store error answers 503 (fail closed).
-    pub fn replay_protection<R2: SingleUseStore>(self, store: R2) -> SignatureLayer<R2> {
+    pub fn replay_protection<R2: SingleUseStore>(self, store: R2) -> SignatureLayer<R2, B> {
         SignatureLayer {
             verifier: self.verifier,
             replay: Some(Arc::new(store)),
             renderer: self.renderer,
             clock: self.clock,
+            _body: PhantomData,
+        }
+    }
+
+    /// Hands the inner service the verified body as `B2` (any `From<Bytes>` body,
+    /// e.g. `axum::body::Body`) instead of [`SignedBody`](super::SignedBody).
+    pub fn forward_body<B2: From<Bytes>>(self) -> SignatureLayer<R, B2> {
+        SignatureLayer {
+            verifier: self.verifier,
+            replay: self.replay,
+            renderer: self.renderer,
+            clock: self.clock,
+            _body: PhantomData,
         }
     }
 
@@ -81,27 +103,28 @@ impl<R: SingleUseStore> SignatureLayer<R> {
     }
 
     /// The response for `err`: the shared JSON body, the rejection in the extensions.
-    pub(crate) fn reject<B>(
+    pub(crate) fn reject<ResB>(
         &self,
         cx: &RejectionContext,
         err: SignatureError,
-    ) -> Response<ShieldBody<B>> {
+    ) -> Response<ShieldBody<ResB>> {
         self.renderer.reject_with(cx, self.rejection(err))
     }
 }
 
-impl<R> Clone for SignatureLayer<R> {
+impl<R, B> Clone for SignatureLayer<R, B> {
     fn clone(&self) -> Self {
         Self {
             verifier: self.verifier.clone(),
             replay: self.replay.clone(),
             renderer: self.renderer.clone(),
             clock: self.clock.clone(),
+            _body: PhantomData,
         }
     }
 }
 
-impl<R> fmt::Debug for SignatureLayer<R> {
+impl<R, B> fmt::Debug for SignatureLayer<R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignatureLayer")
             .field("verifier", &self.verifier)
@@ -111,8 +134,8 @@ impl<R> fmt::Debug for SignatureLayer<R> {
     }
 }
 
-impl<S, R> Layer<S> for SignatureLayer<R> {
-    type Service = SignatureService<S, R>;
+impl<S, R, B> Layer<S> for SignatureLayer<R, B> {
+    type Service = SignatureService<S, R, B>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SignatureService {

@@ -1,6 +1,7 @@
 use std::fmt;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
@@ -14,21 +15,22 @@ use crate::core::store::SingleUseStore;
 
 /// The service [`SignatureLayer`] wraps around an inner service.
 ///
-/// The inner service receives `Request<`[`SignedBody`]`>` (the buffered body) with a
+/// The inner service receives `Request<B>` (the buffered body; `B` is [`SignedBody`]
+/// unless [`SignatureLayer::forward_body`] chose another) with a
 /// [`Principal`](crate::core::Principal) in its extensions.
-pub struct SignatureService<S, R> {
+pub struct SignatureService<S, R, B = SignedBody> {
     pub(crate) inner: S,
-    pub(crate) layer: SignatureLayer<R>,
+    pub(crate) layer: SignatureLayer<R, B>,
 }
 
-impl<S, R> SignatureService<S, R> {
+impl<S, R, B> SignatureService<S, R, B> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 }
 
-impl<S: Clone, R> Clone for SignatureService<S, R> {
+impl<S: Clone, R, B> Clone for SignatureService<S, R, B> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -37,7 +39,7 @@ impl<S: Clone, R> Clone for SignatureService<S, R> {
     }
 }
 
-impl<S: fmt::Debug, R> fmt::Debug for SignatureService<S, R> {
+impl<S: fmt::Debug, R, B> fmt::Debug for SignatureService<S, R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignatureService")
             .field("inner", &self.inner)
@@ -46,15 +48,16 @@ impl<S: fmt::Debug, R> fmt::Debug for SignatureService<S, R> {
     }
 }
 
-impl<S, R, ReqB, ResB> Service<Request<ReqB>> for SignatureService<S, R>
+impl<S, R, B, ReqB, ResB> Service<Request<ReqB>> for SignatureService<S, R, B>
 where
-    S: Service<Request<SignedBody>, Response = Response<ResB>> + Clone,
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
     ReqB: Body,
     R: SingleUseStore,
+    B: From<Bytes>,
 {
     type Response = Response<ShieldBody<ResB>>;
     type Error = S::Error;
-    type Future = SignatureFuture<S, ReqB, R>;
+    type Future = SignatureFuture<S, ReqB, R, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
