@@ -63,6 +63,9 @@ async fn untrusted_peer_headers_are_ignored_by_default() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["clientIp"]["ip"], "127.0.0.1");
     assert_eq!(v["clientIp"]["source"], "peer");
+    // Loopback is special-purpose: {human: true, certainty: 0}, as the Auspex seed says.
+    assert_eq!(v["verdict"]["human"], true, "{v}");
+    assert_eq!(v["verdict"]["certainty"], 0, "{v}");
     let id = headers["x-request-id"].to_str().unwrap();
     assert!(id.starts_with("req_"));
     assert_eq!(v["requestId"], id);

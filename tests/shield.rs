@@ -156,3 +156,77 @@ async fn api_keys_authenticate_and_carry_their_own_quota() {
         "the Principal extractor demands a key"
     );
 }
+
+/// With a classifier stacked, handlers read the `Verdict`, and the stack enforces the
+/// action the pure `classify` function gives for the same address and headers.
+#[cfg(feature = "classify")]
+#[tokio::test]
+async fn the_classifier_decides_and_handlers_read_its_verdict() {
+    use tower_shield::classify::{Action, Classifier, Verdict, classify};
+    let shield = Shield::builder()
+        .client_ip(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        )
+        .classify(Classifier::embedded())
+        .rate_limit(Quota::per_minute(1000))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|v: Verdict| async move { format!("{} {}", v.human, v.action) }),
+        )
+        .layer(shield);
+    let browser = [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        ("accept", "text/html"),
+        ("accept-language", "en"),
+        ("accept-encoding", "gzip"),
+    ];
+    let script = [("user-agent", "python-requests/2.31.0")];
+    let empty: [(&str, &str); 0] = [];
+    for (client, headers) in [
+        ("203.0.113.1", &browser[..]),
+        ("203.0.113.2", &script[..]),
+        ("203.0.113.3", &empty[..]),
+    ] {
+        let mut b = Request::get("/").header("x-forwarded-for", client);
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+            map.insert(*k, v.parse().unwrap());
+        }
+        let expected = classify(client.parse().unwrap(), &map);
+        let mut r = b.body(Body::empty()).unwrap();
+        r.extensions_mut()
+            .insert(PeerAddr("10.0.0.1:443".parse().unwrap()));
+        let res = app.clone().oneshot(r).await.unwrap();
+        match expected.action {
+            Action::Block | Action::Challenge => {
+                assert_eq!(res.status(), StatusCode::FORBIDDEN, "{client} {headers:?}");
+                assert_eq!(
+                    res.extensions().get::<Rejection>().map(|r| r.kind()),
+                    Some(RejectionKind::Blocked)
+                );
+            }
+            _ => {
+                assert_eq!(res.status(), StatusCode::OK, "{client} {headers:?}");
+                let body = axum::body::to_bytes(res.into_body(), 256).await.unwrap();
+                assert_eq!(body, format!("{} {}", expected.human, expected.action));
+            }
+        }
+    }
+    // A browser on a residential-looking address is let through as a human.
+    let res = classify(
+        "203.0.113.1".parse().unwrap(),
+        &browser
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+            .collect(),
+    );
+    assert!(res.action.is_allowed());
+}

@@ -18,7 +18,8 @@ use utoipa_axum::routes;
 
 use crate::config::{Backend, Config, ConfigProblem, OnFailure};
 use crate::seeds;
-use tower_shield::classify::Classifier;
+use tower_shield::classify::{Classifier, ClassifyLayer, Verdict};
+use tower_shield::shield::ShieldBuilder;
 
 /// Endpoints the index page and the start-up banner list: (method, path, what).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
@@ -91,10 +92,17 @@ pub struct ErrorObject {
 
 /// The whole demo app for `config`. Needs a Tokio runtime (the Redis store connects lazily).
 pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
-    let mut shield = Shield::builder()
-        .client_ip_layer(config.client_ip.layer()?)
-        .api_keys(config.api_key_store()?)
-        .rate_limit(config.client_quota());
+    let classifier = Classifier::embedded();
+    let quota = config.client_quota();
+    let keys = std::sync::Arc::new(config.api_key_store()?);
+    let base = || -> Result<ShieldBuilder, ConfigProblem> {
+        Ok(Shield::builder()
+            .client_ip_layer(config.client_ip.layer()?)
+            .api_keys(keys.clone())
+            .rate_limit(quota))
+    };
+    // The sample app, behind the whole shield: its classifier enforces.
+    let mut app_shield = base()?.classify(classifier.clone());
     if config.store.backend == Backend::Redis {
         let st = &config.store;
         let policy = match st.on_failure {
@@ -110,18 +118,30 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
             .failure_policy(policy)
             .connect_lazy()
             .map_err(|e| ConfigProblem(format!("store.redis_url: {e}")))?;
-        shield = shield.redis(store);
+        app_shield = app_shield.redis(store);
     }
-    let shield = shield.build().map_err(|e| ConfigProblem(e.to_string()))?;
-    let classifier = Classifier::embedded();
-    // The sample app, behind the whole shield.
-    let sample = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let app_shield = app_shield
+        .build()
+        .map_err(|e| ConfigProblem(e.to_string()))?;
+    // The demo's own pages and diagnostics: the same shield, but the classifier only
+    // annotates (so `/api/whoami` shows a verdict to any client, curl included), sharing
+    // the sample app's counters.
+    let diag_shield = base()?
+        .classify_layer(ClassifyLayer::new(classifier.clone()).dry_run(true))
+        .rate_store(app_shield.rate_store().clone())
+        .single_use_store(app_shield.single_use_store().clone())
+        .build()
+        .map_err(|e| ConfigProblem(e.to_string()))?;
+    let sample = OpenApiRouter::new()
+        .routes(routes!(app_page))
+        .routes(routes!(app_data))
+        .layer(app_shield);
+    let diag = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
         .routes(routes!(healthz))
         .routes(routes!(whoami))
-        .routes(routes!(app_page))
-        .routes(routes!(app_data))
-        .layer(shield);
+        .layer(diag_shield);
+    let sample = diag.merge(sample);
     // The seed APIs, each with its own authentication and error shape, as documented.
     let judges = seeds::techsec::Judges {
         full: classifier.clone(),
@@ -193,7 +213,7 @@ async fn healthz() -> &'static str {
 pub struct WhoAmI {
     client_ip: ClientIpView,
     principal: Option<PrincipalView>,
-    /// The classifier's verdict (null until a classifier is stacked).
+    /// The classifier's verdict: human, certainty, risk score, flags, reasons, action.
     #[schema(value_type = Option<Object>)]
     verdict: Option<serde_json::Value>,
     request_id: Option<String>,
@@ -242,7 +262,12 @@ impl From<&Principal> for PrincipalView {
         (status = 401, description = "An invalid API key was presented", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
     ))]
-async fn whoami(ip: ClientIp, principal: Option<Principal>, headers: HeaderMap) -> Json<WhoAmI> {
+async fn whoami(
+    ip: ClientIp,
+    principal: Option<Principal>,
+    verdict: Option<Verdict>,
+    headers: HeaderMap,
+) -> Json<WhoAmI> {
     Json(WhoAmI {
         client_ip: ClientIpView {
             ip: ip.ip.to_string(),
@@ -253,7 +278,7 @@ async fn whoami(ip: ClientIp, principal: Option<Principal>, headers: HeaderMap) 
                 .unwrap_or_default(),
         },
         principal: principal.as_ref().map(PrincipalView::from),
-        verdict: None,
+        verdict: verdict.and_then(|v| serde_json::to_value(v).ok()),
         request_id: headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())

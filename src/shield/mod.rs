@@ -28,6 +28,8 @@ use stack::{OptLayer, flatten};
 
 #[cfg(feature = "apikey")]
 use crate::auth::{ApiKeyLayer, ApiKeyService, ApiKeyStore};
+#[cfg(feature = "classify")]
+use crate::classify::{ClassifyLayer, ClassifyService};
 #[cfg(feature = "ratelimit")]
 use crate::core::quota::Quota;
 #[cfg(feature = "ratelimit")]
@@ -43,11 +45,15 @@ type L0<S> = Lift<S>;
 type L1<S> = Opt<RateLimitService<L0<S>, ShieldRateStore>, L0<S>>;
 #[cfg(not(feature = "ratelimit"))]
 type L1<S> = L0<S>;
-#[cfg(feature = "apikey")]
-type L2<S> = Opt<ApiKeyService<L1<S>, DynApiKeys>, L1<S>>;
-#[cfg(not(feature = "apikey"))]
+#[cfg(feature = "classify")]
+type L2<S> = Opt<ClassifyService<L1<S>>, L1<S>>;
+#[cfg(not(feature = "classify"))]
 type L2<S> = L1<S>;
-type Top<S> = ClientIpService<L2<S>>;
+#[cfg(feature = "apikey")]
+type L3<S> = Opt<ApiKeyService<L2<S>, DynApiKeys>, L2<S>>;
+#[cfg(not(feature = "apikey"))]
+type L3<S> = L2<S>;
+type Top<S> = ClientIpService<L3<S>>;
 
 /// The whole protection stack as one tower [`Layer`].
 ///
@@ -78,6 +84,8 @@ pub struct Shield {
     client_ip: ClientIpLayer,
     #[cfg(feature = "apikey")]
     api_keys: Option<ApiKeyLayer<DynApiKeys>>,
+    #[cfg(feature = "classify")]
+    classify: Option<ClassifyLayer>,
     #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer<ShieldRateStore>>,
     rate_store: ShieldRateStore,
@@ -110,6 +118,8 @@ pub struct ShieldBuilder {
     clock: SharedClock,
     #[cfg(feature = "apikey")]
     api_keys: Option<ApiKeyLayer<DynApiKeys>>,
+    #[cfg(feature = "classify")]
+    classify: Option<ClassifyLayer>,
     #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer>,
     rate_store: Option<ShieldRateStore>,
@@ -134,6 +144,8 @@ impl Default for ShieldBuilder {
             clock: Arc::new(SystemClock),
             #[cfg(feature = "apikey")]
             api_keys: None,
+            #[cfg(feature = "classify")]
+            classify: None,
             #[cfg(feature = "ratelimit")]
             rate_limit: None,
             rate_store: None,
@@ -185,6 +197,22 @@ impl ShieldBuilder {
         self
     }
 
+    /// Classifies every request (human or bot, risk, network flags) and inserts its
+    /// `Verdict`; blocks per the verdict's action. With no proof-of-work layer stacked, a
+    /// "challenge" verdict is answered 403 (the layer's default).
+    #[cfg(feature = "classify")]
+    pub fn classify(mut self, classifier: crate::classify::Classifier) -> Self {
+        self.classify = Some(ClassifyLayer::new(classifier));
+        self
+    }
+
+    /// Uses a fully configured classify layer (dry run, challenge handling).
+    #[cfg(feature = "classify")]
+    pub fn classify_layer(mut self, layer: ClassifyLayer) -> Self {
+        self.classify = Some(layer);
+        self
+    }
+
     /// Limits each client (its `ClientIp::rate_key`) to `quota`; a principal with its own
     /// quotas (an API key's plan) is limited by those instead.
     #[cfg(feature = "ratelimit")]
@@ -204,6 +232,18 @@ impl ShieldBuilder {
     /// Bound on keys each in-memory store tracks (default 1,000,000).
     pub fn max_tracked_keys(mut self, max: usize) -> Self {
         self.max_tracked_keys = max;
+        self
+    }
+
+    /// Uses `store` for rate counters (to share one store between several shields).
+    pub fn rate_store(mut self, store: ShieldRateStore) -> Self {
+        self.rate_store = Some(store);
+        self
+    }
+
+    /// Uses `store` for single-use keys (to share one store between several shields).
+    pub fn single_use_store(mut self, store: ShieldSingleUseStore) -> Self {
+        self.single_use = Some(store);
         self
     }
 
@@ -259,6 +299,10 @@ impl ShieldBuilder {
             api_keys: self
                 .api_keys
                 .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+            #[cfg(feature = "classify")]
+            classify: self
+                .classify
+                .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
             #[cfg(feature = "ratelimit")]
             rate_limit: self.rate_limit.map(|l| {
                 l.renderer(self.renderer.clone())
@@ -280,12 +324,16 @@ impl<S> Layer<S> for Shield {
         let l1 = OptLayer(self.rate_limit.clone()).layer(l0);
         #[cfg(not(feature = "ratelimit"))]
         let l1 = l0;
-        #[cfg(feature = "apikey")]
-        let l2 = OptLayer(self.api_keys.clone()).layer(l1);
-        #[cfg(not(feature = "apikey"))]
+        #[cfg(feature = "classify")]
+        let l2 = OptLayer(self.classify.clone()).layer(l1);
+        #[cfg(not(feature = "classify"))]
         let l2 = l1;
+        #[cfg(feature = "apikey")]
+        let l3 = OptLayer(self.api_keys.clone()).layer(l2);
+        #[cfg(not(feature = "apikey"))]
+        let l3 = l2;
         ShieldService {
-            inner: self.client_ip.layer(l2),
+            inner: self.client_ip.layer(l3),
         }
     }
 }
