@@ -204,6 +204,12 @@ impl Sink for Vec<u8> {
     }
 }
 
+impl<const N: usize> Sink for smallvec::SmallVec<[u8; N]> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 impl Sink for Sha256 {
     fn put(&mut self, bytes: &[u8]) {
         self.update(bytes);
@@ -305,7 +311,7 @@ pub fn canonical_request_hash(
 ) -> Result<[u8; 32], CanonicalError> {
     // Gathering the small pieces first and hashing once is faster than feeding the
     // hash piece by piece; the buffer is bounded by the request head's size.
-    let mut buf = Vec::with_capacity(512);
+    let mut buf: smallvec::SmallVec<[u8; 1024]> = smallvec::SmallVec::new();
     write_canonical_request(dialect, parts, &mut buf)?;
     Ok(Sha256::digest(&buf).into())
 }

@@ -134,7 +134,7 @@ pub(crate) fn valid_key_id(id: &[u8]) -> bool {
 pub const DEFAULT_KEY_CACHE_ENTRIES: usize = 4096;
 
 struct Entry {
-    key_id: Box<str>,
+    key_id: Arc<str>,
     date: [u8; 8],
     key: SigningKey,
 }
@@ -170,20 +170,37 @@ impl KeyCache {
         date: &str,
         dialect: &Dialect,
     ) -> Option<SigningKey> {
+        self.lookup(store, key_id, date, dialect).map(|(k, _)| k)
+    }
+
+    /// Like [`KeyCache::get_or_derive`], with the key id as a shared string (no
+    /// allocation on a hit).
+    pub(crate) fn lookup(
+        &self,
+        store: &dyn KeyStore,
+        key_id: &str,
+        date: &str,
+        dialect: &Dialect,
+    ) -> Option<(SigningKey, Arc<str>)> {
         let Ok(date8) = <[u8; 8]>::try_from(date.as_bytes()) else {
-            return store.signing_key(key_id, date, dialect);
+            return store
+                .signing_key(key_id, date, dialect)
+                .map(|k| (k, Arc::from(key_id)));
         };
         if self.max_entries == 0 {
-            return store.signing_key(key_id, date, dialect);
+            return store
+                .signing_key(key_id, date, dialect)
+                .map(|k| (k, Arc::from(key_id)));
         }
         let h = self.hasher.hash_one((key_id, date8));
         if let Some(e) = self.map.get(&h)
             && &*e.key_id == key_id
             && e.date == date8
         {
-            return Some(e.key.clone());
+            return Some((e.key.clone(), e.key_id.clone()));
         }
         let key = store.signing_key(key_id, date, dialect)?;
+        let id: Arc<str> = Arc::from(key_id);
         if self.map.len() >= self.max_entries {
             self.map.retain(|_, e| e.date == date8);
             if self.map.len() >= self.max_entries {
@@ -193,12 +210,12 @@ impl KeyCache {
         self.map.insert(
             h,
             Entry {
-                key_id: key_id.into(),
+                key_id: id.clone(),
                 date: date8,
                 key: key.clone(),
             },
         );
-        Some(key)
+        Some((key, id))
     }
 
     /// How many keys are cached.

@@ -339,9 +339,9 @@ enum Content {
 pub struct HeadCheck {
     key_id: Arc<str>,
     amz_date: [u8; 16],
-    signed_headers: Box<str>,
+    signed_headers: smallvec::SmallVec<[u8; 96]>,
     signature: [u8; 32],
-    key: Option<SigningKey>,
+    key: SigningKey,
     known: bool,
     presigned: bool,
     content: Content,
@@ -349,6 +349,11 @@ pub struct HeadCheck {
 }
 
 impl HeadCheck {
+    /// The signed header list (validated ASCII).
+    fn signed(&self) -> &str {
+        std::str::from_utf8(&self.signed_headers).unwrap_or_default()
+    }
+
     /// The claimed key id (not yet verified).
     pub fn key_id(&self) -> &str {
         &self.key_id
@@ -359,7 +364,7 @@ impl fmt::Debug for HeadCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeadCheck")
             .field("key_id", &self.key_id)
-            .field("signed_headers", &self.signed_headers)
+            .field("signed_headers", &self.signed())
             .field("presigned", &self.presigned)
             .finish_non_exhaustive()
     }
@@ -580,7 +585,7 @@ impl Verifier {
         // One pass over the signed names: all present, the required ones among them.
         let mut required_seen = 0u32;
         let mut content_signed = false;
-        for name in head.signed_headers.split(';') {
+        for name in head.signed().split(';') {
             let present =
                 headers.contains_key(name) || (name == "host" && uri.authority().is_some());
             if !present {
@@ -598,18 +603,6 @@ impl Verifier {
             }
         }
         head.content = self.content_mode(content_signed, headers)?;
-        let date =
-            std::str::from_utf8(head.amz_date.get(..8).unwrap_or_default()).unwrap_or_default();
-        match self
-            .cache
-            .get_or_derive(&*self.keys, &head.key_id, date, &self.dialect)
-        {
-            Some(key) => head.key = Some(key),
-            None => {
-                head.key = Some(SigningKey::derive(&self.decoy, date, &self.dialect));
-                head.known = false;
-            }
-        }
         Ok(head)
     }
 
@@ -671,13 +664,27 @@ impl Verifier {
         presigned: bool,
         ttl: Duration,
     ) -> HeadCheck {
+        // The key is looked up here; an unknown one gets a decoy and fails only in
+        // `finish`, after the same work as a wrong signature.
+        let (key, key_id, known) =
+            match self
+                .cache
+                .lookup(&*self.keys, c.key_id, c.date, &self.dialect)
+            {
+                Some((key, id)) => (key, id, true),
+                None => (
+                    SigningKey::derive(&self.decoy, c.date, &self.dialect),
+                    Arc::from(c.key_id),
+                    false,
+                ),
+            };
         HeadCheck {
-            key_id: Arc::from(c.key_id),
+            key_id,
             amz_date,
-            signed_headers: c.signed_headers.into(),
+            signed_headers: c.signed_headers.as_bytes().into(),
             signature: c.signature,
-            key: None,
-            known: true,
+            key,
+            known,
             presigned,
             content: Content::Body,
             replay_ttl: ttl,
@@ -772,7 +779,7 @@ impl Verifier {
                 method,
                 uri,
                 headers,
-                signed_headers: &head.signed_headers,
+                signed_headers: head.signed(),
                 payload_hash: payload,
                 presigned: head.presigned,
             },
@@ -785,9 +792,7 @@ impl Verifier {
                 SignatureError::Malformed("too many query parameters")
             }
         })?;
-        let Some(key) = &head.key else {
-            return Ok(false);
-        };
+        let key = &head.key;
         let date = head.amz_date.get(..8).unwrap_or_default();
         let expected = key.sign_parts(&self.dialect, &head.amz_date, date, &hash);
         Ok(ct_eq(&expected, &head.signature))
