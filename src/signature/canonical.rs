@@ -204,9 +204,46 @@ impl Sink for Vec<u8> {
     }
 }
 
-impl<const N: usize> Sink for smallvec::SmallVec<[u8; N]> {
+/// 1 KiB on the stack, spilling to the heap for larger canonical requests.
+struct StackBuf {
+    buf: [u8; 1024],
+    len: usize,
+    spill: Vec<u8>,
+}
+
+impl StackBuf {
+    fn new() -> Self {
+        Self {
+            buf: [0; 1024],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.spill.is_empty() {
+            self.buf.get(..self.len).unwrap_or_default()
+        } else {
+            &self.spill
+        }
+    }
+}
+
+impl Sink for StackBuf {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+        if self.spill.is_empty() {
+            let end = self.len + bytes.len();
+            if let Some(dst) = self.buf.get_mut(self.len..end) {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+                return;
+            }
+            self.spill.reserve(end.max(2048));
+            self.spill
+                .extend_from_slice(self.buf.get(..self.len).unwrap_or_default());
+        }
+        self.spill.extend_from_slice(bytes);
     }
 }
 
@@ -311,9 +348,9 @@ pub fn canonical_request_hash(
 ) -> Result<[u8; 32], CanonicalError> {
     // Gathering the small pieces first and hashing once is faster than feeding the
     // hash piece by piece; the buffer is bounded by the request head's size.
-    let mut buf: smallvec::SmallVec<[u8; 1024]> = smallvec::SmallVec::new();
+    let mut buf = StackBuf::new();
     write_canonical_request(dialect, parts, &mut buf)?;
-    Ok(Sha256::digest(&buf).into())
+    Ok(Sha256::digest(buf.as_slice()).into())
 }
 
 /// Trims SP/HTAB at both ends and folds inner runs of them into one space.
@@ -542,6 +579,20 @@ mod tests {
             write_canonical_query(Some(&many), false, &mut v),
             Err(CanonicalError::TooManyQueryParams)
         );
+    }
+
+    #[test]
+    fn stack_buffer_spills_in_order() {
+        let mut b = StackBuf::new();
+        let chunk = [7u8; 300];
+        let mut want = Vec::new();
+        for i in 0..10u8 {
+            b.put(&chunk);
+            b.put(&[i]);
+            want.extend_from_slice(&chunk);
+            want.push(i);
+        }
+        assert_eq!(b.as_slice(), &want[..]);
     }
 
     #[test]
