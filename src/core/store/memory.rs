@@ -336,7 +336,8 @@ impl MemoryRateStore {
     /// The default bound on tracked keys.
     pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
-    /// A store on the system clock, tracking at most 1,000,000 keys, refusing new keys when full.
+    /// A store on the default clock (the CPU timestamp counter anchored to the system
+    /// clock), tracking at most 1,000,000 keys, refusing new keys when full.
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -585,7 +586,8 @@ pub struct MemorySingleUseStore {
 }
 
 impl MemorySingleUseStore {
-    /// A store on the system clock holding at most 1,000,000 keys.
+    /// A store on the default clock (see [`MemoryRateStore::new`]) holding at most
+    /// 1,000,000 keys.
     pub fn new() -> Self {
         Self::builder().build()
     }

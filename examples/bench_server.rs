@@ -1,0 +1,136 @@
+//! A hello-world server behind each configuration `scripts/loadtest.sh` compares.
+//!
+//! ```text
+//! cargo run --release --example bench_server -- --mode shield --listen 127.0.0.1:9001
+//! ```
+//!
+//! Modes: `bare`, `ratelimit` (ClientIpLayer + RateLimitLayer), `governor`
+//! (tower-governor, the peer), `shield` (client IP behind a trusted proxy, API key,
+//! classify, rate limit), `shield-sig` (`shield` plus a SignatureLayer on `POST /signed`),
+//! `flood` (`shield` with a per-client quota that keeps keys alive, and small caps, for the
+//! memory run). `--print-signed` prints the headers of a signed 1 KiB POST for wrk.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{get, post};
+use clap::{Parser, ValueEnum};
+use tower_shield::Shield;
+use tower_shield::auth::StaticApiKeys;
+use tower_shield::classify::Classifier;
+use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
+use tower_shield::core::Quota;
+use tower_shield::ratelimit::RateLimitLayer;
+use tower_shield::signature::{Dialect, SignatureLayer, Signer, StaticKeys, Verifier};
+
+/// The API key every shield mode accepts.
+pub const API_KEY: &str = "tsk_bench_key_0123456789";
+const SIG_ID: &str = "alk_bench";
+const SIG_SECRET: &str = "als_bench_secret_0123456789abcdef";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Bare,
+    Ratelimit,
+    Governor,
+    Shield,
+    ShieldSig,
+    Flood,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, value_enum, default_value = "bare")]
+    mode: Mode,
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    listen: SocketAddr,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Bound on tracked keys per store (flood mode).
+    #[arg(long, default_value_t = 100_000)]
+    max_keys: usize,
+    /// Print `Header: value` lines of a signed 1 KiB `POST /signed` and exit.
+    #[arg(long)]
+    print_signed: Option<String>,
+}
+
+/// A limit no load test reaches.
+fn never() -> Quota {
+    Quota::per_second(1_000_000_000)
+}
+
+fn shield(max_keys: usize, client_quota: Quota) -> Shield {
+    let keys = StaticApiKeys::new().key(API_KEY, ["bench"], Some(never())).unwrap();
+    Shield::builder()
+        .client_ip(ClientIpSource::RightmostXForwardedFor, ["127.0.0.1/32".parse().unwrap()])
+        .api_keys(keys)
+        .classify(Classifier::embedded())
+        .rate_limit(client_quota)
+        .max_tracked_keys(max_keys)
+        .build()
+        .unwrap()
+}
+
+fn app(mode: Mode, max_keys: usize) -> Router {
+    let hello = Router::new()
+        .route("/", get(|| async { "Hello, World!" }))
+        .route("/signed", post(|| async { "ok" }));
+    match mode {
+        Mode::Bare => hello,
+        Mode::Ratelimit => hello
+            .layer(RateLimitLayer::new(never()))
+            .layer(ClientIpLayer::peer()),
+        Mode::Governor => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(1_000_000_000)
+                .finish()
+                .unwrap();
+            hello.layer(tower_governor::GovernorLayer::new(config))
+        }
+        Mode::Shield => hello.layer(shield(1_000_000, never())),
+        Mode::ShieldSig => {
+            let keys = StaticKeys::new().key(SIG_ID, SIG_SECRET).unwrap();
+            let verify = SignatureLayer::new(Verifier::new(Dialect::verus(), keys));
+            Router::new()
+                .route("/", get(|| async { "Hello, World!" }))
+                .route("/signed", post(|| async { "ok" }).route_layer(verify))
+                .layer(shield(1_000_000, never()))
+        }
+        // A real per-client quota: each client's key stays alive for an hour.
+        Mode::Flood => hello.layer(shield(max_keys, Quota::per_hour(100))),
+    }
+}
+
+fn print_signed(url_path: &str) {
+    let body = vec![b'x'; 1024];
+    let mut req = http::Request::post(url_path).body(body).unwrap();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    Signer::new(Dialect::verus(), SIG_ID, SIG_SECRET).sign(&mut req, now).unwrap();
+    for (k, v) in req.headers() {
+        println!("{}: {}", k, v.to_str().unwrap());
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(path) = args.print_signed {
+        print_signed(&path);
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers.max(1))
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let app = app(args.mode, args.max_keys);
+        let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap();
+        println!("bench_server {:?} on {}", args.mode, listener.local_addr().unwrap());
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+}

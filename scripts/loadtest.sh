@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# End-to-end cost of the stack: requests/s and p50/p99 latency of a hello-world axum route,
+# bare and behind each tower-shield configuration and tower-governor, with the server and
+# the load generator (wrk, Debian) pinned to separate cores, several A/B-interleaved rounds.
+# Then a memory run: a flood of distinct client IPs through the full stack, RSS before/after.
+#
+# Usage: scripts/loadtest.sh [rounds=3] [seconds=5] [flood_requests=1000000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}; secs=${2:-5}; flood_n=${3:-1000000}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+cargo build --release -q --example bench_server
+bin=target/release/examples/bench_server
+port=19090
+cores=$(nproc)
+srv_pin=(); gen_pin=()
+if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then srv_pin=(taskset -c 0); gen_pin=(taskset -c 1); fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+start() { # mode
+  "${srv_pin[@]}" "$bin" --mode "$1" --listen "127.0.0.1:$port" > "$tmp/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return; sleep 0.05; done
+  echo "server $1 did not start"; cat "$tmp/server.log"; exit 1
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+
+# The signed 1 KiB POST, signed now (valid for the 5-minute window).
+"$bin" --print-signed /signed > "$tmp/signed.txt"
+{
+  echo 'wrk.method = "POST"'
+  echo "wrk.body = string.rep(\"x\", 1024)"
+  echo 'wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"'
+  echo 'wrk.headers["Accept"] = "*/*"'
+  echo 'wrk.headers["Accept-Language"] = "en"'
+  echo 'wrk.headers["Accept-Encoding"] = "gzip"'
+  echo 'wrk.headers["X-Forwarded-For"] = "81.2.69.160"'
+  echo 'wrk.headers["X-API-Key"] = "tsk_bench_key_0123456789"'
+  while IFS=': ' read -r k v; do echo "wrk.headers[\"$k\"] = \"$v\""; done < "$tmp/signed.txt"
+} > "$tmp/post.lua"
+
+# name mode script path
+configs=(
+  "bare|bare|scripts/loadtest/get.lua|/"
+  "ratelimit|ratelimit|scripts/loadtest/get.lua|/"
+  "governor|governor|scripts/loadtest/get.lua|/"
+  "shield|shield|scripts/loadtest/get.lua|/"
+  "bare-post|bare|$tmp/post.lua|/signed"
+  "shield-sig|shield-sig|$tmp/post.lua|/signed"
+)
+echo "# $rounds rounds x ${secs}s per configuration, order rotated each round; wrk -t1 -c64"
+for r in $(seq "$rounds"); do
+  n=${#configs[@]}
+  for i in $(seq 0 $((n - 1))); do
+    c=${configs[$(( (i + r) % n ))]}
+    IFS='|' read -r name mode script path <<< "$c"
+    start "$mode"
+    "${gen_pin[@]}" wrk -t1 -c64 -d1s -s "$script" "http://127.0.0.1:$port$path" > /dev/null  # warm-up
+    "${gen_pin[@]}" wrk -t1 -c64 -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$port$path" > "$tmp/out"
+    stop
+    rps=$(awk '/^Requests\/sec/ {print $2}' "$tmp/out")
+    p50=$(awk '$1=="50%" {print $2}' "$tmp/out"); p99=$(awk '$1=="99%" {print $2}' "$tmp/out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' "$tmp/out"); non2xx=${non2xx:-0}
+    echo "$name $rps $p50 $p99 $non2xx" >> "$tmp/results"
+    echo "round $r: $name $rps req/s p50 $p50 p99 $p99 non-2xx $non2xx"
+  done
+done
+python3 - "$tmp/results" <<'PY'
+import statistics, sys
+def ms(s):
+    return float(s[:-2]) if s.endswith("ms") else float(s[:-2]) / 1000 if s.endswith("us") else float(s[:-1]) * 1000
+rows = {}
+for line in open(sys.argv[1]):
+    name, rps, p50, p99, bad = line.split()
+    rows.setdefault(name, []).append((float(rps), ms(p50), ms(p99), int(bad)))
+med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), statistics.median(r[2] for r in v), sum(r[3] for r in v)) for k, v in rows.items()}
+print()
+print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
+print("|---|---|---|---|---|---|")
+for k in ["bare", "ratelimit", "governor", "shield", "bare-post", "shield-sig"]:
+    if k not in med: continue
+    base = med["bare-post" if k in ("bare-post", "shield-sig") else "bare"][0]
+    rps, p50, p99, bad = med[k]
+    print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / base:.2f} | {bad} |")
+PY
+
+echo
+echo "# memory: $flood_n requests from distinct client IPs through the full stack (flood mode: per-client 100/hour, 100k-key caps)"
+"${srv_pin[@]}" "$bin" --mode flood --max-keys 100000 --listen "127.0.0.1:$port" > "$tmp/server.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+rss() { awk -v k="$1" '$1==k":" {print $2}' "/proc/$pid/status"; }
+echo "before: VmRSS $(rss VmRSS) kB, VmHWM $(rss VmHWM) kB"
+start_t=$(date +%s)
+"${gen_pin[@]}" wrk -t1 -c64 -d600s -s scripts/loadtest/flood.lua "http://127.0.0.1:$port/" > "$tmp/flood.out" &
+wpid=$!
+# Stop the flood once it has sent flood_n requests (about rps x seconds).
+while kill -0 $wpid 2>/dev/null; do
+  sleep 5
+  sent=$(( ( $(date +%s) - start_t ) * ${FLOOD_RPS_GUESS:-40000} ))
+  echo "  t=$(( $(date +%s) - start_t ))s VmRSS $(rss VmRSS) kB VmHWM $(rss VmHWM) kB"
+  [ "$sent" -ge "$flood_n" ] && kill -INT $wpid 2>/dev/null || true
+done
+wait $wpid 2>/dev/null || true
+grep -E "requests in|Requests/sec|Non-2xx" "$tmp/flood.out" || true
+echo "after:  VmRSS $(rss VmRSS) kB, VmHWM (peak) $(rss VmHWM) kB"
+kill $pid 2>/dev/null || true
