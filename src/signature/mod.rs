@@ -17,7 +17,9 @@
 //! key id, `kind` = `Signature`) and calls the inner service with the body it
 //! buffered. **The inner service's request body type is [`SignedBody`]**
 //! (`http_body_util::Full<Bytes>`); axum's `Router` accepts it, so
-//! `router.layer(SignatureLayer::new(..))` and `.route_layer(..)` just work.
+//! `router.layer(SignatureLayer::new(..))` and `.route_layer(..)` just work. Any
+//! other body built from `Bytes` can be chosen with
+//! [`SignatureLayer::forward_body`] (e.g. `forward_body::<axum::body::Body>()`).
 //!
 //! # What is checked
 //!
@@ -50,6 +52,15 @@
 //! * Optional replay protection ([`SignatureLayer::replay_protection`]): each
 //!   (key id, signature) is accepted once, remembered in a
 //!   [`SingleUseStore`](crate::core::store::SingleUseStore) for twice the window.
+//!
+//! # Bounds
+//!
+//! Body: [`Verifier::body_limit`] (1 MiB). `Authorization`: 4096 bytes
+//! ([`MAX_AUTHORIZATION_LEN`]). Signed headers: 64 ([`MAX_SIGNED_HEADERS`]). Query
+//! parameters: 256 ([`MAX_QUERY_PARAMS`]). Key ids and scope parts: 128 bytes.
+//! Derived-key cache: 4096 entries ([`Verifier::key_cache_entries`]). The canonical
+//! request is gathered on the stack (1 KiB) and is otherwise as large as the signed
+//! head, which the HTTP server already bounds.
 //!
 //! # Status codes
 //!
