@@ -686,7 +686,7 @@ mod tests {
     #[test]
     fn pinned_vector() {
         // Cross-checked with: python3 -c "import hashlib;print(hashlib.sha256(b'tower-shield-vector2345').hexdigest())"
-        // and the widget's pure-JS SHA-256 (tests/pow_browser.rs compares the JS and Rust hashes).
+        // (the widget's pure-JS SHA-256 is exercised against the server by tests/pow_browser.rs).
         let h = work_hash(b"tower-shield-vector", 2345);
         assert_eq!(h, <[u8; 32]>::from(Sha256::digest(b"tower-shield-vector2345")));
     }

@@ -300,8 +300,31 @@
     }
   }
 
+  // Measures this browser's solver: all workers on an unsolvable difficulty for `ms`.
+  function benchmark(ms) {
+    var n = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)), counts = [], workers = [];
+    var workerUrl = new URL('worker.js', scriptUrl).href;
+    return new Promise(function (resolve) {
+      for (var i = 0; i < n; i++) {
+        (function (i) {
+          var w = new Worker(workerUrl);
+          counts[i] = 0;
+          w.onmessage = function (ev) { if (ev.data && ev.data.type === 'progress') counts[i] = ev.data.hashes; };
+          w.postMessage({ prefix: 'benchmark-' + Math.random().toString(16).slice(2, 18), difficulty: 64, start: i, step: n });
+          workers.push(w);
+        })(i);
+      }
+      setTimeout(function () {
+        workers.forEach(function (w) { w.terminate(); });
+        var total = counts.reduce(function (a, b) { return a + b; }, 0);
+        resolve({ hashRate: Math.round(total / ms * 1000), hashes: total, ms: ms, workers: n });
+      }, ms);
+    });
+  }
+
   window.ShieldPow = {
     stats: stats,
+    benchmark: benchmark,
     render: function (el) { return el.__shieldPow || (el.__shieldPow = new Widget(el)); }
   };
   function init() {

@@ -84,6 +84,9 @@ function run(msg) {
   var block = new Uint8Array(64), h = new Int32Array(8), L0 = prefix.length;
   var fast = L0 + 16 + 9 <= 64;
   block.set(fast ? prefix : []);
+  // Words wholly inside the prefix never change (compress only writes W[16..64]).
+  var fixed = fast ? L0 >> 2 : 0;
+  for (var f = 0; f < fixed; f++) W[f] = block[4 * f] << 24 | block[4 * f + 1] << 16 | block[4 * f + 2] << 8 | block[4 * f + 3];
   for (;;) {
     var s = String(nonce);
     if (fast) {
@@ -93,13 +96,14 @@ function run(msg) {
       for (i = L + 1; i < 62; i++) block[i] = 0;
       var bits = L * 8;
       block[62] = bits >>> 8; block[63] = bits & 0xff;
-      for (i = 0; i < 16; i++) {
+      for (i = fixed; i < 16; i++) {
         var p = 4 * i;
         W[i] = block[p] << 24 | block[p + 1] << 16 | block[p + 2] << 8 | block[p + 3];
       }
       h.set(H0);
       compress(h);
     } else {
+      fixed = 0;
       var all = new Uint8Array(L0 + s.length);
       all.set(prefix);
       all.set(ascii(s), L0);
