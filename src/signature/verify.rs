@@ -648,10 +648,11 @@ impl Verifier {
         if p.amz_date.get(..8) != Some(p.date.as_bytes()) {
             return Err(Malformed("Credential date is not the X-Amz-Date date"));
         }
-        if t > now + self.window || now > t + p.expires {
+        if t > now.saturating_add(self.window) || now > t.saturating_add(p.expires) {
             return Err(SignatureError::Expired);
         }
-        let ttl = (t + p.expires)
+        let ttl = t
+            .saturating_add(p.expires)
             .saturating_sub(now)
             .max(self.window.saturating_mul(2));
         Ok(self.head(creds, p.amz_date, true, ttl))
