@@ -1,13 +1,15 @@
 //! A bounded verdict cache keyed by client network, user-agent hash and header findings.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::core::verdict::Verdict;
 
 const SHARDS: usize = 16;
+
+type Shard = Mutex<HashMap<CacheKey, (u64, Verdict)>>;
 
 /// What a verdict is cached under: the IPv4 address or the IPv6 /64, a keyed hash of
 /// the user agent, and the header-consistency bits.
@@ -24,7 +26,7 @@ pub(crate) struct CacheKey {
 /// misses.
 #[derive(Debug)]
 pub(crate) struct VerdictCache {
-    shards: Box<[Mutex<HashMap<CacheKey, (u64, Verdict)>>]>,
+    shards: Box<[Shard]>,
     per_shard: usize,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -44,20 +46,17 @@ impl VerdictCache {
             IpAddr::V4(a) => (u128::from(u32::from(a)), false),
             IpAddr::V6(a) => (u128::from(a) & !u128::from(u64::MAX), true),
         };
-        let mut h = self.hasher.build_hasher();
-        ua.hash(&mut h);
         CacheKey {
             net,
             v6,
-            ua: h.finish(),
+            ua: self.hasher.hash_one(ua),
             hdr,
         }
     }
 
-    fn shard(&self, key: &CacheKey) -> Option<&Mutex<HashMap<CacheKey, (u64, Verdict)>>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        self.shards.get((h.finish() as usize) % SHARDS)
+    fn shard(&self, key: &CacheKey) -> Option<&Shard> {
+        self.shards
+            .get((self.hasher.hash_one(key) as usize) % SHARDS)
     }
 
     pub(crate) fn get(&self, key: &CacheKey, generation: u64) -> Option<Verdict> {

@@ -10,11 +10,12 @@
 //! * built-in names of HTTP libraries and headless browsers, and generic signals: a URL
 //!   or an e-mail address inside the UA.
 //!
-//! Plain literals (most patterns) go into one [Aho-Corasick](aho_corasick) automaton
-//! (anchored ones into a second, anchored automaton); only true regexes go into a
-//! [`RegexSet`](regex::bytes::RegexSet). Matching is ASCII case-insensitive on the
-//! first [`MAX_UA_BYTES`] bytes of the header (longer user agents are a signal of
-//! their own). An empty or missing user agent counts as automated.
+//! Plain literals (most patterns) go into one ASCII-case-insensitive
+//! [Aho-Corasick](aho_corasick) automaton; only true regexes go into a
+//! [`RegexSet`](regex::bytes::RegexSet). `crawler-user-agents` patterns keep their case
+//! (its `Sonic` must not match `Panasonic`); `isbot` and the built-ins ignore case, as
+//! isbot does. Matching reads the first [`MAX_UA_BYTES`] bytes of the header (longer user
+//! agents are a signal of their own). An empty or missing user agent counts as automated.
 //!
 //! # Caveats
 //!
@@ -25,7 +26,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
 
 /// The most bytes of a user agent that are matched (browsers send under 512).
@@ -185,35 +186,44 @@ const BUILTIN: &[(UaCategory, &str)] = &[
     (UaCategory::Crawler, "www."),
 ];
 
-/// A regex with look-around rewritten as guards on the bytes around each match.
+/// A regex with look-around rewritten as guards on the bytes around each match
+/// (compared ASCII case-insensitively).
 #[derive(Clone, Debug)]
-struct Guarded {
+struct Guard {
     re: Regex,
     not_before: &'static [&'static str],
     not_after: &'static [&'static str],
     pattern: &'static str,
 }
 
-impl Guarded {
+impl Guard {
     fn is_match(&self, hay: &[u8]) -> bool {
         self.re.find_iter(hay).any(|m| {
             let before = hay.get(..m.start()).unwrap_or_default();
             let after = hay.get(m.end()..).unwrap_or_default();
-            !self
-                .not_before
-                .iter()
-                .any(|b| before.ends_with(b.as_bytes()))
-                && !self
-                    .not_after
-                    .iter()
-                    .any(|a| after.starts_with(a.as_bytes()))
+            !self.not_before.iter().any(|b| {
+                before
+                    .len()
+                    .checked_sub(b.len())
+                    .and_then(|at| before.get(at..))
+                    .is_some_and(|t| t.eq_ignore_ascii_case(b.as_bytes()))
+            }) && !self.not_after.iter().any(|a| {
+                after
+                    .get(..a.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(a.as_bytes()))
+            })
         })
     }
 }
 
-/// isbot's look-around patterns and their rewrites (input is lower-cased first).
+/// isbot's look-around patterns and their rewrites.
 const GUARDED: &[(&str, &str, &[&str], &[&str])] = &[
-    ("(?:^|[^g])news(?!sapphire)", "news", &["g"], &["sapphire"]),
+    (
+        "(?:^|[^g])news(?!sapphire)",
+        "(?:^|[^g])news",
+        &[],
+        &["sapphire"],
+    ),
     (
         "(?<! channel/|google/)google(?!(?:wv|app|/google| pixel))",
         "google",
@@ -245,129 +255,38 @@ impl PatInfo {
     }
 }
 
+/// A literal of the automaton: its pattern, the exact bytes for a case-sensitive one
+/// (the automaton matches ASCII case-insensitively), and whether it must start the UA.
+#[derive(Clone, Debug)]
+struct Literal {
+    info: PatInfo,
+    exact: Option<Box<[u8]>>,
+    anchored: bool,
+}
+
 /// Compiled user-agent patterns. Build once and share (it is `Send + Sync`; clone is an
 /// `Arc` bump inside [`Classifier`](super::Classifier)).
+///
+/// One pass of an ASCII-case-insensitive Aho-Corasick automaton over every literal
+/// (case-sensitive ones verified on a hit, anchored ones checked to start the UA), and one
+/// pass of a [`RegexSet`] over the true regexes; which pattern matched is only worked out
+/// on a hit.
 #[derive(Clone)]
 pub struct UaMatcher {
-    /// Case-sensitive patterns (crawler-user-agents), matched on the UA as sent.
-    cs: Compiled,
-    /// Case-insensitive patterns (isbot, built-ins), matched on the lower-cased UA.
-    ci: Compiled,
-    guarded: Vec<(Guarded, PatInfo)>,
+    literals: Option<AhoCorasick>,
+    literal_info: Vec<Literal>,
+    regexes: RegexSet,
+    regex_info: Vec<(PatInfo, Option<Guard>)>,
     skipped: Vec<String>,
 }
 
 impl fmt::Debug for UaMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UaMatcher")
-            .field("case_sensitive", &self.cs.len())
-            .field("case_insensitive", &self.ci.len())
-            .field("guarded", &self.guarded.len())
+            .field("literals", &self.literal_info.len())
+            .field("regexes", &self.regex_info.len())
             .field("skipped", &self.skipped.len())
             .finish()
-    }
-}
-
-/// Patterns of one case mode, before compiling.
-#[derive(Default)]
-struct Parts {
-    literal_pats: Vec<String>,
-    literal_info: Vec<PatInfo>,
-    prefix_pats: Vec<String>,
-    prefix_info: Vec<PatInfo>,
-    regex_pats: Vec<String>,
-    regex_info: Vec<PatInfo>,
-}
-
-impl Parts {
-    /// Sorts `pat` into literals, anchored literals or regexes; `false` if it does not
-    /// compile.
-    fn add(&mut self, pat: &str, info: PatInfo, case_sensitive: bool) -> bool {
-        match as_literal(pat, !case_sensitive) {
-            Some((lit, false)) => {
-                self.literal_pats.push(lit);
-                self.literal_info.push(info);
-                true
-            }
-            Some((lit, true)) => {
-                self.prefix_pats.push(lit);
-                self.prefix_info.push(info);
-                true
-            }
-            None => {
-                // JS semantics: \w, \d, \b are ASCII.
-                let pat = js_to_rust(pat);
-                let flags = if case_sensitive { "" } else { "i" };
-                for re in [format!("(?{flags}-u:{pat})"), format!("(?{flags}:{pat})")] {
-                    if Regex::new(&re).is_ok() {
-                        self.regex_pats.push(re);
-                        self.regex_info.push(info);
-                        return true;
-                    }
-                }
-                false
-            }
-        }
-    }
-
-    fn compile(self) -> Compiled {
-        let literals = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&self.literal_pats)
-            .ok();
-        let prefixes = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostFirst)
-            .start_kind(StartKind::Anchored)
-            .build(&self.prefix_pats)
-            .ok();
-        let regexes = RegexSetBuilder::new(&self.regex_pats)
-            .size_limit(64 << 20)
-            .dfa_size_limit(16 << 20)
-            .build()
-            .unwrap_or_else(|_| RegexSet::empty());
-        Compiled {
-            literals,
-            literal_info: self.literal_info,
-            prefixes,
-            prefix_info: self.prefix_info,
-            regexes,
-            regex_info: self.regex_info,
-        }
-    }
-}
-
-/// Compiled patterns of one case mode.
-#[derive(Clone)]
-struct Compiled {
-    literals: Option<AhoCorasick>,
-    literal_info: Vec<PatInfo>,
-    prefixes: Option<AhoCorasick>,
-    prefix_info: Vec<PatInfo>,
-    regexes: RegexSet,
-    regex_info: Vec<PatInfo>,
-}
-
-impl Compiled {
-    fn len(&self) -> usize {
-        self.literal_info.len() + self.prefix_info.len() + self.regex_info.len()
-    }
-
-    fn find<'a>(&'a self, hay: &[u8], best: &mut Option<&'a PatInfo>) {
-        if let Some(ac) = &self.literals {
-            for m in ac.find_overlapping_iter(hay) {
-                consider(best, self.literal_info.get(m.pattern().as_usize()));
-            }
-        }
-        if let Some(ac) = &self.prefixes {
-            if let Ok(Some(m)) = ac.try_find(Input::new(hay).anchored(Anchored::Yes)) {
-                consider(best, self.prefix_info.get(m.pattern().as_usize()));
-            }
-        }
-        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(hay) {
-            for i in self.regexes.matches(hay).iter() {
-                consider(best, self.regex_info.get(i));
-            }
-        }
     }
 }
 
@@ -386,9 +305,9 @@ pub struct UaPattern {
     pub case_sensitive: bool,
 }
 
-/// `pat` as a plain literal (lower-cased when `lowercase`) when it has no regex syntax beyond escapes
+/// `pat` as a plain literal when it has no regex syntax beyond escapes
 /// and a leading `^`; `(literal, anchored)`.
-fn as_literal(pat: &str, lowercase: bool) -> Option<(String, bool)> {
+fn as_literal(pat: &str) -> Option<(String, bool)> {
     let (body, anchored) = match pat.strip_prefix('^') {
         Some(b) => (b, true),
         None => (pat, false),
@@ -404,7 +323,6 @@ fn as_literal(pat: &str, lowercase: bool) -> Option<(String, bool)> {
             '.' | '[' | ']' | '(' | ')' | '{' | '}' | '*' | '+' | '?' | '|' | '^' | '$' => {
                 return None;
             }
-            c if lowercase => out.push(c.to_ascii_lowercase()),
             c => out.push(c),
         }
     }
@@ -525,38 +443,56 @@ impl UaMatcher {
     /// `builtins`. Patterns that do not compile are skipped and listed by
     /// [`UaMatcher::skipped`].
     pub fn from_patterns(patterns: impl IntoIterator<Item = UaPattern>, builtins: bool) -> Self {
-        let mut cs = Parts::default();
-        let mut ci = Parts::default();
-        let mut guarded = Vec::new();
+        let mut literal_pats: Vec<String> = Vec::new();
+        let mut literal_info = Vec::new();
+        let mut regex_pats: Vec<String> = Vec::new();
+        let mut regex_info = Vec::new();
         let mut skipped = Vec::new();
-        let mut add =
-            |source: &'static str, category: UaCategory, pat: &str, case_sensitive: bool| {
-                let info = PatInfo {
-                    category,
-                    pattern: Arc::from(pat),
-                    source,
-                    priority: priority(source, category),
-                };
-                if let Some(&(orig, inner, nb, na)) = GUARDED.iter().find(|g| g.0 == pat) {
-                    match Regex::new(&format!("(?-u){inner}")) {
-                        Ok(re) => guarded.push((
-                            Guarded {
-                                re,
-                                not_before: nb,
-                                not_after: na,
-                                pattern: orig,
-                            },
-                            info,
-                        )),
-                        Err(_) => skipped.push(pat.to_owned()),
+        let mut add = |source: &'static str, category: UaCategory, pat: &str, cs: bool| {
+            let info = PatInfo {
+                category,
+                pattern: Arc::from(pat),
+                source,
+                priority: priority(source, category),
+            };
+            if let Some(&(orig, inner, nb, na)) = GUARDED.iter().find(|g| g.0 == pat) {
+                let re = format!("(?i-u:{inner})");
+                match Regex::new(&re) {
+                    Ok(r) => {
+                        regex_pats.push(re);
+                        let guard = Guard {
+                            re: r,
+                            not_before: nb,
+                            not_after: na,
+                            pattern: orig,
+                        };
+                        regex_info.push((info, Some(guard)));
                     }
+                    Err(_) => skipped.push(pat.to_owned()),
+                }
+                return;
+            }
+            if let Some((lit, anchored)) = as_literal(pat) {
+                literal_info.push(Literal {
+                    info,
+                    exact: cs.then(|| lit.as_bytes().into()),
+                    anchored,
+                });
+                literal_pats.push(lit);
+                return;
+            }
+            // JS semantics: \w, \d, \b are ASCII.
+            let pat = js_to_rust(pat);
+            let flags = if cs { "" } else { "i" };
+            for re in [format!("(?{flags}-u:{pat})"), format!("(?{flags}:{pat})")] {
+                if Regex::new(&re).is_ok() {
+                    regex_pats.push(re);
+                    regex_info.push((info, None));
                     return;
                 }
-                let parts = if case_sensitive { &mut cs } else { &mut ci };
-                if !parts.add(pat, info, case_sensitive) {
-                    skipped.push(pat.to_owned());
-                }
-            };
+            }
+            skipped.push(pat);
+        };
         for p in patterns {
             add(p.source, p.category, &p.pattern, p.case_sensitive);
         }
@@ -565,10 +501,27 @@ impl UaMatcher {
                 add("builtin", *cat, lit, false);
             }
         }
+        let literals = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&literal_pats)
+            .or_else(|_| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .build(&literal_pats)
+            })
+            .ok();
+        let regexes = RegexSetBuilder::new(&regex_pats)
+            .size_limit(64 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+            .unwrap_or_else(|_| RegexSet::empty());
         Self {
-            cs: cs.compile(),
-            ci: ci.compile(),
-            guarded,
+            literals,
+            literal_info,
+            regexes,
+            regex_info,
             skipped,
         }
     }
@@ -578,9 +531,9 @@ impl UaMatcher {
         &self.skipped
     }
 
-    /// Number of compiled patterns (literals, anchored literals, regexes, guarded).
+    /// Number of compiled patterns (literals and regexes).
     pub fn len(&self) -> usize {
-        self.cs.len() + self.ci.len() + self.guarded.len()
+        self.literal_info.len() + self.regex_info.len()
     }
 
     /// `true` when no pattern is compiled.
@@ -600,18 +553,29 @@ impl UaMatcher {
             });
         }
         let ua = ua.get(..MAX_UA_BYTES).unwrap_or(ua);
-        let mut buf = smallvec::SmallVec::<[u8; 256]>::from_slice(ua);
-        buf.make_ascii_lowercase();
-        let lower: &[u8] = &buf;
-
         let mut best: Option<&PatInfo> = None;
-        self.cs.find(ua, &mut best);
-        self.ci.find(lower, &mut best);
-        if best.is_none() {
-            for (g, info) in &self.guarded {
-                if g.is_match(lower) {
+        if let Some(ac) = &self.literals {
+            for m in ac.find_overlapping_iter(ua) {
+                let Some(lit) = self.literal_info.get(m.pattern().as_usize()) else {
+                    continue;
+                };
+                if lit.anchored && m.start() != 0 {
+                    continue;
+                }
+                if let Some(exact) = &lit.exact
+                    && ua.get(m.range()) != Some(&exact[..])
+                {
+                    continue;
+                }
+                consider(&mut best, Some(&lit.info));
+            }
+        }
+        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(ua) {
+            for i in self.regexes.matches(ua).iter() {
+                if let Some((info, guard)) = self.regex_info.get(i)
+                    && guard.as_ref().is_none_or(|g| g.is_match(ua))
+                {
                     consider(&mut best, Some(info));
-                    break;
                 }
             }
         }
@@ -620,15 +584,17 @@ impl UaMatcher {
 
     /// The guarded (rewritten look-around) patterns, for documentation and tests.
     pub fn guarded_patterns(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.guarded.iter().map(|(g, _)| g.pattern)
+        self.regex_info
+            .iter()
+            .filter_map(|(_, g)| g.as_ref().map(|g| g.pattern))
     }
 }
 
 fn consider<'a>(best: &mut Option<&'a PatInfo>, info: Option<&'a PatInfo>) {
-    if let Some(i) = info {
-        if best.is_none_or(|b| i.priority > b.priority) {
-            *best = Some(i);
-        }
+    if let Some(i) = info
+        && best.is_none_or(|b| i.priority > b.priority)
+    {
+        *best = Some(i);
     }
 }
 
@@ -734,18 +700,13 @@ mod tests {
 
     #[test]
     fn literals() {
-        let lit = |p: &str, lower| as_literal(p, lower);
         assert_eq!(
-            lit("Googlebot\\/", true),
-            Some(("googlebot/".into(), false))
-        );
-        assert_eq!(
-            lit("Googlebot\\/", false),
+            as_literal("Googlebot\\/"),
             Some(("Googlebot/".into(), false))
         );
-        assert_eq!(lit("^curl", true), Some(("curl".into(), true)));
-        assert_eq!(lit("[wW]get", true), None);
-        assert_eq!(lit("a\\d", true), None);
+        assert_eq!(as_literal("^curl"), Some(("curl".into(), true)));
+        assert_eq!(as_literal("[wW]get"), None);
+        assert_eq!(as_literal("a\\d"), None);
     }
 
     #[test]

@@ -1,0 +1,44 @@
+//! Every classify loader and the user-agent matcher over arbitrary bytes: no panic, and a
+//! built table answers lookups for any address.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tower_shield::classify::data::loaders::{self, HostingAsns};
+use tower_shield::classify::{NetInfo, NetKind, TableBuilder, UaMatcher};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let _ = UaMatcher::embedded().find(Some(rest));
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let mut b = TableBuilder::new().max_ranges(10_000);
+    let _ = match selector % 7 {
+        0 => loaders::cidr_list(&mut b, text, NetInfo::tagged(NetKind::PROXY, "fuzz")),
+        1 => loaders::aws_ip_ranges(&mut b, text),
+        2 => loaders::google_cloud(&mut b, text, NetKind::HOSTING, "fuzz"),
+        3 => loaders::azure_service_tags(&mut b, text),
+        4 => loaders::tor_bulk_exit_list(&mut b, text),
+        5 => loaders::tor_exit_addresses(&mut b, text),
+        _ => {
+            let mut hosting = HostingAsns::parse(text).unwrap_or_default();
+            hosting.insert(1, "fuzz");
+            loaders::asn_csv(&mut b, text, &hosting)
+        }
+    };
+    let t = b.build();
+    for probe in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "::",
+        "ffff::1",
+        "10.1.2.3",
+        "2001:db8::1",
+    ] {
+        if let Ok(ip) = probe.parse() {
+            let _ = t.lookup(ip);
+        }
+    }
+});
