@@ -11,7 +11,12 @@
 //! * `hot`: one key, every check;
 //! * `uniform_100k`: 100,000 keys, drawn uniformly (xorshift), all tracked before timing;
 //! * `2_threads`: two threads each drawing from the 100,000 keys; reported time is wall
-//!   time per check (total checks over both threads).
+//!   time per check (total checks over both threads); `2_threads_hot` the same on one key.
+//!
+//! governor runs twice: with the same string keys as ours (`governor`), and keyed by
+//! `IpAddr` (`governor-ip`, tower-governor's default and governor's best case). A
+//! `paired/*` line printed first times the limiters in interleaved rounds (robust to a
+//! shared, loaded machine); `layer/hot` is the whole layer, for scale.
 //!
 //! Memory per key is measured with a counting global allocator (this bench only): live
 //! heap bytes after inserting N fresh keys minus before, divided by N, printed before the
@@ -19,6 +24,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
@@ -68,6 +74,25 @@ type Governor = governor::RateLimiter<
 fn governor() -> Governor {
     let n = NonZeroU32::new(RATE).unwrap_or(NonZeroU32::MIN);
     governor::RateLimiter::dashmap(governor::Quota::per_second(n))
+}
+
+/// governor keyed by `IpAddr`, as tower-governor keys by default: its most favourable setup
+/// (a small `Copy` key, no string to compare).
+type GovernorIp = governor::RateLimiter<
+    IpAddr,
+    governor::state::keyed::DashMapStateStore<IpAddr>,
+    governor::clock::DefaultClock,
+>;
+
+fn governor_ip() -> GovernorIp {
+    let n = NonZeroU32::new(RATE).unwrap_or(NonZeroU32::MIN);
+    governor::RateLimiter::dashmap(governor::Quota::per_second(n))
+}
+
+fn ips(n: usize) -> Vec<IpAddr> {
+    (0..n as u32)
+        .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0x0A00_0000 | i)))
+        .collect()
 }
 
 fn ours(max_keys: usize) -> MemoryRateStore {
@@ -126,6 +151,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("hot/governor", |b| {
         b.iter(|| gov.check_key(black_box(&keys[0])).is_ok())
     });
+    let ips = ips(KEYS);
+    let gov_ip = governor_ip();
+    g.bench_function("hot/governor-ip", |b| {
+        b.iter(|| gov_ip.check_key(black_box(&ips[0])).is_ok())
+    });
 
     let store = ours(1_000_000);
     for k in &keys {
@@ -151,6 +181,17 @@ fn bench(c: &mut Criterion) {
             gov.check_key(black_box(k)).is_ok()
         })
     });
+    for ip in &ips {
+        let _ = gov_ip.check_key(ip);
+    }
+    let mut i = 0usize;
+    g.bench_function("uniform_100k/governor-ip", |b| {
+        b.iter(|| {
+            i = (i + 1) & mask;
+            let k = &ips[seq[i] as usize];
+            gov_ip.check_key(black_box(k)).is_ok()
+        })
+    });
 
     let seq2 = draws(KEYS, 1 << 20, 0xD1B5_4A32_D192_ED03);
     g.bench_function("2_threads/tower-shield", |b| {
@@ -167,6 +208,13 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    g.bench_function("2_threads/governor-ip", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, [&seq, &seq2], |d| {
+                gov_ip.check_key(&ips[d as usize]).is_ok()
+            })
+        })
+    });
     let hot = [vec![0u32; 1024], vec![0u32; 1024]];
     g.bench_function("2_threads_hot/tower-shield", |b| {
         b.iter_custom(|iters| {
@@ -179,6 +227,13 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(iters, [&hot[0], &hot[1]], |d| {
                 gov.check_key(&keys[d as usize]).is_ok()
+            })
+        })
+    });
+    g.bench_function("2_threads_hot/governor-ip", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, [&hot[0], &hot[1]], |d| {
+                gov_ip.check_key(&ips[d as usize]).is_ok()
             })
         })
     });
@@ -284,12 +339,16 @@ fn paired_report() {
     const OPS: usize = 200_000;
     let gcra = Quota::per_second(RATE).gcra();
     let keys = keys(KEYS);
+    let ips = ips(KEYS);
     let seq = draws(KEYS, 1 << 20, 0x9E37_79B9_7F4A_7C15);
+    let mask = seq.len() - 1;
     let store = ours(1_000_000);
     let gov = governor();
-    for k in &keys {
+    let gov_ip = governor_ip();
+    for (k, ip) in keys.iter().zip(&ips) {
         check_ours(&store, k, gcra);
         let _ = gov.check_key(k);
+        let _ = gov_ip.check_key(ip);
     }
     let time = |f: &dyn Fn(usize) -> bool| {
         let start = Instant::now();
@@ -304,36 +363,38 @@ fn paired_report() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    type Case<'a> = (
-        &'a str,
-        Box<dyn Fn(usize) -> bool + 'a>,
-        Box<dyn Fn(usize) -> bool + 'a>,
-    );
-    let cases: Vec<Case<'_>> = vec![
+    type Check<'a> = Box<dyn Fn(usize) -> bool + 'a>;
+    let cases: Vec<(&str, [Check<'_>; 3])> = vec![
         (
             "hot",
-            Box::new(|_| check_ours(&store, black_box(&keys[0]), gcra)),
-            Box::new(|_| gov.check_key(black_box(&keys[0])).is_ok()),
+            [
+                Box::new(|_| check_ours(&store, black_box(&keys[0]), gcra)),
+                Box::new(|_| gov.check_key(black_box(&keys[0])).is_ok()),
+                Box::new(|_| gov_ip.check_key(black_box(&ips[0])).is_ok()),
+            ],
         ),
         (
             "uniform_100k",
-            Box::new(|i| check_ours(&store, &keys[seq[i & (seq.len() - 1)] as usize], gcra)),
-            Box::new(|i| {
-                gov.check_key(&keys[seq[i & (seq.len() - 1)] as usize])
-                    .is_ok()
-            }),
+            [
+                Box::new(|i| check_ours(&store, &keys[seq[i & mask] as usize], gcra)),
+                Box::new(|i| gov.check_key(&keys[seq[i & mask] as usize]).is_ok()),
+                Box::new(|i| gov_ip.check_key(&ips[seq[i & mask] as usize]).is_ok()),
+            ],
         ),
     ];
-    for (name, a, b) in &cases {
-        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for (name, fs) in &cases {
+        let mut t: [Vec<f64>; 3] = Default::default();
         for _ in 0..ROUNDS {
-            ta.push(time(&**a));
-            tb.push(time(&**b));
+            for (f, t) in fs.iter().zip(t.iter_mut()) {
+                t.push(time(&**f));
+            }
         }
+        let [a, b, c] = t;
         println!(
-            "paired/{name}: tower-shield {:.1} ns, governor {:.1} ns (median of {ROUNDS} interleaved rounds of {OPS})",
-            median(ta),
-            median(tb)
+            "paired/{name}: tower-shield {:.1} ns, governor {:.1} ns, governor-ip {:.1} ns (median of {ROUNDS} interleaved rounds of {OPS})",
+            median(a),
+            median(b),
+            median(c)
         );
     }
 }
