@@ -54,6 +54,70 @@ struct Args {
     /// Print `Header: value` lines of a signed 1 KiB `POST /signed` and exit.
     #[arg(long)]
     print_signed: Option<String>,
+    /// Instead of serving: send `--count` requests to this URL, each from a new client
+    /// address (`X-Forwarded-For`, 11.0.0.1 upwards), `--concurrency` at a time.
+    #[arg(long)]
+    flood: Option<String>,
+    /// Requests to send with `--flood`.
+    #[arg(long, default_value_t = 1_000_000)]
+    count: u64,
+    /// Requests in flight with `--flood`.
+    #[arg(long, default_value_t = 64)]
+    concurrency: u64,
+}
+
+/// Sends `count` GETs to `url`, each from a distinct client address; prints status counts.
+async fn flood(url: String, count: u64, concurrency: u64) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let started = std::time::Instant::now();
+    for _ in 0..concurrency {
+        let (client, next, url) = (client.clone(), next.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= count {
+                    return statuses;
+                }
+                let ip = std::net::Ipv4Addr::from(0x0b00_0001u32 + n as u32);
+                let req = http::Request::get(&url)
+                    .header("x-forwarded-for", ip.to_string())
+                    .header(
+                        "user-agent",
+                        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                    )
+                    .header("accept", "text/html")
+                    .header("accept-language", "en")
+                    .header("accept-encoding", "gzip")
+                    .body(Empty::new())
+                    .unwrap();
+                let status = match client.request(req).await {
+                    Ok(res) => {
+                        let s = res.status().as_u16();
+                        let _ = res.into_body().collect().await;
+                        s
+                    }
+                    Err(_) => 0,
+                };
+                *statuses.entry(status).or_default() += 1;
+            }
+        }));
+    }
+    let mut all = std::collections::BTreeMap::<u16, u64>::new();
+    for t in tasks {
+        for (k, v) in t.await.unwrap() {
+            *all.entry(k).or_default() += v;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "flood: {count} requests from distinct addresses in {secs:.1}s ({:.0}/s); statuses {all:?}",
+        count as f64 / secs
+    );
 }
 
 /// A limit no load test reaches.
@@ -62,9 +126,14 @@ fn never() -> Quota {
 }
 
 fn shield(max_keys: usize, client_quota: Quota) -> Shield {
-    let keys = StaticApiKeys::new().key(API_KEY, ["bench"], Some(never())).unwrap();
+    let keys = StaticApiKeys::new()
+        .key(API_KEY, ["bench"], Some(never()))
+        .unwrap();
     Shield::builder()
-        .client_ip(ClientIpSource::RightmostXForwardedFor, ["127.0.0.1/32".parse().unwrap()])
+        .client_ip(
+            ClientIpSource::RightmostXForwardedFor,
+            ["127.0.0.1/32".parse().unwrap()],
+        )
         .api_keys(keys)
         .classify(Classifier::embedded())
         .rate_limit(client_quota)
@@ -107,8 +176,12 @@ fn app(mode: Mode, max_keys: usize) -> Router {
 fn print_signed(url_path: &str) {
     let body = vec![b'x'; 1024];
     let mut req = http::Request::post(url_path).body(body).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    Signer::new(Dialect::verus(), SIG_ID, SIG_SECRET).sign(&mut req, now).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    Signer::new(Dialect::verus(), SIG_ID, SIG_SECRET)
+        .sign(&mut req, now)
+        .unwrap();
     for (k, v) in req.headers() {
         println!("{}: {}", k, v.to_str().unwrap());
     }
@@ -120,6 +193,15 @@ fn main() {
         print_signed(&path);
         return;
     }
+    if let Some(url) = args.flood {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(flood(url, args.count, args.concurrency));
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers.max(1))
         .enable_all()
@@ -128,9 +210,16 @@ fn main() {
     rt.block_on(async move {
         let app = app(args.mode, args.max_keys);
         let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap();
-        println!("bench_server {:?} on {}", args.mode, listener.local_addr().unwrap());
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        println!(
+            "bench_server {:?} on {}",
+            args.mode,
+            listener.local_addr().unwrap()
+        );
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
 }
