@@ -65,8 +65,11 @@ pub mod signature;
 pub mod redis;
 #[cfg(feature = "pow")] pub mod pow;
 
-#[cfg(feature = "apikey")]
+#[cfg(any(feature = "apikey", feature = "jwt"))]
 pub mod auth;
+
+#[cfg(feature = "intel")]
+pub mod intel;
 
 #[cfg(feature = "client-ip")]
 pub mod shield;

@@ -52,3 +52,29 @@ pub use apikey::{
     ApiKeyLayer, ApiKeyRecord, ApiKeyService, ApiKeyStore, KeyDigest, MAX_KEY_LEN, Presented,
     StaticApiKeys, X_API_KEY, presented_key,
 };
+
+#[cfg(feature = "jwt")]
+mod jwks;
+#[cfg(feature = "jwt")]
+mod jwt;
+#[cfg(feature = "jwt")]
+mod signer;
+
+#[cfg(feature = "jwt")]
+pub use jwks::{
+    FetchError, FetchFuture, HttpJwksFetcher, JwksDocument, JwksFetcher, MAX_JWKS_BYTES,
+    RemoteJwks, UNKNOWN_KID_INTERVAL, cache_max_age,
+};
+#[cfg(all(feature = "jwt", feature = "axum"))]
+pub use jwt::Claims;
+#[cfg(feature = "jwt")]
+pub use jwt::{
+    DEFAULT_LEEWAY, JwtAlgorithm, JwtClaims, JwtError, JwtFuture, JwtLayer, JwtService, KeyRing,
+    KeySet, MAX_KEYS, MAX_LEEWAY, MAX_SCOPES, MAX_TOKEN_LEN, MIN_HS256_SECRET, TokenHeader,
+    Validation, VerifyingKey, bearer_token, cookie_token, parse_header,
+};
+#[cfg(feature = "jwt")]
+pub use signer::{
+    DEFAULT_KEY_RING, DEFAULT_SIGNING_KEY, DEFAULT_TTL, EnvKeySource, JwtSigner, KeySource,
+    KeySourceError, PemFileKeySource, SignError, SigningKey,
+};
