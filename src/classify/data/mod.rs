@@ -526,17 +526,19 @@ impl PrefixTable {
 
     /// Approximate heap bytes the table holds (arrays, indexes and records).
     pub fn memory_bytes(&self) -> usize {
-        let recs: usize = self
-            .records
-            .iter()
-            .map(|r| {
-                std::mem::size_of::<NetInfo>()
-                    + 16
-                    + r.org.as_ref().map_or(0, |s| s.len())
-                    + r.label.as_ref().map_or(0, |s| s.len())
-            })
-            .sum();
-        self.v4.bytes() + self.v6.bytes() + self.records.capacity() * 8 + recs
+        // Strings are shared between records: count each once.
+        let mut seen = std::collections::HashSet::new();
+        let mut strings = 0;
+        for r in &self.records {
+            let geo = r.geo.iter().flat_map(|g| [&g.country, &g.region, &g.city]);
+            for s in [&r.org, &r.label].into_iter().chain(geo).flatten() {
+                if seen.insert(Arc::as_ptr(s).cast::<u8>()) {
+                    strings += s.len() + 16;
+                }
+            }
+        }
+        let recs = self.records.len() * (std::mem::size_of::<NetInfo>() + 16);
+        self.v4.bytes() + self.v6.bytes() + self.records.capacity() * 8 + recs + strings
     }
 }
 
