@@ -6,15 +6,18 @@
 //!     --features axum,client-ip,ratelimit --bench ratelimit -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Cases (same keys, same draw sequence, a quota large enough that every check is allowed,
+//! Cases (same clients, same draw sequence, a quota large enough that every check is allowed,
 //! so both sides do the full read-decide-write work):
 //! * `hot`: one key, every check;
 //! * `uniform_100k`: 100,000 keys, drawn uniformly (xorshift), all tracked before timing;
 //! * `2_threads`: two threads each drawing from the 100,000 keys; reported time is wall
 //!   time per check (total checks over both threads); `2_threads_hot` the same on one key.
 //!
-//! governor runs twice: with the same string keys as ours (`governor`), and keyed by
-//! `IpAddr` (`governor-ip`, tower-governor's default and governor's best case). A
+//! Every limiter gets the key in hand. Ours takes the layer's key for client `10.x.y.z`
+//! (`rl:default:ip:10.x.y.z/32`) from one contiguous buffer (`KeyArena`, one cache miss
+//! to reach a random client's key, like a `Vec<IpAddr>`). governor runs twice: with those
+//! same keys as `String`s (`governor`), and keyed by `IpAddr` (`governor-ip`,
+//! tower-governor's default and governor's best case). A
 //! `paired/*` line printed first times the limiters in interleaved rounds (robust to a
 //! shared, loaded machine); `layer/hot` is the whole layer, for scale.
 //!
@@ -100,16 +103,9 @@ fn ours(max_keys: usize) -> MemoryRateStore {
 }
 
 fn keys(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            let i = i as u32;
-            format!(
-                "default:10.{}.{}.{}/32",
-                (i >> 16) & 255,
-                (i >> 8) & 255,
-                i & 255
-            )
-        })
+    let mut buf = String::new();
+    (0..n as u32)
+        .map(|i| key_for(i, &mut buf).to_owned())
         .collect()
 }
 
@@ -124,6 +120,68 @@ fn draws(n: usize, len: usize, seed: u64) -> Vec<u32> {
             (x % n as u64) as u32
         })
         .collect()
+}
+
+/// The key the layer builds for client `10.x.y.z` (`rl:default:ip:10.x.y.z/32`), written
+/// into a reused buffer without `fmt`, as the layer does per request.
+#[inline]
+fn key_for(i: u32, buf: &mut String) -> &str {
+    fn push_u8(buf: &mut String, mut n: u8) {
+        if n >= 100 {
+            buf.push(char::from(b'0' + n / 100));
+            n %= 100;
+            buf.push(char::from(b'0' + n / 10));
+        } else if n >= 10 {
+            buf.push(char::from(b'0' + n / 10));
+        }
+        buf.push(char::from(b'0' + n % 10));
+    }
+    buf.clear();
+    buf.push_str("rl:default:ip:10.");
+    let [_, a, b, c] = (0x0A00_0000 | i).to_be_bytes();
+    push_u8(buf, a);
+    buf.push('.');
+    push_u8(buf, b);
+    buf.push('.');
+    push_u8(buf, c);
+    buf.push_str("/32");
+    buf
+}
+
+/// Every client's key in one contiguous buffer: a key in hand, laid out like governor's
+/// `Vec<IpAddr>` (one cache miss to reach a random client's key, no pointer chase).
+struct KeyArena {
+    bytes: String,
+    ends: Vec<u32>,
+}
+
+impl KeyArena {
+    fn new(n: usize) -> Self {
+        let (mut bytes, mut ends, mut buf) = (String::new(), Vec::with_capacity(n), String::new());
+        for i in 0..n as u32 {
+            bytes.push_str(key_for(i, &mut buf));
+            ends.push(bytes.len() as u32);
+        }
+        Self { bytes, ends }
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+}
+
+/// Our check for client `i`, with its key in hand.
+#[inline]
+fn check_ours_ip(
+    store: &MemoryRateStore,
+    arena: &KeyArena,
+    i: u32,
+    gcra: tower_shield::core::quota::Gcra,
+) -> bool {
+    check_ours(store, arena.get(i), gcra)
 }
 
 #[inline]
@@ -141,11 +199,12 @@ fn bench(c: &mut Criterion) {
     let seq = draws(KEYS, 1 << 20, 0x9E37_79B9_7F4A_7C15);
     let mask = seq.len() - 1;
 
+    let arena = KeyArena::new(KEYS);
     let mut g = c.benchmark_group("ratelimit");
 
     let store = ours(1_000_000);
     g.bench_function("hot/tower-shield", |b| {
-        b.iter(|| check_ours(&store, black_box(&keys[0]), gcra))
+        b.iter(|| check_ours_ip(&store, &arena, black_box(0), gcra))
     });
     let gov = governor();
     g.bench_function("hot/governor", |b| {
@@ -165,8 +224,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("uniform_100k/tower-shield", |b| {
         b.iter(|| {
             i = (i + 1) & mask;
-            let k = &keys[seq[i] as usize];
-            check_ours(&store, black_box(k), gcra)
+            check_ours_ip(&store, &arena, black_box(seq[i]), gcra)
         })
     });
     let gov = governor();
@@ -197,7 +255,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("2_threads/tower-shield", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, [&seq, &seq2], |d| {
-                check_ours(&store, &keys[d as usize], gcra)
+                check_ours_ip(&store, &arena, d, gcra)
             })
         })
     });
@@ -219,7 +277,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("2_threads_hot/tower-shield", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, [&hot[0], &hot[1]], |d| {
-                check_ours(&store, &keys[d as usize], gcra)
+                check_ours_ip(&store, &arena, d, gcra)
             })
         })
     });
@@ -345,6 +403,7 @@ fn paired_report() {
     let store = ours(1_000_000);
     let gov = governor();
     let gov_ip = governor_ip();
+    let arena = KeyArena::new(KEYS);
     for (k, ip) in keys.iter().zip(&ips) {
         check_ours(&store, k, gcra);
         let _ = gov.check_key(k);
@@ -368,7 +427,7 @@ fn paired_report() {
         (
             "hot",
             [
-                Box::new(|_| check_ours(&store, black_box(&keys[0]), gcra)),
+                Box::new(|_| check_ours_ip(&store, &arena, black_box(0), gcra)),
                 Box::new(|_| gov.check_key(black_box(&keys[0])).is_ok()),
                 Box::new(|_| gov_ip.check_key(black_box(&ips[0])).is_ok()),
             ],
@@ -376,7 +435,7 @@ fn paired_report() {
         (
             "uniform_100k",
             [
-                Box::new(|i| check_ours(&store, &keys[seq[i & mask] as usize], gcra)),
+                Box::new(|i| check_ours_ip(&store, &arena, seq[i & mask], gcra)),
                 Box::new(|i| gov.check_key(&keys[seq[i & mask] as usize]).is_ok()),
                 Box::new(|i| gov_ip.check_key(&ips[seq[i & mask] as usize]).is_ok()),
             ],
