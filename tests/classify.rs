@@ -572,3 +572,28 @@ fn reload_under_concurrent_reads() {
     assert!(total.0 > 0 && total.1 > 0, "{total:?}");
     assert_eq!(c.generation(), 201);
 }
+
+#[test]
+fn cache_never_lends_a_neighbours_verdict_inside_a_v6_64() {
+    // A real AWS IPv6 range from the snapshot, with one /128 in it listed as a Tor exit.
+    let start = embedded_samples()
+        .into_iter()
+        .find(|s| s.0 == "AWS" && s.3)
+        .unwrap()
+        .2;
+    let IpAddr::V6(v6) = start else { panic!() };
+    let exit = IpAddr::V6((u128::from(v6) + 1).into());
+    let mut b = embedded::builder();
+    loaders::tor_bulk_exit_list(&mut b, &format!("{exit}\n")).unwrap();
+    let c = Classifier::builder().table(b.build()).build();
+    let h = browser_headers(FIREFOX);
+    let first = c.classify(start, &h);
+    assert!(first.flags.hosting && !first.flags.tor);
+    assert_eq!(c.cache_len(), 1);
+    let v = c.classify(exit, &h);
+    assert!(v.flags.tor && v.flags.hosting, "{v:?}");
+    // Same /64, same record: one shared entry.
+    let other = IpAddr::V6((u128::from(v6) + 2).into());
+    assert_eq!(c.classify(other, &h), first);
+    assert_eq!(c.cache_len(), 2);
+}

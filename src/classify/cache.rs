@@ -11,12 +11,15 @@ const SHARDS: usize = 16;
 
 type Shard = Mutex<HashMap<CacheKey, (u64, Verdict)>>;
 
-/// What a verdict is cached under: the IPv4 address or the IPv6 /64, a keyed hash of
-/// the user agent, and the header-consistency bits.
+/// What a verdict is cached under: the IPv4 address or the IPv6 /64, the table record
+/// of the exact address (so a listed address narrower than /64, a single Tor exit, never
+/// shares its neighbours' entry), a keyed hash of the user agent, and the
+/// header-consistency bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
     net: u128,
     v6: bool,
+    rec: u32,
     ua: u64,
     hdr: u8,
 }
@@ -41,7 +44,7 @@ impl VerdictCache {
         }
     }
 
-    pub(crate) fn key(&self, ip: IpAddr, ua: Option<&[u8]>, hdr: u8) -> CacheKey {
+    pub(crate) fn key(&self, ip: IpAddr, rec: u32, ua: Option<&[u8]>, hdr: u8) -> CacheKey {
         let (net, v6) = match crate::core::ext::unmap(ip) {
             IpAddr::V4(a) => (u128::from(u32::from(a)), false),
             IpAddr::V6(a) => (u128::from(a) & !u128::from(u64::MAX), true),
@@ -49,6 +52,7 @@ impl VerdictCache {
         CacheKey {
             net,
             v6,
+            rec,
             ua: self.hasher.hash_one(ua),
             hdr,
         }
@@ -107,21 +111,21 @@ mod tests {
         let c = VerdictCache::new(64);
         let v = score(None, None, &Policy::default());
         for i in 0..10_000u32 {
-            let k = c.key(IpAddr::V4(i.into()), Some(b"ua"), 0);
+            let k = c.key(IpAddr::V4(i.into()), 0, Some(b"ua"), 0);
             c.insert(k, 1, v.clone());
         }
         assert!(c.len() <= c.capacity());
-        let a = c.key("2001:db8::1".parse().unwrap(), None, 0);
-        let b = c.key("2001:db8::ffff:1".parse().unwrap(), None, 0);
-        let d = c.key("2001:db8:0:1::1".parse().unwrap(), None, 0);
+        let a = c.key("2001:db8::1".parse().unwrap(), 0, None, 0);
+        let b = c.key("2001:db8::ffff:1".parse().unwrap(), 0, None, 0);
+        let d = c.key("2001:db8:0:1::1".parse().unwrap(), 0, None, 0);
         assert_eq!(a, b);
         assert_ne!(a, d);
         c.insert(a, 7, v.clone());
         assert!(c.get(&b, 7).is_some());
         assert!(c.get(&b, 8).is_none(), "older generation is a miss");
         assert_ne!(
-            c.key("1.2.3.4".parse().unwrap(), Some(b"x"), 0),
-            c.key("1.2.3.4".parse().unwrap(), Some(b"y"), 0)
+            c.key("1.2.3.4".parse().unwrap(), 0, Some(b"x"), 0),
+            c.key("1.2.3.4".parse().unwrap(), 0, Some(b"y"), 0)
         );
     }
 }

@@ -92,15 +92,17 @@ impl Classifier {
             return self.compute(&data, ip, headers);
         };
         let hdr = header_findings(headers);
-        let key = cache.key(
-            ip,
-            headers.get(USER_AGENT).map(|v| v.as_bytes()),
-            hdr.bits(),
-        );
+        let rec = data.table.lookup_id(ip);
+        let ua = headers.get(USER_AGENT).map(|v| v.as_bytes());
+        let key = cache.key(ip, rec, ua, hdr.bits());
         if let Some(v) = cache.get(&key, data.generation) {
             return v;
         }
-        let v = self.compute(&data, ip, headers);
+        let req = RequestSignals {
+            ua: data.ua.find(ua),
+            headers: hdr,
+        };
+        let v = score(data.table.record(rec), Some(&req), &self.inner.policy);
         cache.insert(key, data.generation, v.clone());
         v
     }

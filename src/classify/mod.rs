@@ -48,9 +48,11 @@
 //!   trust. Configure `ClientIpLayer` so real client addresses reach this layer.
 //! * `hdr.no_sec_ch_ua` assumes browsers reach you over HTTPS (Chromium sends client
 //!   hints only there); use [`Weights::plain_http`] otherwise.
-//! * The embedded snapshot ages; the verdict cache is bounded
-//!   ([`DEFAULT_CACHE_CAPACITY`] entries, keyed by IPv4 address or IPv6 /64, a keyed hash
-//!   of the UA and the header findings; half a shard is dropped when full).
+//! * The embedded snapshot ages. The verdict cache is bounded
+//!   ([`DEFAULT_CACHE_CAPACITY`] entries; half a shard is dropped when full) and keyed by
+//!   the IPv4 address or IPv6 /64 together with the table record of the exact address
+//!   (a single listed address inside a /64 never shares its neighbours' entry), a keyed
+//!   hash of the UA and the header findings. Entries from before a table swap are misses.
 //!
 //! # Example
 //!

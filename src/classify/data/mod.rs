@@ -509,14 +509,24 @@ impl PrefixTable {
     /// Like [`PrefixTable::lookup`], sharing the record.
     #[inline]
     pub fn lookup_arc(&self, ip: IpAddr) -> Option<&Arc<NetInfo>> {
-        let id = match ip {
+        self.records.get(self.lookup_id(ip) as usize)
+    }
+
+    /// The id of the record for `ip` (`u32::MAX`: nothing known), for cache keys.
+    #[inline]
+    pub(crate) fn lookup_id(&self, ip: IpAddr) -> u32 {
+        match ip {
             IpAddr::V4(v4) => self.v4.lookup(u32::from(v4)),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => self.v4.lookup(u32::from(v4)),
                 None => self.v6.lookup(u128::from(v6)),
             },
-        };
-        self.records.get(id as usize)
+        }
+    }
+
+    /// The record with id `id`.
+    pub(crate) fn record(&self, id: u32) -> Option<&NetInfo> {
+        self.records.get(id as usize).map(|a| &**a)
     }
 
     /// Disjoint runs stored (IPv4, IPv6), including "nothing known" gaps.
