@@ -56,13 +56,23 @@ fn with_peer(mut req: Request<Body>, peer: &str) -> Request<Body> {
     req
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String, Option<Rejection>) {
+async fn send(
+    app: &Router,
+    req: Request<Body>,
+) -> (StatusCode, http::HeaderMap, String, Option<Rejection>) {
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let rejection = res.extensions().get::<Rejection>().cloned();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    (status, headers, String::from_utf8_lossy(&body).into_owned(), rejection)
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&body).into_owned(),
+        rejection,
+    )
 }
 
 fn get_json(uri: &str, token: Option<&str>) -> Request<Body> {
@@ -74,7 +84,11 @@ fn get_json(uri: &str, token: Option<&str>) -> Request<Body> {
 }
 
 /// Solves a challenge object and redeems it at the layer's endpoint; returns the token.
-async fn redeem(app: &Router, c: &serde_json::Value, peer: &str) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+async fn redeem(
+    app: &Router,
+    c: &serde_json::Value,
+    peer: &str,
+) -> (StatusCode, http::HeaderMap, serde_json::Value) {
     let prefix = c["prefix"].as_str().unwrap();
     let d = c["difficulty"].as_u64().unwrap() as u8;
     let nonce = solve(prefix, d, 0, 1 << 26).unwrap();
@@ -110,10 +124,17 @@ async fn interstitial_flow_for_browsers() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(h["content-type"], "text/html; charset=utf-8");
     assert_eq!(h["cache-control"], "no-store");
-    assert!(h["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
     assert_eq!(rejection.unwrap().kind(), RejectionKind::ChallengeRequired);
     assert!(page.contains(r#"src="/.shield/pow/shield-pow.js""#));
-    let start = page.find(r#"<script type="application/json" id="shield-pow-config">"#).unwrap();
+    let start = page
+        .find(r#"<script type="application/json" id="shield-pow-config">"#)
+        .unwrap();
     let json_start = page[start..].find('>').unwrap() + start + 1;
     let json_end = page[json_start..].find("</script>").unwrap() + json_start;
     let cfg: serde_json::Value = serde_json::from_str(&page[json_start..json_end]).unwrap();
@@ -129,7 +150,9 @@ async fn interstitial_flow_for_browsers() {
     assert_eq!(v["success"], true);
     let cookie = h["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("shield_pass=esp_"), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"));
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure")
+    );
     let pass_cookie = cookie.split(';').next().unwrap().to_owned();
 
     // The reload, and parallel requests, all pass with the cookie.
@@ -164,7 +187,10 @@ async fn interstitial_flow_for_browsers() {
         CLIENT,
     );
     let (s, _, _, r) = send(&app, req).await;
-    assert_eq!((s, r.unwrap().kind()), (StatusCode::UNAUTHORIZED, RejectionKind::TokenExpired));
+    assert_eq!(
+        (s, r.unwrap().kind()),
+        (StatusCode::UNAUTHORIZED, RejectionKind::TokenExpired)
+    );
 }
 
 #[tokio::test]
@@ -172,29 +198,52 @@ async fn assets_allow_list_and_solution_reuse() {
     let clock = clock();
     let app = app(PowLayer::new(engine(&clock)));
     for (path, ct) in [
-        ("/.shield/pow/shield-pow.js", "text/javascript; charset=utf-8"),
+        (
+            "/.shield/pow/shield-pow.js",
+            "text/javascript; charset=utf-8",
+        ),
         ("/.shield/pow/worker.js", "text/javascript; charset=utf-8"),
         ("/.shield/pow/shield-pow.css", "text/css; charset=utf-8"),
     ] {
         let (s, h, _, _) = send(&app, get_json(path, None)).await;
-        assert_eq!((s, h["content-type"].to_str().unwrap()), (StatusCode::OK, ct), "{path}");
+        assert_eq!(
+            (s, h["content-type"].to_str().unwrap()),
+            (StatusCode::OK, ct),
+            "{path}"
+        );
     }
     let (s, _, body, _) = send(&app, get_json("/healthz", None)).await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "ok"));
     // A fresh challenge from the endpoint, redeemed twice: the second is refused.
-    let req = with_peer(request("POST", "/.shield/pow/challenge", CLIENT).body(Body::empty()).unwrap(), CLIENT);
+    let req = with_peer(
+        request("POST", "/.shield/pow/challenge", CLIENT)
+            .body(Body::empty())
+            .unwrap(),
+        CLIENT,
+    );
     let (s, _, body, _) = send(&app, req).await;
     assert_eq!(s, StatusCode::OK);
     let c: serde_json::Value = serde_json::from_str(&body).unwrap();
     clock.advance(Duration::from_secs(1));
     assert_eq!(redeem(&app, &c, CLIENT).await.0, StatusCode::OK);
     let (s, _, e) = redeem(&app, &c, CLIENT).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("CHALLENGE_EXPIRED")));
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("CHALLENGE_EXPIRED"))
+    );
     // From another network: refused.
-    let req = with_peer(request("POST", "/.shield/pow/challenge", CLIENT).body(Body::empty()).unwrap(), CLIENT);
+    let req = with_peer(
+        request("POST", "/.shield/pow/challenge", CLIENT)
+            .body(Body::empty())
+            .unwrap(),
+        CLIENT,
+    );
     let c: serde_json::Value = serde_json::from_str(&send(&app, req).await.2).unwrap();
     let (s, _, e) = redeem(&app, &c, "192.0.2.1:9").await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_SOLUTION")));
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_SOLUTION"))
+    );
     // Unknown endpoint.
     let (s, _, _, _) = send(&app, get_json("/.shield/pow/nope", None)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -210,7 +259,10 @@ async fn api_clients_with_single_use_tokens() {
         .unwrap()
         .precondition_required();
     let app = app(layer);
-    assert_eq!(send(&app, get_json("/public", None)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&app, get_json("/public", None)).await.0,
+        StatusCode::OK
+    );
     let (s, h, body, _) = send(&app, get_json("/app", None)).await;
     assert_eq!(s, StatusCode::PRECONDITION_REQUIRED);
     assert_eq!(h["content-type"], "application/json");
@@ -223,13 +275,21 @@ async fn api_clients_with_single_use_tokens() {
     assert_eq!(s, StatusCode::OK);
     let token = t["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("ect_"));
-    assert!(h["set-cookie"].to_str().unwrap().starts_with("shield_token=ect_"));
+    assert!(
+        h["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("shield_token=ect_")
+    );
     let (s, _, body, _) = send(&app, get_json("/app", Some(&token))).await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "the app"));
     // Spent: the next request gets TOKEN_USED and a new challenge.
     let (s, _, body, _) = send(&app, get_json("/app", Some(&token))).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::PRECONDITION_REQUIRED, Some("TOKEN_USED")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::PRECONDITION_REQUIRED, Some("TOKEN_USED"))
+    );
     assert!(v["challenge"]["challengeId"].is_string());
     // Garbage and passes are refused in this mode.
     for bad in ["ect_", "esp_AAAA", "nonsense", &"x".repeat(5000)] {
@@ -242,14 +302,25 @@ async fn api_clients_with_single_use_tokens() {
 #[tokio::test]
 async fn sixty_four_concurrent_redemptions_one_winner() {
     let clock = clock();
-    let layer = PowLayer::new(engine(&clock)).token_mode(TokenMode::SingleUse).unwrap();
+    let layer = PowLayer::new(engine(&clock))
+        .token_mode(TokenMode::SingleUse)
+        .unwrap();
     let app = app(layer);
     let (_, _, body, _) = send(&app, get_json("/app", None)).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let c = v["challenge"].clone();
-    let nonce = solve(c["prefix"].as_str().unwrap(), c["difficulty"].as_u64().unwrap() as u8, 0, 1 << 26).unwrap();
+    let nonce = solve(
+        c["prefix"].as_str().unwrap(),
+        c["difficulty"].as_u64().unwrap() as u8,
+        0,
+        1 << 26,
+    )
+    .unwrap();
     // 64 tasks submit the same solution: exactly one token comes out.
-    let url = format!("/.shield/pow/verify?challengeId={}&nonce={nonce}", c["challengeId"].as_str().unwrap());
+    let url = format!(
+        "/.shield/pow/verify?challengeId={}&nonce={nonce}",
+        c["challengeId"].as_str().unwrap()
+    );
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let app = app.clone();
@@ -276,7 +347,9 @@ async fn sixty_four_concurrent_redemptions_one_winner() {
     for _ in 0..64 {
         let app = app.clone();
         let token = token.clone();
-        tasks.push(tokio::spawn(async move { send(&app, get_json("/app", Some(&token))).await.0 }));
+        tasks.push(tokio::spawn(async move {
+            send(&app, get_json("/app", Some(&token))).await.0
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -293,7 +366,11 @@ async fn api_tokens_are_accepted_inline_and_validate_concurrently_once() {
     let pow = engine(&clock);
     let sites = MemorySiteStore::new();
     sites
-        .insert(Site::new("eck_live_demo", "ecs_live_demo").unwrap().difficulty(10))
+        .insert(
+            Site::new("eck_live_demo", "ecs_live_demo")
+                .unwrap()
+                .difficulty(10),
+        )
         .unwrap();
     let api = Api::new(pow.clone(), sites).into_router();
     let protected = Router::new()
@@ -311,7 +388,14 @@ async fn api_tokens_are_accepted_inline_and_validate_concurrently_once() {
     };
     let mut tokens = Vec::new();
     for _ in 0..2 {
-        let (_, _, body, _) = send(&app, post("/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_demo"}))).await;
+        let (_, _, body, _) = send(
+            &app,
+            post(
+                "/captcha/api/challenge",
+                serde_json::json!({"siteKey": "eck_live_demo"}),
+            ),
+        )
+        .await;
         let c: serde_json::Value = serde_json::from_str(&body).unwrap();
         let nonce = solve(c["prefix"].as_str().unwrap(), 10, 0, 1 << 26).unwrap();
         clock.advance(Duration::from_secs(2));
@@ -353,7 +437,14 @@ async fn api_tokens_are_accepted_inline_and_validate_concurrently_once() {
     }
     assert_eq!(ok, 1);
     // A layer scoped to another site does not take these tokens.
-    let (s, _, body, _) = send(&app, post("/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_demo"}))).await;
+    let (s, _, body, _) = send(
+        &app,
+        post(
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_live_demo"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
 }
 
@@ -371,7 +462,10 @@ async fn marked_requests_only() {
     });
     let (s, _, body, _) = send(&app, req).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((s, v["challenge"]["difficulty"].as_u64()), (StatusCode::UNAUTHORIZED, Some(12)));
+    assert_eq!(
+        (s, v["challenge"]["difficulty"].as_u64()),
+        (StatusCode::UNAUTHORIZED, Some(12))
+    );
     let mut req = get_json("/app", None);
     req.extensions_mut().insert(Verdict {
         human: false,
@@ -389,7 +483,10 @@ async fn marked_requests_only() {
     });
     let (s, _, body, _) = send(&app, req).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((s, v["challenge"]["difficulty"].as_u64()), (StatusCode::UNAUTHORIZED, Some(11)));
+    assert_eq!(
+        (s, v["challenge"]["difficulty"].as_u64()),
+        (StatusCode::UNAUTHORIZED, Some(11))
+    );
 }
 
 fn arb_text() -> impl Strategy<Value = String> {

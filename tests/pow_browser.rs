@@ -24,7 +24,10 @@ fn require_tools(root: &Path) {
     if Command::new("node").arg("--version").output().is_err() {
         missing.push("node");
     }
-    if !root.join("tests/peers/node_modules/playwright-core").exists() {
+    if !root
+        .join("tests/peers/node_modules/playwright-core")
+        .exists()
+    {
         missing.push("tests/peers/node_modules/playwright-core");
     }
     assert!(

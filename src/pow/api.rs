@@ -48,8 +48,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::engine::Pow;
-use super::wire::{client_addr, non_negative, parse_nonce, solution_info};
 use super::site::{EventKind, QuotaDecision, SiteStore, VerificationEvent};
+use super::wire::{client_addr, non_negative, parse_nonce, solution_info};
 use super::{widget, wire};
 use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionKind, rfc3339};
@@ -127,9 +127,18 @@ impl<U: SingleUseStore> Api<U> {
             .route("/api/challenge", post(challenge::<U>))
             .route("/api/verify", post(verify::<U>))
             .route("/api/validate", post(validate::<U>))
-            .route("/widget/shield-pow.js", get(|| async { asset(widget::WIDGET_JS) }))
-            .route("/widget/worker.js", get(|| async { asset(widget::WORKER_JS) }))
-            .route("/widget/shield-pow.css", get(|| async { asset(widget::WIDGET_CSS) }))
+            .route(
+                "/widget/shield-pow.js",
+                get(|| async { asset(widget::WIDGET_JS) }),
+            )
+            .route(
+                "/widget/worker.js",
+                get(|| async { asset(widget::WORKER_JS) }),
+            )
+            .route(
+                "/widget/shield-pow.css",
+                get(|| async { asset(widget::WIDGET_CSS) }),
+            )
             .route("/widget/demo.js", get(|| async { asset(widget::DEMO_JS) }));
         if let Some(site) = st.demo_site.clone() {
             let protected = st.demo_protected.clone();
@@ -148,8 +157,10 @@ fn asset(a: &'static widget::Asset) -> Response {
     let mut res = Response::new(Body::from(a.body));
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(a.content_type));
-    res.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res.headers_mut().insert(
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -157,7 +168,11 @@ fn asset(a: &'static widget::Asset) -> Response {
     res
 }
 
-pub(crate) fn error_response(headers: &HeaderMap, now: std::time::Duration, r: Rejection) -> Response {
+pub(crate) fn error_response(
+    headers: &HeaderMap,
+    now: std::time::Duration,
+    r: Rejection,
+) -> Response {
     wire::error(headers, now, r).map(Body::from)
 }
 
@@ -175,8 +190,12 @@ async fn read_json<T: serde::de::DeserializeOwned>(
             "The request body is too large or unreadable",
         )
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| Rejection::new(RejectionKind::InvalidRequest, "The body is not valid JSON for this endpoint"))
+    serde_json::from_slice(&bytes).map_err(|_| {
+        Rejection::new(
+            RejectionKind::InvalidRequest,
+            "The body is not valid JSON for this endpoint",
+        )
+    })
 }
 
 fn store_failed(e: &StoreError) -> Rejection {
@@ -289,7 +308,10 @@ async fn verify<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) 
         },
     };
     let client = client_addr(&parts.extensions);
-    let claims = match st.pow.check_solution(&body.challenge_id, nonce, client, now) {
+    let claims = match st
+        .pow
+        .check_solution(&body.challenge_id, nonce, client, now)
+    {
         Ok(c) => c,
         Err(r) => return fail(r),
     };
@@ -375,7 +397,8 @@ async fn validate<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request
         Ok(b) => b,
         Err(r) => return fail(r),
     };
-    let bad_secret = || Rejection::new(RejectionKind::InvalidSecretKey, "The secret key is invalid");
+    let bad_secret =
+        || Rejection::new(RejectionKind::InvalidSecretKey, "The secret key is invalid");
     // Decode (signature) first, but report expiry only to a caller who proved the secret.
     let claims = match st.pow.check_token(&body.token, std::time::Duration::ZERO) {
         Ok(c) => c,
@@ -452,25 +475,44 @@ mod tests {
             .build();
         let sites = MemorySiteStore::new();
         sites
-            .insert(Site::new("eck_live_demo", "ecs_live_demo").unwrap().difficulty(10))
+            .insert(
+                Site::new("eck_live_demo", "ecs_live_demo")
+                    .unwrap()
+                    .difficulty(10),
+            )
             .unwrap();
         sites
-            .insert(Site::new("eck_live_off", "ecs_live_off").unwrap().active(false))
+            .insert(
+                Site::new("eck_live_off", "ecs_live_off")
+                    .unwrap()
+                    .active(false),
+            )
             .unwrap();
         let app = Router::new().nest("/captcha", Api::new(pow, sites.clone()).into_router());
         (app, clock, sites)
     }
 
-    async fn post(app: &Router, path: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    async fn post(
+        app: &Router,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
         let mut req = http::Request::post(path)
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
             .unwrap();
-        req.extensions_mut().insert(crate::core::ext::PeerAddr("198.51.100.7:5555".parse().unwrap()));
+        req.extensions_mut().insert(crate::core::ext::PeerAddr(
+            "198.51.100.7:5555".parse().unwrap(),
+        ));
         let res = app.clone().oneshot(req).await.unwrap();
         let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     fn human(challenge: &serde_json::Value, nonce: u64) -> serde_json::Value {
@@ -486,7 +528,12 @@ mod tests {
     #[tokio::test]
     async fn seed_flow_challenge_verify_validate() {
         let (app, clock, _) = setup();
-        let (s, c) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_demo"})).await;
+        let (s, c) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_live_demo"}),
+        )
+        .await;
         assert_eq!(s, 200, "{c}");
         assert_eq!(c["difficulty"], 10);
         assert_eq!(c["mode"], "checkbox");
@@ -501,40 +548,91 @@ mod tests {
         assert_eq!(v["expiresAt"], "2024-12-08T12:05:03Z");
         // The same solution again: the challenge is spent.
         let (s, again) = post(&app, "/captcha/api/verify", human(&c, n)).await;
-        assert_eq!((s.as_u16(), again["error"]["code"].as_str()), (400, Some("CHALLENGE_EXPIRED")));
+        assert_eq!(
+            (s.as_u16(), again["error"]["code"].as_str()),
+            (400, Some("CHALLENGE_EXPIRED"))
+        );
         assert_eq!(again["success"], false);
         // Validate: wrong secret does not spend the token.
         let tok = v["token"].clone();
-        let (s, e) = post(&app, "/captcha/api/validate", serde_json::json!({"token": tok, "secretKey": "ecs_live_nope"})).await;
-        assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (401, Some("INVALID_SECRET_KEY")));
-        let (s, ok) = post(&app, "/captcha/api/validate", serde_json::json!({"token": tok, "secretKey": "ecs_live_demo"})).await;
+        let (s, e) = post(
+            &app,
+            "/captcha/api/validate",
+            serde_json::json!({"token": tok, "secretKey": "ecs_live_nope"}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), e["error"]["code"].as_str()),
+            (401, Some("INVALID_SECRET_KEY"))
+        );
+        let (s, ok) = post(
+            &app,
+            "/captcha/api/validate",
+            serde_json::json!({"token": tok, "secretKey": "ecs_live_demo"}),
+        )
+        .await;
         assert_eq!(s, 200, "{ok}");
         assert_eq!(ok["data"]["passed"], true);
         assert_eq!(ok["data"]["riskScore"], 0.0);
         assert_eq!(ok["data"]["solveTimeMs"], 1850);
         assert_eq!(ok["data"]["createdAt"], "2024-12-08T12:00:03Z");
-        let (s, used) = post(&app, "/captcha/api/validate", serde_json::json!({"token": tok, "secretKey": "ecs_live_demo"})).await;
-        assert_eq!((s.as_u16(), used["error"]["code"].as_str()), (401, Some("TOKEN_USED")));
+        let (s, used) = post(
+            &app,
+            "/captcha/api/validate",
+            serde_json::json!({"token": tok, "secretKey": "ecs_live_demo"}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), used["error"]["code"].as_str()),
+            (401, Some("TOKEN_USED"))
+        );
     }
 
     #[tokio::test]
     async fn error_codes() {
         let (app, clock, _) = setup();
         let code = |v: &serde_json::Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
-        let (s, e) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": "eck_nope"})).await;
+        let (s, e) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_nope"}),
+        )
+        .await;
         assert_eq!((s.as_u16(), code(&e)), (401, "INVALID_SITE_KEY".into()));
-        let (s, e) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_off"})).await;
+        let (s, e) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_live_off"}),
+        )
+        .await;
         assert_eq!((s.as_u16(), code(&e)), (403, "SITE_INACTIVE".into()));
-        let (s, e) = post(&app, "/captcha/api/challenge", serde_json::json!({"nope": 1})).await;
+        let (s, e) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"nope": 1}),
+        )
+        .await;
         assert_eq!((s.as_u16(), code(&e)), (400, "INVALID_REQUEST".into()));
         let big = "x".repeat(10_000);
-        let (s, e) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": big})).await;
+        let (s, e) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": big}),
+        )
+        .await;
         assert_eq!((s.as_u16(), code(&e)), (413, "PAYLOAD_TOO_LARGE".into()));
 
-        let (_, c) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_demo"})).await;
+        let (_, c) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_live_demo"}),
+        )
+        .await;
         let prefix = c["prefix"].as_str().unwrap().to_owned();
         let n = crate::pow::solve(&prefix, 10, 0, 1 << 24).unwrap();
-        let wrong = (0..).find(|m| !crate::pow::work_ok(prefix.as_bytes(), *m, 10)).unwrap();
+        let wrong = (0..)
+            .find(|m| !crate::pow::work_ok(prefix.as_bytes(), *m, 10))
+            .unwrap();
         let (s, e) = post(&app, "/captcha/api/verify", human(&c, wrong)).await;
         assert_eq!((s.as_u16(), code(&e)), (400, "INVALID_SOLUTION".into()));
         // A bot: instant, no interaction, no fingerprint. The challenge is spent anyway.
@@ -542,11 +640,20 @@ mod tests {
         let bot = serde_json::json!({"challengeId": c["challengeId"], "nonce": n.to_string(), "solveTimeMs": 0,
             "behavioral": {"mouseEntropy": 0, "interactionCount": 0, "sessionDuration": 5}});
         let (s, e) = post(&app, "/captcha/api/verify", bot).await;
-        assert_eq!((s.as_u16(), code(&e)), (403, "HIGH_RISK_SCORE".into()), "{e}");
+        assert_eq!(
+            (s.as_u16(), code(&e)),
+            (403, "HIGH_RISK_SCORE".into()),
+            "{e}"
+        );
         let (_, e) = post(&app, "/captcha/api/verify", human(&c, n)).await;
         assert_eq!(code(&e), "CHALLENGE_EXPIRED");
         // Expiry.
-        let (_, c) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_demo"})).await;
+        let (_, c) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_live_demo"}),
+        )
+        .await;
         let n = crate::pow::solve(c["prefix"].as_str().unwrap(), 10, 0, 1 << 24).unwrap();
         clock.advance(Duration::from_secs(301));
         let (s, e) = post(&app, "/captcha/api/verify", human(&c, n)).await;
@@ -557,34 +664,70 @@ mod tests {
         let (s, e) = post(&app, "/captcha/api/verify", body).await;
         assert_eq!((s.as_u16(), code(&e)), (400, "INVALID_REQUEST".into()));
         // Garbage tokens.
-        let (s, e) = post(&app, "/captcha/api/validate", serde_json::json!({"token": "ect_AAAA", "secretKey": "x"})).await;
+        let (s, e) = post(
+            &app,
+            "/captcha/api/validate",
+            serde_json::json!({"token": "ect_AAAA", "secretKey": "x"}),
+        )
+        .await;
         assert_eq!((s.as_u16(), code(&e)), (401, "INVALID_TOKEN".into()));
     }
 
     #[tokio::test]
     async fn token_expiry_is_reported_after_the_secret() {
         let (app, clock, _) = setup();
-        let (_, c) = post(&app, "/captcha/api/challenge", serde_json::json!({"siteKey": "eck_live_demo"})).await;
+        let (_, c) = post(
+            &app,
+            "/captcha/api/challenge",
+            serde_json::json!({"siteKey": "eck_live_demo"}),
+        )
+        .await;
         let n = crate::pow::solve(c["prefix"].as_str().unwrap(), 10, 0, 1 << 24).unwrap();
         clock.advance(Duration::from_secs(2));
         let (_, v) = post(&app, "/captcha/api/verify", human(&c, n)).await;
         clock.advance(Duration::from_secs(300));
         let tok = v["token"].clone();
-        let (s, e) = post(&app, "/captcha/api/validate", serde_json::json!({"token": tok, "secretKey": "bad-secret"})).await;
-        assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (401, Some("INVALID_SECRET_KEY")));
-        let (s, e) = post(&app, "/captcha/api/validate", serde_json::json!({"token": tok, "secretKey": "ecs_live_demo"})).await;
-        assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (401, Some("TOKEN_EXPIRED")));
+        let (s, e) = post(
+            &app,
+            "/captcha/api/validate",
+            serde_json::json!({"token": tok, "secretKey": "bad-secret"}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), e["error"]["code"].as_str()),
+            (401, Some("INVALID_SECRET_KEY"))
+        );
+        let (s, e) = post(
+            &app,
+            "/captcha/api/validate",
+            serde_json::json!({"token": tok, "secretKey": "ecs_live_demo"}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), e["error"]["code"].as_str()),
+            (401, Some("TOKEN_EXPIRED"))
+        );
     }
 
     #[tokio::test]
     async fn widget_assets_are_served() {
         let (app, _, _) = setup();
         for (path, ct) in [
-            ("/captcha/widget/shield-pow.js", "text/javascript; charset=utf-8"),
-            ("/captcha/widget/worker.js", "text/javascript; charset=utf-8"),
+            (
+                "/captcha/widget/shield-pow.js",
+                "text/javascript; charset=utf-8",
+            ),
+            (
+                "/captcha/widget/worker.js",
+                "text/javascript; charset=utf-8",
+            ),
             ("/captcha/widget/shield-pow.css", "text/css; charset=utf-8"),
         ] {
-            let res = app.clone().oneshot(http::Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+            let res = app
+                .clone()
+                .oneshot(http::Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
             assert_eq!(res.status(), 200, "{path}");
             assert_eq!(res.headers()["content-type"], ct);
         }

@@ -134,8 +134,8 @@ impl Keyring {
     pub fn random() -> Self {
         let mut bytes = [0u8; 32];
         fill_random(&mut bytes);
-        let mac = <HmacSha256 as Mac>::new_from_slice(&bytes)
-            .unwrap_or_else(|_| unreachable_hmac());
+        let mac =
+            <HmacSha256 as Mac>::new_from_slice(&bytes).unwrap_or_else(|_| unreachable_hmac());
         Self {
             current: 0,
             keys: vec![(0, mac)],
@@ -688,7 +688,10 @@ mod tests {
         // Cross-checked with: python3 -c "import hashlib;print(hashlib.sha256(b'tower-shield-vector2345').hexdigest())"
         // (the widget's pure-JS SHA-256 is exercised against the server by tests/pow_browser.rs).
         let h = work_hash(b"tower-shield-vector", 2345);
-        assert_eq!(h, <[u8; 32]>::from(Sha256::digest(b"tower-shield-vector2345")));
+        assert_eq!(
+            h,
+            <[u8; 32]>::from(Sha256::digest(b"tower-shield-vector2345"))
+        );
     }
 
     #[test]

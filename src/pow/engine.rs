@@ -334,7 +334,10 @@ impl<U: SingleUseStore> PowBuilder<U> {
 
     /// Risk settings (threshold in 0.0..=1.0).
     pub fn risk(mut self, risk: RiskConfig) -> Result<Self, ConfigError> {
-        if !(0.0..=1.0).contains(&risk.threshold) || !(risk.max_hash_rate > 0.0) {
+        if !(0.0..=1.0).contains(&risk.threshold)
+            || risk.max_hash_rate.is_nan()
+            || risk.max_hash_rate <= 0.0
+        {
             return Err(ConfigError::new(
                 "pow.risk",
                 "threshold in 0..=1, positive hash rate",
@@ -491,10 +494,14 @@ impl<U: SingleUseStore> Pow<U> {
     ) -> Result<ChallengeClaims, Rejection> {
         let i = &self.inner;
         let c = challenge::decode_challenge(&i.ring, challenge_id).map_err(|e| match e {
-            DecodeError::Malformed => {
-                reject(RejectionKind::InvalidSolution, "The challenge id is malformed")
-            }
-            DecodeError::BadTag => reject(RejectionKind::InvalidSolution, "The challenge id is invalid"),
+            DecodeError::Malformed => reject(
+                RejectionKind::InvalidSolution,
+                "The challenge id is malformed",
+            ),
+            DecodeError::BadTag => reject(
+                RejectionKind::InvalidSolution,
+                "The challenge id is invalid",
+            ),
         })?;
         if ms(now) >= c.expires_ms {
             return Err(reject(
@@ -522,8 +529,12 @@ impl<U: SingleUseStore> Pow<U> {
 
     /// The single-use key and time to live that redeem a challenge.
     pub fn challenge_key(&self, c: &ChallengeClaims, now: Duration) -> (String, Duration) {
-        let ttl = Duration::from_millis(c.expires_ms.saturating_sub(ms(now))) + Duration::from_secs(1);
-        (format!("{}c:{}", self.inner.store_prefix, encode_hex(&c.random)), ttl)
+        let ttl =
+            Duration::from_millis(c.expires_ms.saturating_sub(ms(now))) + Duration::from_secs(1);
+        (
+            format!("{}c:{}", self.inner.store_prefix, encode_hex(&c.random)),
+            ttl,
+        )
     }
 
     /// Redeems a checked challenge: `Ok(true)` the first time.
@@ -586,7 +597,10 @@ impl<U: SingleUseStore> Pow<U> {
         let t = challenge::decode_token(&self.inner.ring, token)
             .map_err(|_| reject(RejectionKind::InvalidToken, "The token is invalid"))?;
         if t.kind != TokenKind::Token {
-            return Err(reject(RejectionKind::InvalidToken, "Not a verification token"));
+            return Err(reject(
+                RejectionKind::InvalidToken,
+                "Not a verification token",
+            ));
         }
         if ms(now) >= t.expires_ms {
             return Err(reject(
@@ -599,7 +613,8 @@ impl<U: SingleUseStore> Pow<U> {
 
     /// Redeems a checked token: `Ok(true)` the first time.
     pub fn redeem_token(&self, t: &TokenClaims, now: Duration) -> U::Future {
-        let ttl = Duration::from_millis(t.expires_ms.saturating_sub(ms(now))) + Duration::from_secs(1);
+        let ttl =
+            Duration::from_millis(t.expires_ms.saturating_sub(ms(now))) + Duration::from_secs(1);
         let key = format!("{}t:{}", self.inner.store_prefix, encode_hex(&t.id));
         self.store.insert_if_absent(&key, ttl)
     }
@@ -680,11 +695,7 @@ mod tests {
             .secret(SECRET)
             .unwrap()
             .clock(clock.clone())
-            .store(
-                MemorySingleUseStore::builder()
-                    .clock(clock.clone())
-                    .build(),
-            )
+            .store(MemorySingleUseStore::builder().clock(clock.clone()).build())
             .difficulty(1, 8, 20)
             .unwrap()
             .build()
@@ -709,7 +720,10 @@ mod tests {
             .check_solution(&c.challenge_id, n, ip("203.0.113.200"), now)
             .unwrap();
         assert!(pow.redeem_challenge(&claims, now).await.unwrap());
-        assert!(!pow.redeem_challenge(&claims, now).await.unwrap(), "one challenge, one token");
+        assert!(
+            !pow.redeem_challenge(&claims, now).await.unwrap(),
+            "one challenge, one token"
+        );
         let info = SolutionInfo {
             solve_time_ms: Some(0),
             behavior: Some(Behavior {
@@ -726,14 +740,19 @@ mod tests {
         // Token expiry.
         clock.advance(TOKEN_TTL);
         assert_eq!(
-            pow.check_token(&minted.token, clock.now()).unwrap_err().kind(),
+            pow.check_token(&minted.token, clock.now())
+                .unwrap_err()
+                .kind(),
             RejectionKind::TokenExpired
         );
         // Challenge expiry: valid one ms before, expired at the TTL.
         let c2 = pow.issue_at("site", 8, ip("203.0.113.7"), Mode::Checkbox, clock.now());
         let n2 = solve(&c2);
         clock.advance(CHALLENGE_TTL - Duration::from_millis(1));
-        assert!(pow.check_solution(&c2.challenge_id, n2, ip("203.0.113.7"), clock.now()).is_ok());
+        assert!(
+            pow.check_solution(&c2.challenge_id, n2, ip("203.0.113.7"), clock.now())
+                .is_ok()
+        );
         clock.advance(Duration::from_millis(1));
         assert_eq!(
             pow.check_solution(&c2.challenge_id, n2, ip("203.0.113.7"), clock.now())
@@ -751,19 +770,31 @@ mod tests {
         let c = pow.issue_at("site", 8, ip("203.0.113.7"), Mode::Checkbox, now);
         let n = solve(&c);
         for other in ["203.0.114.7", "198.51.100.1", "2001:db8::1"] {
-            let e = pow.check_solution(&c.challenge_id, n, ip(other), now).unwrap_err();
+            let e = pow
+                .check_solution(&c.challenge_id, n, ip(other), now)
+                .unwrap_err();
             assert_eq!(e.kind(), RejectionKind::InvalidSolution, "{other}");
         }
         assert!(pow.check_solution(&c.challenge_id, n, None, now).is_err());
         // IPv6: same /56 passes, another /56 fails.
         let c6 = pow.issue_at("site", 8, ip("2001:db8:0:1200::1"), Mode::Checkbox, now);
         let n6 = solve(&c6);
-        assert!(pow.check_solution(&c6.challenge_id, n6, ip("2001:db8:0:12ff::9"), now).is_ok());
-        assert!(pow.check_solution(&c6.challenge_id, n6, ip("2001:db8:0:1300::1"), now).is_err());
+        assert!(
+            pow.check_solution(&c6.challenge_id, n6, ip("2001:db8:0:12ff::9"), now)
+                .is_ok()
+        );
+        assert!(
+            pow.check_solution(&c6.challenge_id, n6, ip("2001:db8:0:1300::1"), now)
+                .is_err()
+        );
         // A wrong nonce.
-        let bad = (n + 1..).find(|m| !challenge::work_ok(c.prefix.as_bytes(), *m, 8)).unwrap();
+        let bad = (n + 1..)
+            .find(|m| !challenge::work_ok(c.prefix.as_bytes(), *m, 8))
+            .unwrap();
         assert_eq!(
-            pow.check_solution(&c.challenge_id, bad, ip("203.0.113.7"), now).unwrap_err().message(),
+            pow.check_solution(&c.challenge_id, bad, ip("203.0.113.7"), now)
+                .unwrap_err()
+                .message(),
             "The PoW solution is incorrect"
         );
         // A tampered id: a character changed.
@@ -772,7 +803,9 @@ mod tests {
         t[last] = if t[last] == b'x' { b'y' } else { b'x' };
         let t = String::from_utf8(t).unwrap();
         assert_eq!(
-            pow.check_solution(&t, n, ip("203.0.113.7"), now).unwrap_err().kind(),
+            pow.check_solution(&t, n, ip("203.0.113.7"), now)
+                .unwrap_err()
+                .kind(),
             RejectionKind::InvalidSolution
         );
         // Another engine's id.
@@ -784,7 +817,11 @@ mod tests {
     #[test]
     fn difficulty_adapts_and_caps() {
         let clock = ManualClock::new(Duration::from_secs(1_700_000_000));
-        let pow = Pow::builder().secret(SECRET).unwrap().clock(clock.clone()).build();
+        let pow = Pow::builder()
+            .secret(SECRET)
+            .unwrap()
+            .clock(clock.clone())
+            .build();
         assert_eq!(pow.difficulty_for(16, None, None), 16);
         assert_eq!(pow.difficulty_for(3, None, None), 14, "clamped up");
         let mark = ChallengeMark {
@@ -822,7 +859,13 @@ mod tests {
         };
         assert_eq!(adapt_difficulty(&cx, Some(1000)), 15);
         assert_eq!(
-            adapt_difficulty(&DifficultyContext { load_per_sec: 4001, ..cx }, Some(1000)),
+            adapt_difficulty(
+                &DifficultyContext {
+                    load_per_sec: 4001,
+                    ..cx
+                },
+                Some(1000)
+            ),
             16
         );
         // A user closure, still clamped.
@@ -840,17 +883,34 @@ mod tests {
         let pow = engine(&clock);
         let now = clock.now();
         let (p, _) = pow.mint_pass("inline", ip("198.51.100.20"), Duration::from_secs(60), now);
-        assert!(pow.check_pass(&p, "inline", ip("198.51.100.99"), now).is_ok());
-        assert!(pow.check_pass(&p, "other", ip("198.51.100.99"), now).is_err());
-        assert!(pow.check_pass(&p, "inline", ip("198.51.101.1"), now).is_err());
+        assert!(
+            pow.check_pass(&p, "inline", ip("198.51.100.99"), now)
+                .is_ok()
+        );
+        assert!(
+            pow.check_pass(&p, "other", ip("198.51.100.99"), now)
+                .is_err()
+        );
+        assert!(
+            pow.check_pass(&p, "inline", ip("198.51.101.1"), now)
+                .is_err()
+        );
         assert_eq!(
-            pow.check_pass(&p, "inline", ip("198.51.100.99"), now + Duration::from_secs(60))
-                .unwrap_err()
-                .kind(),
+            pow.check_pass(
+                &p,
+                "inline",
+                ip("198.51.100.99"),
+                now + Duration::from_secs(60)
+            )
+            .unwrap_err()
+            .kind(),
             RejectionKind::TokenExpired
         );
         // A pass is not a token, and a token is not a pass.
-        assert_eq!(pow.check_token(&p, now).unwrap_err().kind(), RejectionKind::InvalidToken);
+        assert_eq!(
+            pow.check_token(&p, now).unwrap_err().kind(),
+            RejectionKind::InvalidToken
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ impl<U> std::fmt::Debug for PowLayer<U> {
 
 fn check_path(field: &'static str, p: &str) -> Result<String, ConfigError> {
     if !p.starts_with('/') || p.len() > 512 {
-        return Err(ConfigError::new(field, "paths start with '/' (at most 512 bytes)"));
+        return Err(ConfigError::new(
+            field,
+            "paths start with '/' (at most 512 bytes)",
+        ));
     }
     Ok(p.to_owned())
 }
@@ -381,7 +384,10 @@ impl<U: SingleUseStore> Config<U> {
             ));
         };
         if value.len() > MAX_ENCODED_LEN {
-            return Decision::Challenge(Rejection::new(RejectionKind::InvalidToken, "The token is invalid"));
+            return Decision::Challenge(Rejection::new(
+                RejectionKind::InvalidToken,
+                "The token is invalid",
+            ));
         }
         if value.starts_with("esp_") {
             if self.mode == TokenMode::SingleUse {
@@ -419,7 +425,10 @@ impl<U: SingleUseStore> Config<U> {
             "/verify" if *m == Method::POST => {
                 let q = req.uri().query().unwrap_or("");
                 if q.len() > MAX_QUERY_LEN {
-                    return Decision::Reject(Rejection::new(RejectionKind::InvalidRequest, "The query is too long"));
+                    return Decision::Reject(Rejection::new(
+                        RejectionKind::InvalidRequest,
+                        "The query is too long",
+                    ));
                 }
                 let (Some(id), Some(nonce)) = (
                     query_param(q, "challengeId"),
@@ -442,7 +451,11 @@ impl<U: SingleUseStore> Config<U> {
                 );
                 let client = wire::client_addr(req.extensions());
                 match self.pow.check_solution(id, nonce, client, now) {
-                    Ok(claims) if *claims.site == *self.site => Decision::Verify { claims, nonce, info },
+                    Ok(claims) if *claims.site == *self.site => Decision::Verify {
+                        claims,
+                        nonce,
+                        info,
+                    },
                     Ok(_) => Decision::Reject(Rejection::new(
                         RejectionKind::InvalidSolution,
                         "The challenge was issued for another site",
@@ -450,7 +463,10 @@ impl<U: SingleUseStore> Config<U> {
                     Err(r) => Decision::Reject(r),
                 }
             }
-            _ => Decision::Reject(Rejection::new(RejectionKind::InvalidRequest, "Unknown proof-of-work endpoint")),
+            _ => Decision::Reject(Rejection::new(
+                RejectionKind::InvalidRequest,
+                "Unknown proof-of-work endpoint",
+            )),
         }
     }
 
@@ -477,17 +493,28 @@ impl<U: SingleUseStore> Config<U> {
         let mut v = serde_json::to_value(&c).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("verifyUrl".into(), format!("{}/verify", self.prefix).into());
-            o.insert("challengeUrl".into(), format!("{}/challenge", self.prefix).into());
+            o.insert(
+                "challengeUrl".into(),
+                format!("{}/challenge", self.prefix).into(),
+            );
         }
         v
     }
 
     /// The answer to a request without a usable token: an interstitial page for browsers,
     /// the rendered rejection plus a `challenge` object for API clients.
-    pub(crate) fn challenge_response<B>(&self, req: &Request<B>, r: Rejection, now: Duration) -> Response<Bytes> {
+    pub(crate) fn challenge_response<B>(
+        &self,
+        req: &Request<B>,
+        r: Rejection,
+        now: Duration,
+    ) -> Response<Bytes> {
         let challenge = self.issue(req);
         let mut res = if Self::wants_html(req) {
-            let mut res = Response::new(Bytes::from(widget::interstitial_html(&challenge, &self.prefix)));
+            let mut res = Response::new(Bytes::from(widget::interstitial_html(
+                &challenge,
+                &self.prefix,
+            )));
             *res.status_mut() = StatusCode::UNAUTHORIZED;
             widget::page_headers(res.headers_mut());
             res
@@ -507,10 +534,12 @@ impl<U: SingleUseStore> Config<U> {
             if cx.generated_id
                 && let Ok(v) = HeaderValue::from_str(&cx.request_id)
             {
-                res.headers_mut().insert(crate::core::reject::X_REQUEST_ID, v);
+                res.headers_mut()
+                    .insert(crate::core::reject::X_REQUEST_ID, v);
             }
             *res.status_mut() = self.status;
-            res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         };
         if res.status() == StatusCode::UNAUTHORIZED {
@@ -526,7 +555,12 @@ impl<U: SingleUseStore> Config<U> {
         res
     }
 
-    pub(crate) fn cookie_header(&self, name: &str, value: &str, max_age: Duration) -> Option<HeaderValue> {
+    pub(crate) fn cookie_header(
+        &self,
+        name: &str,
+        value: &str,
+        max_age: Duration,
+    ) -> Option<HeaderValue> {
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
             "{name}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
@@ -536,8 +570,15 @@ impl<U: SingleUseStore> Config<U> {
     }
 
     /// The headers that hand a client its pass.
-    pub(crate) fn pass_headers<B>(&self, req: &Request<B>, ttl: Duration, now: Duration) -> Vec<(HeaderName, HeaderValue)> {
-        let (pass, _) = self.pow.mint_pass(&self.site, wire::client_addr(req.extensions()), ttl, now);
+    pub(crate) fn pass_headers<B>(
+        &self,
+        req: &Request<B>,
+        ttl: Duration,
+        now: Duration,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let (pass, _) =
+            self.pow
+                .mint_pass(&self.site, wire::client_addr(req.extensions()), ttl, now);
         let mut h = Vec::with_capacity(2);
         if let Some(c) = self.cookie_header(&self.pass_cookie, &pass, ttl) {
             h.push((http::header::SET_COOKIE, c));
@@ -549,7 +590,12 @@ impl<U: SingleUseStore> Config<U> {
     }
 
     /// After a token was redeemed: a pass in pass mode; clear the token cookie if it came from one.
-    pub(crate) fn after_redeem<B>(&self, req: &Request<B>, from_cookie: bool, now: Duration) -> Vec<(HeaderName, HeaderValue)> {
+    pub(crate) fn after_redeem<B>(
+        &self,
+        req: &Request<B>,
+        from_cookie: bool,
+        now: Duration,
+    ) -> Vec<(HeaderName, HeaderValue)> {
         let mut h = match self.mode {
             TokenMode::Pass(ttl) => self.pass_headers(req, ttl, now),
             TokenMode::SingleUse => Vec::new(),
@@ -561,7 +607,14 @@ impl<U: SingleUseStore> Config<U> {
     }
 
     /// The verify endpoint's answer once the challenge is redeemed.
-    pub(crate) fn verified<B>(&self, req: &Request<B>, claims: &ChallengeClaims, nonce: u64, info: &SolutionInfo, now: Duration) -> Response<Bytes> {
+    pub(crate) fn verified<B>(
+        &self,
+        req: &Request<B>,
+        claims: &ChallengeClaims,
+        nonce: u64,
+        info: &SolutionInfo,
+        now: Duration,
+    ) -> Response<Bytes> {
         let minted = match self.pow.finish(claims, nonce, info, Mode::Invisible, now) {
             Ok(m) => m,
             Err((r, report)) => {
@@ -588,7 +641,12 @@ impl<U: SingleUseStore> Config<U> {
                 res
             }
             TokenMode::SingleUse => {
-                let ttl = Duration::from_millis(minted.claims.expires_ms.saturating_sub(super::challenge::ms(now)));
+                let ttl = Duration::from_millis(
+                    minted
+                        .claims
+                        .expires_ms
+                        .saturating_sub(super::challenge::ms(now)),
+                );
                 let mut res = wire::json(
                     StatusCode::OK,
                     &serde_json::json!({"success": true, "token": minted.token, "expiresAt": rfc3339(now.saturating_add(ttl))}),
@@ -603,9 +661,16 @@ impl<U: SingleUseStore> Config<U> {
 
     pub(crate) fn asset(a: &'static Asset) -> Response<Bytes> {
         let mut res = Response::new(Bytes::from_static(a.body.as_bytes()));
-        res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(a.content_type));
-        res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-        res.headers_mut().insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+        res.headers_mut().insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        res.headers_mut().insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         res
     }
 }
@@ -643,7 +708,11 @@ mod tests {
         assert!(l.clone().protect_paths(["app"]).is_err());
         assert!(l.clone().endpoint_prefix("/x/").is_err());
         assert!(l.clone().site("").is_err());
-        assert!(l.clone().token_mode(TokenMode::Pass(Duration::from_secs(1))).is_err());
+        assert!(
+            l.clone()
+                .token_mode(TokenMode::Pass(Duration::from_secs(1)))
+                .is_err()
+        );
         assert!(l.token_mode(TokenMode::SingleUse).is_ok());
     }
 }

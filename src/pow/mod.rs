@@ -121,7 +121,7 @@ pub use engine::{
     CHALLENGE_TTL, Challenge, DEFAULT_DIFFICULTY, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY,
     DifficultyContext, Minted, Pow, PowBuilder, SolutionInfo, TOKEN_TTL, adapt_difficulty,
 };
-pub use risk::RISK_THRESHOLD;
-pub use site::{Mode, MemorySiteStore, Site, SiteStore};
 pub use layer::{DEFAULT_PASS_TTL, PowLayer, TokenMode, X_SHIELD_PASS, X_SHIELD_TOKEN};
+pub use risk::RISK_THRESHOLD;
 pub use service::{PowFuture, PowService};
+pub use site::{MemorySiteStore, Mode, Site, SiteStore};

@@ -137,7 +137,7 @@ pub fn score(i: &RiskInput, cfg: &RiskConfig) -> RiskReport {
                 if b.interaction_count == 0 {
                     add(0.35, "behaviour.no_interaction");
                 }
-                if !(b.mouse_entropy > 0.0) {
+                if b.mouse_entropy.is_nan() || b.mouse_entropy <= 0.0 {
                     add(0.1, "behaviour.no_mouse");
                 }
             }

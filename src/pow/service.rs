@@ -182,7 +182,10 @@ where
             Ok(false) => ready(wire::error(
                 req.headers(),
                 now,
-                Rejection::new(RejectionKind::ChallengeExpired, "The challenge was already used"),
+                Rejection::new(
+                    RejectionKind::ChallengeExpired,
+                    "The challenge was already used",
+                ),
             )),
             Err(e) => ready(wire::error(req.headers(), now, store_failed(&e))),
         },

@@ -25,7 +25,9 @@ use crate::core::store::StoreError;
 pub const MAX_MEMORY_SITES: usize = 10_000;
 
 /// How the widget presents itself (the seed's `mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The user ticks a box; solving starts on the click (or earlier, in the background).
@@ -76,7 +78,10 @@ impl Site {
             return Err(ConfigError::new("site.site_key", "must be 1 to 64 bytes"));
         }
         if secret_key.len() < 8 {
-            return Err(ConfigError::new("site.secret_key", "must be at least 8 bytes"));
+            return Err(ConfigError::new(
+                "site.secret_key",
+                "must be at least 8 bytes",
+            ));
         }
         Ok(Self {
             id: site_key.into(),

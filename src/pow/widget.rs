@@ -157,7 +157,10 @@ pub fn demo_page_html(site_key: &str, protected_url: Option<&str>) -> String {
 
 /// Headers every page served here carries.
 pub(crate) fn page_headers(h: &mut http::HeaderMap) {
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
     h.insert(
@@ -175,7 +178,8 @@ pub(crate) fn demo_page_response(
     // The page's relative URLs need the trailing segment: `/captcha/demo` resolves
     // `widget/...` to `/captcha/widget/...`.
     let _ = req;
-    let mut res = axum::response::Response::new(axum::body::Body::from(demo_page_html(site, protected)));
+    let mut res =
+        axum::response::Response::new(axum::body::Body::from(demo_page_html(site, protected)));
     page_headers(res.headers_mut());
     res
 }

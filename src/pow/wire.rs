@@ -58,7 +58,8 @@ pub(crate) fn client_addr(ext: &http::Extensions) -> Option<IpAddr> {
 }
 
 pub(crate) fn non_negative(v: Option<f64>) -> Option<u64> {
-    v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x.min(u64::MAX as f64) as u64)
+    v.filter(|x| x.is_finite() && *x >= 0.0)
+        .map(|x| x.min(u64::MAX as f64) as u64)
 }
 
 /// The verify request's parts the engine needs.
@@ -92,4 +93,3 @@ pub(crate) fn parse_nonce(s: &str) -> Option<u64> {
     }
     s.parse().ok()
 }
-
