@@ -539,7 +539,6 @@ impl<St> Shared<St> {
         }
     }
 
-    /// The headers for an outcome (nothing in dry-run mode).
     /// The status a handler sees with [`RateLimitLayer::expose_status`].
     pub(crate) fn status(
         &self,
@@ -564,6 +563,7 @@ impl<St> Shared<St> {
         }
     }
 
+    /// The headers for an outcome (nothing in dry-run mode).
     pub(crate) fn headers(&self, plan: &Plan, outcome: &RateOutcome, committed: bool) -> Headers {
         if self.dry_run || self.header_mode == HeaderMode::Off {
             return Headers::new();

@@ -135,14 +135,20 @@ where
                 }
                 State::inner(svc.call(req), After::Headers(headers))
             }
-            CheckMode::Peek => State::inner(
-                svc.call(req),
-                After::Charge(ChargeAfter {
-                    shared: sh.clone(),
-                    plan,
-                    peek: outcome,
-                }),
-            ),
+            CheckMode::Peek => {
+                if sh.expose_status {
+                    req.extensions_mut()
+                        .insert(sh.status(&plan, &outcome, false));
+                }
+                State::inner(
+                    svc.call(req),
+                    After::Charge(ChargeAfter {
+                        shared: sh.clone(),
+                        plan,
+                        peek: outcome,
+                    }),
+                )
+            }
         },
         Ok(outcome) => match sh.denial(&plan, &outcome) {
             Ok(rejection) => State::ready(reject(sh, &req, rejection)),
@@ -300,6 +306,30 @@ mod tests {
                 .status(),
             200
         );
+    }
+
+    #[tokio::test]
+    async fn handlers_can_read_the_status_when_exposed() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_hour(1000))
+            .store(store(&c))
+            .expose_status(true);
+        let svc =
+            ServiceBuilder::new()
+                .layer(layer)
+                .service(service_fn(|req: Request<()>| async move {
+                    let s = req
+                        .extensions()
+                        .get::<crate::ratelimit::RateLimitStatus>()
+                        .cloned();
+                    let left = s.map_or(u32::MAX, |s| s.policies[0].remaining);
+                    Ok::<_, Infallible>(Response::new(left.to_string()))
+                }));
+        let res = svc.clone().oneshot(req()).await.unwrap();
+        let ShieldBody::Inner { body } = res.into_body() else {
+            panic!("inner body")
+        };
+        assert_eq!(body, "999");
     }
 
     #[tokio::test]
