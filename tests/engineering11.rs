@@ -1,0 +1,291 @@
+//! The Engineering11 demo routes, mounted alone on a free port and driven over HTTP:
+//! API key -> token -> protected route, JWKS, rotation, lookups, and the OpenAPI document.
+#![cfg(all(feature = "jwt", feature = "intel", feature = "apikey"))]
+
+#[allow(dead_code)]
+#[path = "../examples/demo/seeds/engineering11.rs"]
+mod engineering11;
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tower_shield::auth::{JwtSigner, SigningKey, StaticApiKeys};
+use tower_shield::classify::Classifier;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/intel/jwt");
+
+async fn serve(signer: JwtSigner) -> (SocketAddr, Value) {
+    let keys = StaticApiKeys::new()
+        .key("tsk_e11_demo_key", ["verify"], None)
+        .unwrap();
+    let services = engineering11::default_services(signer, Classifier::embedded());
+    let (app, api) = engineering11::router(keys, services)
+        .unwrap()
+        .split_for_parts();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, serde_json::to_value(api).unwrap())
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, http::HeaderMap, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = body.map(|v| v.to_string()).unwrap_or_default();
+    let res = client
+        .request(
+            b.header("content-type", "application/json")
+                .body(Full::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn signer(kid: &str, file: &str) -> JwtSigner {
+    let pem = std::fs::read(format!("{DATA}/{file}")).unwrap();
+    JwtSigner::new(SigningKey::from_pem(kid, &pem).unwrap())
+        .unwrap()
+        .audience(engineering11::AUDIENCE)
+}
+
+#[tokio::test]
+async fn token_jwks_and_protected_route() {
+    let s = signer("jwt/base-signing-key", "rsa1.pem");
+    let (addr, _) = serve(s.clone()).await;
+
+    let (st, _, body) = send(addr, "POST", "/api/jwt/token", &[], None).await;
+    assert_eq!(st, 401);
+    assert_eq!(body["error"]["code"], "INVALID_API_KEY");
+    let (st, _, body) = send(
+        addr,
+        "POST",
+        "/api/jwt/token",
+        &[("x-api-key", "tsk_e11_demo_key")],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["kid"], "jwt/base-signing-key");
+
+    let bearer = format!("Bearer {token}");
+    let (st, _, me) = send(
+        addr,
+        "GET",
+        "/api/jwt/me",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{me}");
+    assert_eq!(me["alg"], "RS256");
+    assert_eq!(me["scopes"], json!(["verify"]));
+
+    let (st, h, body) = send(addr, "GET", "/api/jwt/me", &[], None).await;
+    assert_eq!(st, 401);
+    assert_eq!(h["www-authenticate"], "Bearer");
+    assert_eq!(body["error"]["code"], "INVALID_TOKEN");
+    let (st, h, _) = send(
+        addr,
+        "GET",
+        "/api/jwt/me",
+        &[("authorization", "Bearer a.b.c")],
+        None,
+    )
+    .await;
+    assert_eq!(st, 401);
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    let (st, h, jwks) = send(addr, "GET", "/.well-known/jwks.json", &[], None).await;
+    assert_eq!(st, 200);
+    assert!(h["cache-control"].to_str().unwrap().contains("max-age"));
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert_eq!(jwks["keys"][0]["kid"], "jwt/base-signing-key");
+
+    // Rotation: the new key signs, the old token still verifies, both are published.
+    s.rotate(
+        SigningKey::from_pem(
+            "jwt/key-2",
+            &std::fs::read(format!("{DATA}/ed1.pem")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (_, _, body) = send(
+        addr,
+        "POST",
+        "/api/jwt/token",
+        &[("authorization", "Bearer tsk_e11_demo_key")],
+        None,
+    )
+    .await;
+    let new = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (st, _, me) = send(addr, "GET", "/api/jwt/me", &[("authorization", &new)], None).await;
+    assert_eq!((st, me["alg"].as_str()), (200, Some("EdDSA")));
+    assert_eq!(
+        send(
+            addr,
+            "GET",
+            "/api/jwt/me",
+            &[("authorization", &bearer)],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, _, jwks) = send(addr, "GET", "/.well-known/jwks.json", &[], None).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    s.retire("jwt/base-signing-key").unwrap();
+    assert_eq!(
+        send(
+            addr,
+            "GET",
+            "/api/jwt/me",
+            &[("authorization", &bearer)],
+            None
+        )
+        .await
+        .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn lookups() {
+    let (addr, _) = serve(signer("k", "ed1.pem")).await;
+    let (st, _, r) = send(addr, "GET", "/api/lookup/ip/3.5.140.2", &[], None).await;
+    assert_eq!(st, 200);
+    assert!(
+        r["fraud_score"].as_u64().unwrap() > 0 && r["is_hosting"] == true,
+        "{r}"
+    );
+    assert!(r.get("ISP").is_some() && r.get("ASN").is_some());
+    assert_eq!(
+        send(addr, "GET", "/api/lookup/ip/not-an-ip", &[], None)
+            .await
+            .0,
+        400
+    );
+    let (st, _, r) = send(addr, "GET", "/api/lookup/ip/1.1.1.1?remote=true", &[], None).await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (500, Some("KEY_NOT_FOUND"))
+    );
+
+    let (st, _, r) = send(
+        addr,
+        "POST",
+        "/api/lookup/email",
+        &[],
+        Some(json!({"email": "bob@mailinator.com"})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (r["valid"].as_bool(), r["disposable"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let (_, _, r) = send(
+        addr,
+        "POST",
+        "/api/lookup/email",
+        &[],
+        Some(json!({"email": "jane@example.com"})),
+    )
+    .await;
+    assert_eq!(
+        (r["valid"].as_bool(), r["disposable"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let (st, _, r) = send(
+        addr,
+        "POST",
+        "/api/lookup/email",
+        &[],
+        Some(json!({"mail": 1})),
+    )
+    .await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
+
+    let (st, _, r) = send(
+        addr,
+        "POST",
+        "/api/lookup/url",
+        &[],
+        Some(json!({"url": "https://xn--pypal-4ve.com/login"})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(r["suspicious"], true, "{r}");
+    let (st, _, r) = send(
+        addr,
+        "POST",
+        "/api/lookup/url",
+        &[],
+        Some(json!({"url": "http://"})),
+    )
+    .await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (400, Some("INVALID_URL"))
+    );
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_error() {
+    let (_, api) = serve(signer("k", "ed1.pem")).await;
+    for (path, method, statuses) in [
+        ("/api/jwt/token", "post", &["200", "401", "500"][..]),
+        ("/.well-known/jwks.json", "get", &["200"][..]),
+        ("/api/jwt/me", "get", &["200", "401", "403"][..]),
+        (
+            "/api/lookup/ip/{ip}",
+            "get",
+            &["200", "400", "500", "503"][..],
+        ),
+        ("/api/lookup/email", "post", &["200", "400", "413"][..]),
+        ("/api/lookup/url", "post", &["200", "400", "413"][..]),
+    ] {
+        let op = &api["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} missing");
+        for s in statuses {
+            assert!(
+                op["responses"][s]["content"]["application/json"].is_object(),
+                "{path} {s}"
+            );
+        }
+    }
+}
