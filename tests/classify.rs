@@ -597,3 +597,56 @@ fn cache_never_lends_a_neighbours_verdict_inside_a_v6_64() {
     assert_eq!(c.classify(other, &h), first);
     assert_eq!(c.cache_len(), 2);
 }
+
+#[test]
+fn mmdb_geo_and_asn_join_the_table() {
+    // Made-up records in both the GeoIP2 and the ip-location-db shapes
+    // (scripts/classify-test-mmdb.py).
+    let bytes = include_bytes!("data/classify/test-geo-asn.mmdb").to_vec();
+    let mut hosting = embedded::hosting_asns();
+    let mut b = embedded::builder();
+    let stats = loaders::mmdb(&mut b, bytes.clone(), &hosting).unwrap();
+    assert_eq!((stats.added, stats.skipped), (3, 0));
+    let c = Classifier::builder().table(b.build()).build();
+    let v = c.classify_ip(ip("81.2.69.160"));
+    let geo = v.geo.clone().unwrap();
+    assert_eq!(
+        (
+            geo.country.as_deref(),
+            geo.region.as_deref(),
+            geo.city.as_deref()
+        ),
+        (Some("GB"), Some("ENG"), Some("London"))
+    );
+    assert_eq!(v.asn, Some(64500));
+    assert_eq!(v.org.as_deref(), Some("Example Broadband"));
+    assert!(v.human && !v.flags.hosting);
+    let v = c.classify_ip(ip("2a02:c7c::1"));
+    let geo = v.geo.unwrap();
+    assert_eq!(
+        (geo.country.as_deref(), geo.city.as_deref()),
+        (Some("GB"), Some("Edinburgh"))
+    );
+    assert_eq!(
+        c.classify_ip(ip("89.160.20.1"))
+            .geo
+            .unwrap()
+            .country
+            .as_deref(),
+        Some("SE")
+    );
+    // Serialised as the 602TechSec geoLocation fields.
+    let j = serde_json::to_value(c.classify_ip(ip("81.2.69.160"))).unwrap();
+    assert_eq!(j["geo"]["country"], "GB");
+    // Joined with a hosting list, the ASN becomes a hosting network.
+    hosting.insert(64500, "Example Hosting");
+    let mut b = TableBuilder::new();
+    loaders::mmdb(&mut b, bytes, &hosting).unwrap();
+    let t = b.build();
+    assert!(
+        t.lookup(ip("81.2.69.1"))
+            .unwrap()
+            .kind
+            .contains(NetKind::HOSTING)
+    );
+}

@@ -11,10 +11,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = UaMatcher::embedded().find(Some(rest));
+    let mut b = TableBuilder::new().max_ranges(10_000);
+    if selector % 8 == 7 {
+        let _ = loaders::mmdb(&mut b, rest.to_vec(), &HostingAsns::new());
+        let _ = b.build();
+        return;
+    }
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let mut b = TableBuilder::new().max_ranges(10_000);
     let _ = match selector % 7 {
         0 => loaders::cidr_list(&mut b, text, NetInfo::tagged(NetKind::PROXY, "fuzz")),
         1 => loaders::aws_ip_ranges(&mut b, text),

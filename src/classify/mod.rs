@@ -14,7 +14,8 @@
 //! from the `@ip-location-db/asn` package, CC BY 4.0, and the `crawler-user-agents`
 //! (MIT) and `isbot` (Unlicense) pattern lists). Load fuller or fresher data with the
 //! [loaders](data::loaders) (AWS, Google Cloud and Azure range files, Tor exit lists,
-//! ip-location-db ASN CSVs, plain CIDR lists) and swap it in at run time with
+//! ip-location-db ASN CSVs, plain CIDR lists, MaxMind-format `.mmdb` for country, city
+//! and ASN) and swap it in at run time with
 //! [`Classifier::swap_table`] or [`Classifier::reload_every`].
 //!
 //! The decision is a pure function too: [`classify`] and [`classify_ip`] work on an

@@ -15,6 +15,7 @@
 //! | [`tor_bulk_exit_list`] | Tor Project bulk exit list (one address per line) |
 //! | [`tor_exit_addresses`] | Tor Project `exit-addresses` (`ExitAddress a.b.c.d ...` lines) |
 //! | [`asn_csv`] | ip-location-db ASN CSV `start,end,asn,org`, joined with a [`HostingAsns`] list |
+//! | [`mmdb`] | MaxMind DB (`.mmdb`): GeoIP2/GeoLite2 City, Country and ASN, DB-IP and ip-location-db files |
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -417,6 +418,133 @@ pub fn asn_csv(
     Ok(stats)
 }
 
+#[derive(serde::Deserialize, Default)]
+struct MmdbNames {
+    #[serde(default)]
+    en: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct MmdbIso {
+    #[serde(default)]
+    iso_code: Option<String>,
+    #[serde(default)]
+    names: MmdbNames,
+}
+
+/// `city` is a map in GeoIP2 files and a plain name in ip-location-db's.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum MmdbCity {
+    Map(MmdbIso),
+    Name(String),
+}
+
+/// The fields of a GeoIP2 City/Country/ASN record and of ip-location-db's flat records
+/// that the classifier uses; everything else is skipped.
+#[derive(serde::Deserialize, Default)]
+struct MmdbRecord {
+    #[serde(default)]
+    country: Option<MmdbIso>,
+    #[serde(default)]
+    country_code: Option<String>,
+    #[serde(default)]
+    subdivisions: Option<Vec<MmdbIso>>,
+    #[serde(default)]
+    state1: Option<String>,
+    #[serde(default)]
+    city: Option<MmdbCity>,
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
+    #[serde(default)]
+    autonomous_system_organization: Option<String>,
+}
+
+/// A MaxMind DB (`.mmdb`) file: every network in it, with country, region, city, ASN and
+/// organisation where the record has them (GeoIP2/GeoLite2 City, Country and ASN files,
+/// DB-IP lite files, and ip-location-db's flat `country_code`/`state1`/`city` records),
+/// merged into the one table. `hosting` marks networks of listed ASNs as hosting.
+///
+/// The whole database is read into the table, so a lookup stays one lookup; a full City
+/// database is a few million networks, within [`DEFAULT_MAX_RANGES`](super::DEFAULT_MAX_RANGES).
+/// Records that do not decode are skipped and counted.
+pub fn mmdb(
+    b: &mut TableBuilder,
+    bytes: Vec<u8>,
+    hosting: &HostingAsns,
+) -> Result<LoadStats, LoadError> {
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(LoadError::new(
+            "mmdb",
+            0,
+            format!("input larger than {MAX_INPUT_BYTES} bytes"),
+        ));
+    }
+    let reader = maxminddb::Reader::from_source(bytes)
+        .map_err(|e| LoadError::new("mmdb", 0, e.to_string()))?;
+    let networks = reader
+        .networks(maxminddb::WithinOptions::default())
+        .map_err(|e| LoadError::new("mmdb", 0, e.to_string()))?;
+    let mut strings: HashMap<String, Arc<str>> = HashMap::new();
+    let mut intern = |s: Option<String>| -> Option<Arc<str>> {
+        let s = s.filter(|s| !s.is_empty())?;
+        Some(
+            strings
+                .entry(s)
+                .or_insert_with_key(|k| Arc::from(k.as_str()))
+                .clone(),
+        )
+    };
+    let mut stats = LoadStats::default();
+    for item in networks {
+        let Ok(item) = item else {
+            stats.skipped += 1;
+            continue;
+        };
+        let (Ok(net), Ok(Some(rec))) = (item.network(), item.decode::<MmdbRecord>()) else {
+            stats.skipped += 1;
+            continue;
+        };
+        let Ok(net) = IpNet::new(net.ip(), net.prefix()) else {
+            stats.skipped += 1;
+            continue;
+        };
+        let country = rec.country.and_then(|c| c.iso_code).or(rec.country_code);
+        let region = rec
+            .subdivisions
+            .and_then(|s| s.into_iter().next())
+            .and_then(|s| s.iso_code.or(s.names.en))
+            .or(rec.state1);
+        let city = match rec.city {
+            Some(MmdbCity::Map(m)) => m.names.en,
+            Some(MmdbCity::Name(n)) => Some(n),
+            None => None,
+        };
+        let geo = crate::core::verdict::Geo {
+            country: intern(country),
+            region: intern(region),
+            city: intern(city),
+        };
+        let has_geo = geo.country.is_some() || geo.region.is_some() || geo.city.is_some();
+        let asn = rec.autonomous_system_number;
+        let provider = asn.and_then(|a| hosting.provider(a)).cloned();
+        let info = NetInfo {
+            kind: if provider.is_some() {
+                NetKind::HOSTING
+            } else {
+                NetKind::NONE
+            },
+            asn,
+            org: intern(rec.autonomous_system_organization),
+            label: provider,
+            geo: has_geo.then_some(geo),
+        };
+        b.add_net(net, info)?;
+        stats.added += 1;
+    }
+    Ok(stats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +580,13 @@ mod tests {
                     .contains(NetKind::TOR)
             );
         }
+    }
+
+    #[test]
+    fn mmdb_garbage_is_an_error() {
+        let mut b = TableBuilder::new();
+        assert!(mmdb(&mut b, b"not a database".to_vec(), &HostingAsns::new()).is_err());
+        assert!(mmdb(&mut b, Vec::new(), &HostingAsns::new()).is_err());
     }
 
     #[test]
