@@ -709,6 +709,102 @@ mod tests {
         );
     }
 
+    /// A store shaped like issue 10's: a quota and an analytics queue.
+    #[derive(Clone, Default)]
+    struct Quota {
+        inner: MemorySiteStore,
+        exhausted: Arc<std::sync::atomic::AtomicBool>,
+        events: Arc<std::sync::Mutex<Vec<VerificationEvent>>>,
+    }
+
+    impl SiteStore for Quota {
+        fn site_by_key<'a>(&'a self, k: &'a str) -> crate::pow::site::SiteFuture<'a, Option<Site>> {
+            self.inner.site_by_key(k)
+        }
+        fn charge<'a>(
+            &'a self,
+            _: &'a Site,
+            _: Duration,
+        ) -> crate::pow::site::SiteFuture<'a, QuotaDecision> {
+            let d = if self.exhausted.load(std::sync::atomic::Ordering::Relaxed) {
+                QuotaDecision::Exceeded
+            } else {
+                QuotaDecision::Allowed
+            };
+            Box::pin(std::future::ready(Ok(d)))
+        }
+        fn record(&self, e: VerificationEvent) {
+            self.events.lock().unwrap().push(e);
+        }
+    }
+
+    #[tokio::test]
+    async fn quota_and_analytics_hooks() {
+        let clock = ManualClock::new(Duration::from_secs(1_733_659_200));
+        let pow = Pow::builder()
+            .secret(SECRET)
+            .unwrap()
+            .clock(clock.clone())
+            .difficulty(1, 8, 18)
+            .unwrap()
+            .build();
+        let store = Quota::default();
+        store
+            .inner
+            .insert(
+                Site::new("eck_q", "ecs_q_secret")
+                    .unwrap()
+                    .difficulty(8)
+                    .id("site-1"),
+            )
+            .unwrap();
+        let app = Api::new(pow, store.clone()).into_router();
+        let (s, c) = post(
+            &app,
+            "/api/challenge",
+            serde_json::json!({"siteKey": "eck_q"}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let n = crate::pow::solve(c["prefix"].as_str().unwrap(), 8, 0, 1 << 24).unwrap();
+        clock.advance(Duration::from_secs(3));
+        let (s, v) = post(&app, "/api/verify", human(&c, n)).await;
+        assert_eq!(s, 200);
+        let (s, _) = post(
+            &app,
+            "/api/validate",
+            serde_json::json!({"token": v["token"], "secretKey": "ecs_q_secret"}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        {
+            let ev = store.events.lock().unwrap();
+            assert_eq!(ev.len(), 2);
+            assert_eq!(
+                (ev[0].kind, ev[0].passed, &*ev[0].site_id),
+                (EventKind::Verify, true, "site-1")
+            );
+            assert_eq!(ev[0].risk_score, Some(0.0));
+            assert_eq!(
+                (ev[1].kind, ev[1].solve_time_ms),
+                (EventKind::Validate, Some(1850))
+            );
+        }
+        store
+            .exhausted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let (s, e) = post(
+            &app,
+            "/api/challenge",
+            serde_json::json!({"siteKey": "eck_q"}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), e["error"]["code"].as_str()),
+            (429, Some("QUOTA_EXCEEDED"))
+        );
+    }
+
     #[tokio::test]
     async fn widget_assets_are_served() {
         let (app, _, _) = setup();
