@@ -50,6 +50,13 @@
 //!   fresh challenge (the widget refetches on `INVALID_SOLUTION`/`CHALLENGE_EXPIRED`).
 //! * Passes are bearer credentials for their lifetime within their network; per-request
 //!   mode trades convenience for strictness.
+//! * Only `GET`/`HEAD` navigations get the interstitial: a challenged form `POST` gets the
+//!   JSON answer, since its body cannot be replayed after the solve. Protect the page
+//!   that shows the form instead, or put the widget in the form.
+//! * Mount the ECURTIY router outside the layer's protected paths (or
+//!   [`PowLayer::allow_path`] it): the widget must reach `/api/challenge` without a pass.
+//! * Good crawlers are challenged like everyone else; exempt them by path, or by
+//!   protecting only what [`PowLayer::when_challenged`] marks.
 //! * Tokens and challenges are single use per store: with the memory store, per process.
 //!   Use a shared store (Redis) behind a load balancer. A store failure fails closed (503).
 //! * All input is bounded: ids and tokens 400 bytes, site keys 64, API bodies 4 KiB,
