@@ -441,6 +441,30 @@ fn paired_report() {
             ],
         ),
     ];
+    // Two threads on one hot key: wall time per check, interleaved the same way.
+    let hot = [vec![0u32; 1024], vec![0u32; 1024]];
+    let two = |f: &(dyn Fn(u32) -> bool + Sync)| {
+        two_threads(OPS as u64, [&hot[0], &hot[1]], f).as_nanos() as f64 / OPS as f64
+    };
+    let two_fs: [&(dyn Fn(u32) -> bool + Sync); 3] = [
+        &|d| check_ours_ip(&store, &arena, d, gcra),
+        &|d| gov.check_key(&keys[d as usize]).is_ok(),
+        &|d| gov_ip.check_key(&ips[d as usize]).is_ok(),
+    ];
+    let mut t2: [Vec<f64>; 3] = Default::default();
+    for _ in 0..ROUNDS {
+        for (f, t) in two_fs.iter().zip(t2.iter_mut()) {
+            t.push(two(*f));
+        }
+    }
+    let [a, b, c] = t2;
+    println!(
+        "paired/2_threads_hot: tower-shield {:.1} ns, governor {:.1} ns, governor-ip {:.1} ns (median of {ROUNDS} interleaved rounds of {OPS})",
+        median(a),
+        median(b),
+        median(c)
+    );
+
     for (name, fs) in &cases {
         let mut t: [Vec<f64>; 3] = Default::default();
         for _ in 0..ROUNDS {
@@ -465,6 +489,10 @@ fn main() {
     if std::env::var_os("RL_SKIP_REPORTS").is_none() {
         memory_report();
         paired_report();
+    }
+    // `RL_ONLY_REPORTS=1` stops after the reports.
+    if std::env::var_os("RL_ONLY_REPORTS").is_some() {
+        return;
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
