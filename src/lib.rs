@@ -1,17 +1,26 @@
 //! # tower-shield
 //!
 //! Inline request protection for [axum] and [hyper] apps, as composable
-//! [tower] layers: who the client really is, whether the request is signed, how fast
-//! it may go. Decisions are made in-process in microseconds, instead of a network
-//! round trip to a hosted security API per request.
+//! [tower] layers. The decisions that hosted security APIs sell one network round trip
+//! at a time (who is the client, is the request signed, is it a bot, how fast may it go,
+//! has it paid a proof of work) are made in-process, in nanoseconds to microseconds.
 //!
-//! | layer | decides | feature |
+//! | module | decides | feature |
 //! |---|---|---|
-//! | [`ClientIpLayer`](client_ip::ClientIpLayer) | the real client address behind trusted proxies | `client-ip` |
-//! | [`RateLimitLayer`](ratelimit::RateLimitLayer) | is this key within its quota (GCRA) | `ratelimit` |
-//! | [`SignatureLayer`](signature::SignatureLayer) | is the request signed by a known key (SigV4) | `signature` |
+//! | `client_ip` | the real client address behind trusted proxies (`ClientIpLayer`) | `client-ip` |
+//! | `auth` | which principal sent it: API keys (`ApiKeyLayer`), JWTs (`JwtLayer`) | `apikey`, `jwt` |
+//! | `signature` | is the request signed by a known key, SigV4 style (`SignatureLayer`) | `signature` |
+//! | `classify` | human or bot, risk, VPN/proxy/Tor/hosting flags (`ClassifyLayer`) | `classify` |
+//! | `ratelimit` | is this key within its quota, GCRA (`RateLimitLayer`) | `ratelimit` |
+//! | `pow` | has the client paid a proof-of-work token (`PowLayer`, the challenge API) | `pow` |
+//! | `intel` | email, URL and IP intelligence | `intel` |
+//! | `redis` | the shared state of a fleet on Redis (`RedisStore`) | `redis` |
 //!
-//! [`Shield`] stacks them in the right order in one layer.
+//! [`Shield`] stacks the layers in the right order in one layer. Layers talk to each
+//! other and to handlers only through typed request extensions
+//! ([`ClientIp`](core::ClientIp), [`Principal`](core::Principal), the classifier's
+//! verdict), which handlers read as axum extractors. Every refusal is a response carrying
+//! a typed [`Rejection`](core::Rejection), never a service error.
 //!
 //! ```
 //! use axum::{Router, routing::get};

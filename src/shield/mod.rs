@@ -222,7 +222,7 @@ impl ShieldBuilder {
     }
 
     /// Uses a fully configured rate-limit layer. Its counters move to the shield's store
-    /// (memory, or Redis with [`ShieldBuilder::redis`]).
+    /// (memory, or Redis with `ShieldBuilder::redis`, feature `redis`).
     #[cfg(feature = "ratelimit")]
     pub fn rate_limit_layer(mut self, layer: RateLimitLayer) -> Self {
         self.rate_limit = Some(layer);

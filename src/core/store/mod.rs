@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use memory::{MemoryRateStore, MemorySingleUseStore, OnFull};
+pub use memory::{MemoryRateStore, MemorySingleUseStore, MemoryStoreBuilder, OnFull, Sweeper};
 
 use crate::core::quota::{Gcra, GcraOutcome};
 
@@ -62,6 +62,7 @@ pub struct RateOutcome {
 
 impl RateOutcome {
     /// `true` when every policy allowed.
+    #[inline]
     pub fn allowed(&self) -> bool {
         self.results.iter().all(|r| r.allowed)
     }
