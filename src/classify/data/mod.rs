@@ -294,10 +294,12 @@ impl TableBuilder {
         let mut merged: HashMap<Vec<u32>, u32> = HashMap::new();
         let v4 = flatten(&self.v4, &mut records, &mut merged);
         let v6 = flatten(&self.v6, &mut records, &mut merged);
+        let mut records: Vec<Arc<NetInfo>> = records.into_iter().map(Arc::new).collect();
+        records.shrink_to_fit();
         PrefixTable {
             v4: Dir::new(v4),
             v6: Dir::new(v6),
-            records: records.into_iter().map(Arc::new).collect(),
+            records,
         }
     }
 }
@@ -445,7 +447,9 @@ struct Dir<K> {
 
 impl<K: Key> Dir<K> {
     fn new(runs: Vec<(K, u32)>) -> Self {
-        let (starts, recs): (Vec<K>, Vec<u32>) = runs.into_iter().unzip();
+        let (mut starts, mut recs): (Vec<K>, Vec<u32>) = runs.into_iter().unzip();
+        starts.shrink_to_fit();
+        recs.shrink_to_fit();
         let mut index = Vec::with_capacity(65_537);
         let mut pos = 0usize;
         for b in 0..=65_536usize {
