@@ -5,15 +5,26 @@
 
 use std::hint::black_box;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use tower_shield::core::store::SingleUseStore;
+use tower_shield::core::ManualClock;
+use tower_shield::core::store::{MemorySingleUseStore, SingleUseStore};
 use tower_shield::pow::{Mode, Pow, SolutionInfo, solve};
 
 fn bench(c: &mut Criterion) {
+    // The store keeps its own (manual) clock, moved on now and then so that keys from
+    // earlier iterations expire: the store is bounded (a million live keys) and a long
+    // run would otherwise fill it, which it answers with `Full` (fail closed).
+    let store_clock = ManualClock::new(Duration::from_secs(1_700_000_000));
     let pow = Pow::builder()
         .secret("bench-secret-bench-secret-bench-secret!")
         .unwrap()
+        .store(
+            MemorySingleUseStore::builder()
+                .clock(store_clock.clone())
+                .build(),
+        )
         .difficulty(1, 16, 18)
         .unwrap()
         .load_threshold(None)
@@ -75,9 +86,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(pow.check_token(black_box(&token), now)))
     });
     // The whole verify step with the memory single-use store: check, redeem, score, mint.
+    let mut made = 0u64;
     g.bench_function("verify_redeem_mint_memory_store", |b| {
         b.iter_batched(
             || {
+                made += 1;
+                if made % 200_000 == 0 {
+                    store_clock.advance(Duration::from_secs(600));
+                }
                 let ch = pow.issue_at("eck_live_demo", 4, Some(ip), Mode::Checkbox, now);
                 let n = solve(&ch.prefix, 4, 0, 1 << 20).unwrap();
                 (ch.challenge_id, n)
