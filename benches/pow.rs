@@ -91,7 +91,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || {
                 made += 1;
-                if made % 200_000 == 0 {
+                if made.is_multiple_of(200_000) {
                     store_clock.advance(Duration::from_secs(600));
                 }
                 let ch = pow.issue_at("eck_live_demo", 4, Some(ip), Mode::Checkbox, now);
