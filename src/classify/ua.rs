@@ -616,32 +616,45 @@ pub enum Browser {
 
 /// The browser `ua` claims to be, if any.
 pub fn browser(ua: &[u8]) -> Option<Browser> {
+    // One pass over the UA for every token the decision needs.
+    const TOKENS: [&str; 8] = [
+        "iPhone",
+        "iPad",
+        "iPod",
+        "AppleWebKit/",
+        "Chrome/",
+        "Firefox/",
+        "Safari/",
+        "Version/",
+    ];
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
     if !ua.starts_with(b"Mozilla/5.0 (") {
         return None;
     }
-    let ios = contains(ua, b"iPhone") || contains(ua, b"iPad") || contains(ua, b"iPod");
-    if ios {
-        return contains(ua, b"AppleWebKit/").then_some(Browser::Safari);
+    let ac = AC.get_or_init(|| AhoCorasick::new(TOKENS).ok()).as_ref()?;
+    // End of each token's first occurrence.
+    let mut end = [None::<usize>; 8];
+    for m in ac.find_overlapping_iter(ua) {
+        if let Some(slot) = end.get_mut(m.pattern().as_usize()) {
+            slot.get_or_insert(m.end());
+        }
     }
-    if let Some(v) = version_after(ua, b"Chrome/") {
+    let [iphone, ipad, ipod, webkit, chrome, firefox, safari, version] = end;
+    if iphone.or(ipad).or(ipod).is_some() {
+        return webkit.map(|_| Browser::Safari);
+    }
+    if let Some(v) = chrome.and_then(|at| version_at(ua, at)) {
         return Some(Browser::Chromium(v));
     }
-    if let Some(v) = version_after(ua, b"Firefox/") {
+    if let Some(v) = firefox.and_then(|at| version_at(ua, at)) {
         return Some(Browser::Firefox(v));
     }
-    if contains(ua, b"Safari/") && contains(ua, b"Version/") {
-        return Some(Browser::Safari);
-    }
-    None
+    (safari.is_some() && version.is_some()).then_some(Browser::Safari)
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn version_after(hay: &[u8], token: &[u8]) -> Option<u16> {
-    let at = hay.windows(token.len()).position(|w| w == token)?;
-    let rest = hay.get(at + token.len()..)?;
+/// The decimal number starting at `at`.
+fn version_at(hay: &[u8], at: usize) -> Option<u16> {
+    let rest = hay.get(at..)?;
     let digits: &[u8] = rest
         .get(..rest.iter().take_while(|b| b.is_ascii_digit()).count())
         .unwrap_or_default();
