@@ -33,6 +33,10 @@ pub const DEFAULT_MAX_DIFFICULTY: u8 = 18;
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
 /// How long a token may be validated (the seed's 5 minutes).
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+/// How much longer than its remaining lifetime a redeemed id stays in the single-use
+/// store: covers clock skew between instances (and Redis), which could otherwise let an
+/// instance with a slow clock accept an id the store has already forgotten.
+pub const REDEEM_SKEW_MARGIN: Duration = Duration::from_secs(30);
 
 type DifficultyFn = dyn Fn(&DifficultyContext<'_>, u8) -> u8 + Send + Sync;
 
@@ -529,8 +533,7 @@ impl<U: SingleUseStore> Pow<U> {
 
     /// The single-use key and time to live that redeem a challenge.
     pub fn challenge_key(&self, c: &ChallengeClaims, now: Duration) -> (String, Duration) {
-        let ttl =
-            Duration::from_millis(c.expires_ms.saturating_sub(ms(now))) + Duration::from_secs(1);
+        let ttl = Duration::from_millis(c.expires_ms.saturating_sub(ms(now))) + REDEEM_SKEW_MARGIN;
         (
             format!("{}c:{}", self.inner.store_prefix, encode_hex(&c.random)),
             ttl,
@@ -613,8 +616,7 @@ impl<U: SingleUseStore> Pow<U> {
 
     /// Redeems a checked token: `Ok(true)` the first time.
     pub fn redeem_token(&self, t: &TokenClaims, now: Duration) -> U::Future {
-        let ttl =
-            Duration::from_millis(t.expires_ms.saturating_sub(ms(now))) + Duration::from_secs(1);
+        let ttl = Duration::from_millis(t.expires_ms.saturating_sub(ms(now))) + REDEEM_SKEW_MARGIN;
         let key = format!("{}t:{}", self.inner.store_prefix, encode_hex(&t.id));
         self.store.insert_if_absent(&key, ttl)
     }

@@ -126,7 +126,8 @@ mod wire;
 pub use challenge::{Keyring, TokenKind, solve, work_ok};
 pub use engine::{
     CHALLENGE_TTL, Challenge, DEFAULT_DIFFICULTY, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY,
-    DifficultyContext, Minted, Pow, PowBuilder, SolutionInfo, TOKEN_TTL, adapt_difficulty,
+    DifficultyContext, Minted, Pow, PowBuilder, REDEEM_SKEW_MARGIN, SolutionInfo, TOKEN_TTL,
+    adapt_difficulty,
 };
 pub use layer::{DEFAULT_PASS_TTL, PowLayer, TokenMode, X_SHIELD_PASS, X_SHIELD_TOKEN};
 pub use risk::RISK_THRESHOLD;
