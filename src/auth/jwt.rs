@@ -724,7 +724,7 @@ fn numeric_date(v: Option<&Value>) -> Result<Option<u64>, JwtError> {
         None => Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
             (Some(u), _) => Ok(Some(u)),
-            (None, Some(f)) if f.is_finite() && f >= 0.0 && f < 1e15 => Ok(Some(f as u64)),
+            (None, Some(f)) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
             _ => Err(JwtError::Claims),
         },
         Some(_) => Err(JwtError::Claims),
@@ -906,9 +906,74 @@ pub fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a
     Ok(found)
 }
 
-/// Authenticates requests by a bearer JWT and inserts the [`Principal`] and [`JwtClaims`].
+/// Authenticates requests by a bearer JWT and inserts the [`Principal`] and [`JwtClaims`]
+/// (feature `jwt`).
 ///
-/// See the [module docs](super) for sources, keys and caveats.
+/// * **Sources**: `Authorization: Bearer` (default), a cookie ([`from_cookie`](Self::from_cookie)),
+///   or your extractor ([`from_fn`](Self::from_fn)); two different tokens are refused.
+/// * **Keys**: a [`KeyRing`] (static, or rotated at run time by a [`JwtSigner`](super::JwtSigner)),
+///   or a [`RemoteJwks`] (lazy, `max-age` refresh, one unknown-`kid` refresh per 10 s,
+///   last good set kept, 503 on an outage with no keys). Each key is bound to one
+///   algorithm; the allow-list defaults to RS256 ([`algorithms`](Self::algorithms) adds
+///   ES256 and EdDSA; HS256 needs a key made from a shared secret; `none` cannot be named).
+///   A token without `kid` is only accepted when exactly one key of its algorithm exists.
+/// * **Claims**: `exp` required; `nbf`, [`issuer`](Self::issuer), [`audience`](Self::audience)
+///   (a token with an `aud` is refused when no audience is configured); leeway 60 s.
+///   Time comes from the layer's [`Clock`](crate::core::Clock).
+/// * **Answers**: 401 `INVALID_TOKEN` (`TOKEN_EXPIRED` when expired) with
+///   `WWW-Authenticate: Bearer error="invalid_token"` (a bare `Bearer` challenge when no
+///   token was sent); 403 `INSUFFICIENT_PERMISSIONS` with `error="insufficient_scope"`
+///   from [`require_scope`](Self::require_scope) or [`check`](Self::check); 503 when keys
+///   cannot be loaded. All other failures share one message, so the answer is no oracle.
+///
+/// # Threat model and caveats
+///
+/// * Cryptography is jsonwebtoken's RustCrypto backend, called by name: jsonwebtoken's
+///   process-wide provider (which panics when two backends are enabled in one build) is
+///   never consulted. RSA private-key operations (signing) in the `rsa` crate are not
+///   constant-time (RUSTSEC-2023-0071): sign where an attacker cannot time you at scale,
+///   or prefer EdDSA keys; verification only uses public keys.
+/// * Tokens are bearer credentials: anyone holding one is its subject until `exp`. There
+///   is no revocation list; keep lifetimes short and retire keys to kill old tokens.
+/// * Cookie tokens ride along on cross-site requests: use `SameSite` cookies or CSRF
+///   protection with [`from_cookie`](Self::from_cookie).
+/// * Bounds: tokens up to [`MAX_TOKEN_LEN`] bytes, [`MAX_KEYS`] keys, [`MAX_SCOPES`] scopes,
+///   JWKS bodies up to 256 KiB; the built-in JWKS fetcher speaks plain HTTP only.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_shield::auth::{JwtLayer, JwtSigner, SigningKey};
+/// use tower_shield::core::Secret;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // HS256 keeps the example short; use RS256/EdDSA keys (SigningKey::rsa_pem, ed_pem) in production.
+/// let key = SigningKey::hs256("k1", &Secret::from("an HS256 secret of at least 32 bytes")).unwrap();
+/// let signer = JwtSigner::new(key).unwrap().audience("api");
+/// let layer = JwtLayer::new(signer.key_ring())
+///     .algorithms([tower_shield::auth::JwtAlgorithm::HS256]).unwrap()
+///     .audience("api")
+///     .require_scope("read");
+/// let svc = ServiceBuilder::new()
+///     .layer(layer)
+///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) }));
+///
+/// let token = signer.sign_for("alice", &["read"]).unwrap();
+/// let ok = Request::get("/").header("authorization", format!("Bearer {token}")).body(()).unwrap();
+/// assert_eq!(svc.clone().oneshot(ok).await.unwrap().status(), StatusCode::OK);
+///
+/// let none = Request::get("/").body(()).unwrap();
+/// assert_eq!(svc.clone().oneshot(none).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+///
+/// let token = signer.sign_for("bob", &["write"]).unwrap();
+/// let scope = Request::get("/").header("authorization", format!("Bearer {token}")).body(()).unwrap();
+/// assert_eq!(svc.oneshot(scope).await.unwrap().status(), StatusCode::FORBIDDEN);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct JwtLayer {
     inner: Arc<Config>,
@@ -1074,8 +1139,8 @@ impl JwtLayer {
         self.edit(|c| c.renderer = renderer)
     }
 
-    /// The clock for `exp`/`nbf` (and for JWKS refreshes of a layer built with [`Self::jwks`]
-    /// the fetcher's own clock is used).
+    /// The clock `exp` and `nbf` are checked against (a [`RemoteJwks`] times its refreshes
+    /// with its own clock, [`RemoteJwks::clock`]).
     pub fn clock(self, clock: SharedClock) -> Self {
         self.edit(|c| c.clock = clock)
     }

@@ -133,15 +133,15 @@ fn reject(kind: RejectionKind, message: &'static str) -> Response {
     Rejection::new(kind, message).into_response()
 }
 
-fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Response> {
+fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Rejection> {
     if body.len() > BODY_LIMIT {
-        return Err(reject(
+        return Err(Rejection::new(
             RejectionKind::PayloadTooLarge,
             "Body larger than 8 KiB",
         ));
     }
     serde_json::from_slice(body)
-        .map_err(|_| reject(RejectionKind::InvalidRequest, "Invalid request format"))
+        .map_err(|_| Rejection::new(RejectionKind::InvalidRequest, "Invalid request format"))
 }
 
 /// An issued token.
@@ -359,7 +359,7 @@ impl From<EmailResult> for EmailLookup {
 async fn lookup_email(Extension(s): Extension<Arc<Services>>, body: Bytes) -> Response {
     match json_body::<EmailRequest>(&body) {
         Ok(r) => Json(EmailLookup::from(s.email.check(&r.email))).into_response(),
-        Err(res) => res,
+        Err(rej) => rej.into_response(),
     }
 }
 
@@ -410,7 +410,7 @@ impl From<UrlResult> for UrlLookup {
 async fn lookup_url(Extension(s): Extension<Arc<Services>>, body: Bytes) -> Response {
     let r: UrlRequest = match json_body(&body) {
         Ok(r) => r,
-        Err(res) => return res,
+        Err(rej) => return rej.into_response(),
     };
     match s.urls.check(&r.url) {
         Ok(res) => Json(UrlLookup::from(res)).into_response(),
