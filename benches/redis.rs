@@ -17,7 +17,11 @@ const CALLERS: u64 = 64;
 const PER_ITER: u64 = 6_400;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let store = rt.block_on(async {
         RedisStore::builder(&url)
@@ -43,7 +47,11 @@ fn bench(c: &mut Criterion) {
                         tasks.push(tokio::spawn(async move {
                             let key = format!("ip:10.0.{}.{}", caller / 256, caller % 256);
                             for _ in 0..PER_ITER / CALLERS {
-                                let check = [RateCheck { key: &key, gcra: Quota::per_second(1_000_000).gcra(), cost: 1 }];
+                                let check = [RateCheck {
+                                    key: &key,
+                                    gcra: Quota::per_second(1_000_000).gcra(),
+                                    cost: 1,
+                                }];
                                 let o = s.check(&check, CheckMode::Charge).await.unwrap();
                                 std::hint::black_box(o);
                             }
@@ -70,7 +78,10 @@ fn bench(c: &mut Criterion) {
                         tasks.push(tokio::spawn(async move {
                             for i in 0..PER_ITER / CALLERS {
                                 let key = format!("tok-{round}-{caller}-{i}");
-                                let o = s.insert_if_absent(&key, Duration::from_secs(10)).await.unwrap();
+                                let o = s
+                                    .insert_if_absent(&key, Duration::from_secs(10))
+                                    .await
+                                    .unwrap();
                                 std::hint::black_box(o);
                             }
                         }));

@@ -70,9 +70,10 @@ pub mod ratelimit;
 #[cfg(feature = "signature")]
 pub mod signature;
 
+#[cfg(feature = "pow")]
+pub mod pow;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(feature = "pow")] pub mod pow;
 
 #[cfg(any(feature = "apikey", feature = "jwt"))]
 pub mod auth;

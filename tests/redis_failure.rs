@@ -244,18 +244,36 @@ async fn exactly_one_round_trip_per_decision() {
     s.check(&q("warm"), CheckMode::Charge).await.unwrap();
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut admin = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut admin).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
     let checks = [
-        RateCheck { key: "{c}:a", gcra: Quota::per_second(1000).gcra(), cost: 1 },
-        RateCheck { key: "{c}:b", gcra: Quota::per_hour(100_000).gcra(), cost: 1 },
+        RateCheck {
+            key: "{c}:a",
+            gcra: Quota::per_second(1000).gcra(),
+            cost: 1,
+        },
+        RateCheck {
+            key: "{c}:b",
+            gcra: Quota::per_hour(100_000).gcra(),
+            cost: 1,
+        },
     ];
     for _ in 0..100 {
         s.check(&checks, CheckMode::Charge).await.unwrap();
     }
     for i in 0..50 {
-        s.insert_if_absent(&format!("t{i}"), Duration::from_secs(5)).await.unwrap();
+        s.insert_if_absent(&format!("t{i}"), Duration::from_secs(5))
+            .await
+            .unwrap();
     }
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut admin).await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
     let calls = |cmd: &str| -> u64 {
         info.lines()
             .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
@@ -265,9 +283,17 @@ async fn exactly_one_round_trip_per_decision() {
             .unwrap_or(0)
     };
     assert_eq!(calls("evalsha"), 100, "{info}");
-    assert_eq!(calls("eval") + calls("script|load") + calls("script"), 0, "{info}");
+    assert_eq!(
+        calls("eval") + calls("script|load") + calls("script"),
+        0,
+        "{info}"
+    );
     // SET counts the script's own writes too (`redis.call('SET')` inside EVALSHA is counted
     // as a SET): 100 decisions x 2 keys written, plus 50 single-use inserts.
     assert_eq!(calls("set"), 200 + 50, "{info}");
-    assert_eq!(calls("get"), 200, "the script's reads, inside the same round trip");
+    assert_eq!(
+        calls("get"),
+        200,
+        "the script's reads, inside the same round trip"
+    );
 }

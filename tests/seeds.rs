@@ -440,3 +440,150 @@ async fn techsec_errors_and_hourly_limits() {
     assert!(head.contains("retry-after: "), "{head}");
     assert!(head.contains("x-ratelimit-remaining: 0"), "{head}");
 }
+
+/// POSTs JSON with the hyper client; returns (status, json).
+async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let mut b = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = client
+        .request(
+            b.body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Gets a challenge, solves it, and verifies: returns the token.
+async fn ecurtiy_token(addr: SocketAddr) -> String {
+    let started = std::time::Instant::now();
+    let (status, ch) = post_json(
+        addr,
+        "/captcha/api/challenge",
+        serde_json::json!({"siteKey": "eck_live_demo"}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{ch}");
+    assert_eq!(ch["difficulty"], 16);
+    assert_eq!(ch["mode"], "checkbox");
+    assert!(ch["challengeId"].as_str().unwrap().starts_with("ch_"));
+    assert!(ch["expiresAt"].as_str().unwrap().ends_with('Z'));
+    let prefix = ch["prefix"].as_str().unwrap().to_owned();
+    let nonce = tokio::task::spawn_blocking(move || {
+        tower_shield::pow::solve(&prefix, 16, 0, u64::MAX).unwrap()
+    })
+    .await
+    .unwrap();
+    // A person takes a moment: report no more than the server can have seen.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let solve_ms = started.elapsed().as_millis() as u64 - 50;
+    let (status, v) = post_json(
+        addr,
+        "/captcha/api/verify",
+        serde_json::json!({
+            "challengeId": ch["challengeId"], "nonce": nonce, "solveTimeMs": solve_ms,
+            "fingerprint": "sha256_hash_of_browser_data",
+            "behavioral": {"mouseEntropy": 4.2, "interactionCount": 15, "sessionDuration": solve_ms + 2000}
+        }),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["success"], true, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecurtiy_challenge_verify_validate_and_the_protected_route() {
+    let addr = serve().await;
+    let token = ecurtiy_token(addr).await;
+    assert!(token.starts_with("ect_"));
+    let (status, v) = post_json(
+        addr,
+        "/captcha/api/validate",
+        serde_json::json!({"token": token, "secretKey": "ecs_live_wrong"}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("INVALID_SECRET_KEY")),
+        "{v}"
+    );
+    let (status, v) = post_json(
+        addr,
+        "/captcha/api/validate",
+        serde_json::json!({"token": token, "secretKey": "ecs_live_demo"}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["success"], true);
+    assert_eq!(v["data"]["passed"], true);
+    assert!(
+        v["data"]["riskScore"].as_f64().is_some_and(|r| r < 0.7),
+        "{v}"
+    );
+    let (status, v) = post_json(
+        addr,
+        "/captcha/api/validate",
+        serde_json::json!({"token": token, "secretKey": "ecs_live_demo"}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("TOKEN_USED")),
+        "{v}"
+    );
+
+    // Without a token the protected route answers with a challenge; with a fresh one, 200.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let get = |tok: Option<String>| {
+        let mut b = http::Request::get(format!("http://{addr}/app/protected"))
+            .header("accept", "application/json");
+        if let Some(t) = tok {
+            b = b.header("x-shield-token", t);
+        }
+        client.request(b.body(http_body_util::Empty::new()).unwrap())
+    };
+    let res = get(None).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let fresh = ecurtiy_token(addr).await;
+    let res = get(Some(fresh)).await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let (status, v) = post_json(
+        addr,
+        "/captcha/api/challenge",
+        serde_json::json!({"siteKey": "eck_live_nope"}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("INVALID_SITE_KEY")),
+        "{v}"
+    );
+}

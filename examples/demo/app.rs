@@ -11,6 +11,7 @@ use tower_http::trace::TraceLayer;
 use tower_shield::Shield;
 use tower_shield::core::reject::MakeShieldRequestId;
 use tower_shield::core::{ClientIp, Principal};
+use tower_shield::pow::api::Api;
 use tower_shield::redis::{FailurePolicy, RedisStore};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -101,8 +102,25 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
             .api_keys(keys.clone())
             .rate_limit(quota))
     };
-    // The sample app, behind the whole shield: its classifier enforces.
-    let mut app_shield = base()?.classify(classifier.clone());
+    // The sample app, behind the whole shield: its classifier enforces, and asks for proof
+    // of work where its verdict says "challenge"; `/app/protected` always needs a token.
+    let site_key = config
+        .sites
+        .first()
+        .map(|s| s.site_key.clone())
+        .unwrap_or_default();
+    let accept = site_key.clone();
+    let mut app_shield =
+        base()?
+            .classify(classifier.clone())
+            .pow_with(config.pow_secret(), move |l| {
+                let l = l.when_challenged().protect_paths(["/app/protected"])?;
+                Ok(if accept.is_empty() {
+                    l
+                } else {
+                    l.accept_site_tokens(&accept)
+                })
+            });
     if config.store.backend == Backend::Redis {
         let st = &config.store;
         let policy = match st.on_failure {
@@ -132,10 +150,27 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         .single_use_store(app_shield.single_use_store().clone())
         .build()
         .map_err(|e| ConfigProblem(e.to_string()))?;
+    let pow = app_shield
+        .pow()
+        .cloned()
+        .ok_or_else(|| ConfigProblem("pow: not configured".into()))?;
     let sample = OpenApiRouter::new()
         .routes(routes!(app_page))
         .routes(routes!(app_data))
+        .routes(routes!(app_protected))
+        // The layer answers these itself (interstitial scripts and verify); the route makes
+        // sure such requests reach the sample app's shield.
+        .route(
+            "/.shield/pow/{*rest}",
+            axum::routing::any(|| async { http::StatusCode::NOT_FOUND }),
+        )
         .layer(app_shield);
+    // ECURTIY: the challenge API and the widget, mounted under /captcha.
+    let mut captcha = Api::new(pow, config.site_store()?).demo_protected_url("/app/protected");
+    if !site_key.is_empty() {
+        captcha = captcha.demo_page(&site_key);
+    }
+    let captcha = captcha.into_router();
     let diag = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
         .routes(routes!(healthz))
@@ -167,6 +202,7 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
     });
     Ok(router
         .route("/openapi.json", openapi)
+        .nest("/captcha", captcha)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
         .layer(TraceLayer::new_for_http()))
@@ -323,5 +359,21 @@ async fn app_data(principal: Principal) -> Json<AppData> {
     Json(AppData {
         data: vec![1, 2, 3],
         principal: principal.id.to_string(),
+    })
+}
+
+/// Needs a proof-of-work token (from `/captcha`) in `X-Shield-Token`, every time.
+#[utoipa::path(get, path = "/app/protected", tag = "sample app",
+    params(("X-Shield-Token" = Option<String>, Header, description = "An ect_ token from /captcha/api/verify, or a pass")),
+    responses(
+        (status = 200, description = "Data for a client that paid proof of work", body = AppData),
+        (status = 401, description = "A proof-of-work token is needed (the body carries a challenge)"),
+        (status = 403, description = "Blocked by the classifier", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+async fn app_protected(ip: ClientIp) -> Json<AppData> {
+    Json(AppData {
+        data: vec![4, 5, 6],
+        principal: format!("pow:{ip}"),
     })
 }

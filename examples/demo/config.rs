@@ -8,6 +8,7 @@ use serde::Deserialize;
 use tower_shield::auth::StaticApiKeys;
 use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
 use tower_shield::core::Quota;
+use tower_shield::pow::{MemorySiteStore, Mode, Site};
 
 /// The whole file. Unknown keys are errors, so a typo never silently does nothing.
 /// A section left out takes the embedded demo defaults.
@@ -34,6 +35,19 @@ pub struct Config {
     /// `[store]`: where shared state lives.
     #[serde(default)]
     pub store: StoreToml,
+    /// `[pow]`: the proof-of-work keys.
+    #[serde(default)]
+    pub pow: PowToml,
+}
+
+/// `[pow]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowToml {
+    /// The key that signs challenges, tokens and passes (at least 32 characters). Every
+    /// instance of a fleet needs the same one; without it the demo derives one from the
+    /// sites' secret keys, so instances started from one config agree.
+    pub secret: Option<String>,
 }
 
 impl Default for Config {
@@ -46,6 +60,7 @@ impl Default for Config {
             sites: default_sites(),
             rate_limit: RateLimitToml::default(),
             store: StoreToml::default(),
+            pow: PowToml::default(),
         }
     }
 }
@@ -312,6 +327,12 @@ impl Config {
                 )));
             }
         }
+        if let Some(secret) = &cfg.pow.secret
+            && secret.len() < 32
+        {
+            return Err(ConfigProblem("pow.secret: at least 32 characters".into()));
+        }
+        cfg.site_store()?;
         for (i, k) in cfg.signing_keys.iter().enumerate() {
             if k.id.is_empty() || k.secret.len() < 16 {
                 return Err(ConfigProblem(format!(
@@ -320,6 +341,43 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// The proof-of-work signing secret: `[pow] secret`, or derived from the config.
+    pub fn pow_secret(&self) -> String {
+        if let Some(s) = &self.pow.secret {
+            return s.clone();
+        }
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"tower-shield demo pow secret v1");
+        for site in &self.sites {
+            h.update(site.site_key.as_bytes());
+            h.update([0]);
+            h.update(site.secret_key.as_bytes());
+            h.update([0]);
+        }
+        tower_shield::core::ct::encode_hex(&h.finalize())
+    }
+
+    /// The ECURTIY sites.
+    pub fn site_store(&self) -> Result<MemorySiteStore, ConfigProblem> {
+        let store = MemorySiteStore::new();
+        for (i, s) in self.sites.iter().enumerate() {
+            let mode = if s.mode == "invisible" {
+                Mode::Invisible
+            } else {
+                Mode::Checkbox
+            };
+            let site = Site::new(&s.site_key, &s.secret_key)
+                .map_err(|e| ConfigProblem(format!("sites[{i}]: {e}")))?
+                .mode(mode)
+                .difficulty(s.difficulty);
+            store
+                .insert(site)
+                .map_err(|e| ConfigProblem(format!("sites[{i}]: {e}")))?;
+        }
+        Ok(store)
     }
 
     /// The API keys as a store (only their digests are kept).

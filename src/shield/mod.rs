@@ -32,14 +32,28 @@ use crate::auth::{ApiKeyLayer, ApiKeyService, ApiKeyStore};
 use crate::classify::{ClassifyLayer, ClassifyService};
 #[cfg(feature = "ratelimit")]
 use crate::core::quota::Quota;
+#[cfg(feature = "pow")]
+use crate::pow::{Pow, PowLayer, PowService};
 #[cfg(feature = "ratelimit")]
 use crate::ratelimit::{RateLimitLayer, RateLimitService};
+
+/// Configures the proof-of-work layer `Shield` builds.
+#[cfg(feature = "pow")]
+type PowConfigure = Box<
+    dyn FnOnce(
+            PowLayer<ShieldSingleUseStore>,
+        ) -> Result<PowLayer<ShieldSingleUseStore>, ConfigError>
+        + Send,
+>;
 
 /// The API-key store type `Shield` holds.
 #[cfg(feature = "apikey")]
 pub type DynApiKeys = Arc<dyn ApiKeyStore>;
 
 // The stack, innermost first. Each optional level is `Opt<Layer's service, level below>`.
+#[cfg(feature = "pow")]
+type L0<S> = Opt<PowService<Lift<S>, ShieldSingleUseStore>, Lift<S>>;
+#[cfg(not(feature = "pow"))]
 type L0<S> = Lift<S>;
 #[cfg(feature = "ratelimit")]
 type L1<S> = Opt<RateLimitService<L0<S>, ShieldRateStore>, L0<S>>;
@@ -88,6 +102,8 @@ pub struct Shield {
     classify: Option<ClassifyLayer>,
     #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer<ShieldRateStore>>,
+    #[cfg(feature = "pow")]
+    pow: Option<PowLayer<ShieldSingleUseStore>>,
     rate_store: ShieldRateStore,
     single_use: ShieldSingleUseStore,
 }
@@ -108,6 +124,13 @@ impl Shield {
     pub fn single_use_store(&self) -> &ShieldSingleUseStore {
         &self.single_use
     }
+
+    /// The proof-of-work engine, to mount its challenge API (`pow::api::Api`) with the
+    /// same keys and store, so the tokens it issues pass this shield.
+    #[cfg(feature = "pow")]
+    pub fn pow(&self) -> Option<&Pow<ShieldSingleUseStore>> {
+        self.pow.as_ref().map(PowLayer::pow)
+    }
 }
 
 /// Builds a [`Shield`].
@@ -122,6 +145,8 @@ pub struct ShieldBuilder {
     classify: Option<ClassifyLayer>,
     #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer>,
+    #[cfg(feature = "pow")]
+    pow: Option<(crate::core::secret::Secret, PowConfigure)>,
     rate_store: Option<ShieldRateStore>,
     single_use: Option<ShieldSingleUseStore>,
     max_tracked_keys: usize,
@@ -148,6 +173,8 @@ impl Default for ShieldBuilder {
             classify: None,
             #[cfg(feature = "ratelimit")]
             rate_limit: None,
+            #[cfg(feature = "pow")]
+            pow: None,
             rate_store: None,
             single_use: None,
             max_tracked_keys: MemoryRateStore::DEFAULT_MAX_KEYS,
@@ -229,6 +256,35 @@ impl ShieldBuilder {
         self
     }
 
+    /// Demands proof of work from the requests an earlier layer marks (a classifier verdict
+    /// of "challenge", a rate limiter handing over a client): the `PowLayer` in
+    /// `when_challenged` mode, keyed by `secret` (at least 32 bytes; the same on every
+    /// instance of a fleet), on the shield's single-use store. A classifier stacked with
+    /// it marks challenged requests instead of refusing them.
+    #[cfg(feature = "pow")]
+    pub fn pow(self, secret: impl Into<crate::core::secret::Secret>) -> Self {
+        self.pow_with(secret, |l| Ok(l.when_challenged()))
+    }
+
+    /// Like [`ShieldBuilder::pow`], with your own configuration of the layer (protected
+    /// paths, token mode, site key, ...).
+    #[cfg(feature = "pow")]
+    pub fn pow_with<F>(
+        mut self,
+        secret: impl Into<crate::core::secret::Secret>,
+        configure: F,
+    ) -> Self
+    where
+        F: FnOnce(
+                PowLayer<ShieldSingleUseStore>,
+            ) -> Result<PowLayer<ShieldSingleUseStore>, ConfigError>
+            + Send
+            + 'static,
+    {
+        self.pow = Some((secret.into(), Box::new(configure)));
+        self
+    }
+
     /// Bound on keys each in-memory store tracks (default 1,000,000).
     pub fn max_tracked_keys(mut self, max: usize) -> Self {
         self.max_tracked_keys = max;
@@ -293,6 +349,27 @@ impl ShieldBuilder {
                     .build(),
             )
         });
+        #[cfg(feature = "pow")]
+        let pow = match self.pow {
+            Some((secret, configure)) => {
+                let engine = Pow::builder()
+                    .secret(secret)?
+                    .store(single_use.clone())
+                    .clock(self.clock.clone())
+                    .build();
+                Some(configure(
+                    PowLayer::new(engine).renderer(self.renderer.clone()),
+                )?)
+            }
+            None => None,
+        };
+        #[cfg(all(feature = "pow", feature = "classify"))]
+        let classify = match (self.classify, pow.is_some()) {
+            (Some(l), true) => Some(l.on_challenge(crate::classify::OnChallenge::MarkForPow)),
+            (l, _) => l,
+        };
+        #[cfg(all(not(feature = "pow"), feature = "classify"))]
+        let classify = self.classify;
         Ok(Shield {
             client_ip,
             #[cfg(feature = "apikey")]
@@ -300,9 +377,9 @@ impl ShieldBuilder {
                 .api_keys
                 .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
             #[cfg(feature = "classify")]
-            classify: self
-                .classify
-                .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+            classify: classify.map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+            #[cfg(feature = "pow")]
+            pow,
             #[cfg(feature = "ratelimit")]
             rate_limit: self.rate_limit.map(|l| {
                 l.renderer(self.renderer.clone())
@@ -319,6 +396,9 @@ impl<S> Layer<S> for Shield {
     type Service = ShieldService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        #[cfg(feature = "pow")]
+        let l0 = OptLayer(self.pow.clone()).layer(Lift(inner));
+        #[cfg(not(feature = "pow"))]
         let l0 = Lift(inner);
         #[cfg(feature = "ratelimit")]
         let l1 = OptLayer(self.rate_limit.clone()).layer(l0);
