@@ -191,9 +191,18 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
             .build(),
     };
     let techsec = seeds::techsec::router(config.api_key_store()?, judges).map_err(ConfigProblem)?;
+    let (signer, key_source) =
+        seeds::engineering11::signer_from_env_or_ephemeral().map_err(ConfigProblem)?;
+    tracing::info!(key_source, kid = %signer.active_kid(), "engineering11: JWT signing key");
+    let engineering11 = seeds::engineering11::router(
+        config.api_key_store()?,
+        seeds::engineering11::default_services(signer, classifier.clone()),
+    )
+    .map_err(ConfigProblem)?;
     let (router, api) = sample
         .merge(seeds::auspex::router(config, classifier)?)
         .merge(techsec)
+        .merge(engineering11)
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {

@@ -1,4 +1,10 @@
-//! Who sent the request: API keys (feature `apikey`).
+//! Who sent the request: API keys (feature `apikey`) and JSON Web Tokens (feature `jwt`).
+//!
+//! With feature `jwt`: `JwtLayer` verifies bearer tokens (RS256 by default, ES256 and
+//! EdDSA on request, HS256 only with an explicit shared secret, `none` never) against a
+//! static key ring or a JWKS URL (`RemoteJwks`), and `JwtSigner` issues them from a key
+//! ring with rotation and publishes the JWKS. Their docs carry the threat model and a
+//! runnable example.
 //!
 //! [`ApiKeyLayer`] reads one API key from `X-API-Key` or `Authorization: Bearer` (and,
 //! only when enabled with [`ApiKeyLayer::insecure_allow_query`], from a query parameter

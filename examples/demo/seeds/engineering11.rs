@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query};
+use axum::extract::{Extension, Path};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_shield::auth::{
@@ -276,12 +276,41 @@ impl From<IpResult> for IpLookup {
     }
 }
 
-/// `?remote=true` asks the configured IPQS-compatible provider now.
+/// `?remote=true` asks the configured IPQS-compatible provider now. This type documents
+/// the parameter in the OpenAPI document; [`remote_param`] parses it.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)]
 pub struct IpQuery {
-    /// Wait for the remote provider (500 KEY_NOT_FOUND when none is configured).
+    /// Wait for the remote provider (400 KEY_NOT_FOUND when this server has none).
     #[serde(default)]
     remote: Option<bool>,
+}
+
+/// `?remote=` as `true`/`false`; anything else is a 400 in the shared error shape (axum's
+/// `Query` extractor would answer in plain text).
+fn remote_param(uri: &axum::http::Uri) -> Result<bool, Response> {
+    let mut remote = false;
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "remote" {
+            remote = match v {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(reject(
+                        RejectionKind::InvalidRequest,
+                        "remote: true or false",
+                    ));
+                }
+            };
+        }
+    }
+    Ok(remote)
 }
 
 /// IP intelligence for an address.
@@ -289,22 +318,34 @@ pub struct IpQuery {
     params(("ip" = String, Path, description = "An IPv4 or IPv6 address"), IpQuery),
     responses(
         (status = 200, description = "The IPQS-shaped result", body = IpLookup),
-        (status = 400, description = "Not an IP address", body = E11Error),
-        (status = 500, description = "KEY_NOT_FOUND: remote lookup asked, no provider key", body = E11Error),
+        (status = 400, description = "Not an IP address, a bad `remote`, or KEY_NOT_FOUND: a remote lookup asked of a server with no provider key", body = E11Error),
         (status = 503, description = "The remote provider is unavailable", body = E11Error),
     ))]
 async fn lookup_ip(
     Extension(s): Extension<Arc<Services>>,
     Path(ip): Path<String>,
-    Query(q): Query<IpQuery>,
+    uri: axum::http::Uri,
 ) -> Response {
     let Ok(ip) = ip.parse::<IpAddr>() else {
         return reject(RejectionKind::InvalidRequest, "Not an IP address");
     };
-    if q.remote == Some(true) {
+    let remote = match remote_param(&uri) {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    if remote {
         return match s.ip.lookup_remote(ip).await {
             Ok(r) => Json(IpLookup::from(r)).into_response(),
-            Err(e) => e.to_rejection().into_response(),
+            Err(e) => {
+                let rejection = e.to_rejection();
+                let mut res = rejection.clone().into_response();
+                // A missing provider key is this server's configuration, but the client
+                // asked for something it cannot give: not a server fault to report as 5xx.
+                if rejection.kind() == RejectionKind::KeyNotFound {
+                    *res.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+                }
+                res
+            }
         };
     }
     Json(IpLookup::from(s.ip.lookup(ip))).into_response()

@@ -2,4 +2,5 @@
 //! services work against the demo with only their base URL changed.
 
 pub mod auspex;
+pub mod engineering11;
 pub mod techsec;
