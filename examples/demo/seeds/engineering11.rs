@@ -288,7 +288,7 @@ pub struct IpQuery {
 
 /// `?remote=` as `true`/`false`; anything else is a 400 in the shared error shape (axum's
 /// `Query` extractor would answer in plain text).
-fn remote_param(uri: &axum::http::Uri) -> Result<bool, Response> {
+fn remote_param(uri: &axum::http::Uri) -> Result<bool, &'static str> {
     let mut remote = false;
     for pair in uri
         .query()
@@ -331,7 +331,7 @@ async fn lookup_ip(
     };
     let remote = match remote_param(&uri) {
         Ok(r) => r,
-        Err(res) => return res,
+        Err(msg) => return reject(RejectionKind::InvalidRequest, msg),
     };
     if remote {
         return match s.ip.lookup_remote(ip).await {
