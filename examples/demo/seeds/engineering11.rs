@@ -302,10 +302,7 @@ fn remote_param(uri: &axum::http::Uri) -> Result<bool, &'static str> {
                 "true" => true,
                 "false" => false,
                 _ => {
-                    return Err(reject(
-                        RejectionKind::InvalidRequest,
-                        "remote: true or false",
-                    ));
+                    return Err("remote: true or false");
                 }
             };
         }
