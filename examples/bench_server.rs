@@ -4,8 +4,9 @@
 //! cargo run --release --example bench_server -- --mode shield --listen 127.0.0.1:9001
 //! ```
 //!
-//! Modes: `bare`, `ratelimit` (ClientIpLayer + RateLimitLayer), `governor`
-//! (tower-governor, the peer), `shield` (client IP behind a trusted proxy, API key,
+//! Modes: `bare`, `ratelimit` (ClientIpLayer + RateLimitLayer, IETF headers),
+//! `ratelimit-no-headers`, `governor` (tower-governor, the peer, no headers: its default),
+//! `governor-headers` (its `x-ratelimit-*` headers on), `shield` (client IP behind a trusted proxy, API key,
 //! classify, rate limit), `shield-sig` (`shield` plus a SignatureLayer on `POST /signed`),
 //! `flood` (`shield` with a per-client quota that keeps keys alive, and small caps, for the
 //! memory run). `--print-signed` prints the headers of a signed 1 KiB POST for wrk.
@@ -33,7 +34,9 @@ const SIG_SECRET: &str = "als_bench_secret_0123456789abcdef";
 enum Mode {
     Bare,
     Ratelimit,
+    RatelimitNoHeaders,
     Governor,
+    GovernorHeaders,
     Shield,
     ShieldSig,
     Flood,
@@ -151,6 +154,18 @@ fn app(mode: Mode, max_keys: usize) -> Router {
         Mode::Ratelimit => hello
             .layer(RateLimitLayer::new(never()))
             .layer(ClientIpLayer::peer()),
+        Mode::RatelimitNoHeaders => hello
+            .layer(RateLimitLayer::new(never()).headers(tower_shield::ratelimit::HeaderMode::Off))
+            .layer(ClientIpLayer::peer()),
+        Mode::GovernorHeaders => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(1_000_000_000)
+                .use_headers()
+                .finish()
+                .unwrap();
+            hello.layer(tower_governor::GovernorLayer::new(config))
+        }
         Mode::Governor => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)

@@ -43,7 +43,9 @@ stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 configs=(
   "bare|bare|scripts/loadtest/get.lua|/"
   "ratelimit|ratelimit|scripts/loadtest/get.lua|/"
+  "ratelimit-no-headers|ratelimit-no-headers|scripts/loadtest/get.lua|/"
   "governor|governor|scripts/loadtest/get.lua|/"
+  "governor-headers|governor-headers|scripts/loadtest/get.lua|/"
   "shield|shield|scripts/loadtest/get.lua|/"
   "bare-post|bare|$tmp/post.lua|/signed"
   "shield-sig|shield-sig|$tmp/post.lua|/signed"
@@ -77,7 +79,7 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print()
 print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
 print("|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "governor", "shield", "bare-post", "shield-sig"]:
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "governor", "governor-headers", "shield", "bare-post", "shield-sig"]:
     if k not in med: continue
     base = med["bare-post" if k in ("bare-post", "shield-sig") else "bare"][0]
     rps, p50, p99, bad = med[k]

@@ -12,7 +12,9 @@ use http::header::USER_AGENT;
 
 use super::cache::VerdictCache;
 use super::data::{LoadError, PrefixTable, embedded};
-use super::score::{Bands, Policy, RequestSignals, Weights, header_findings, score};
+use super::score::{
+    Bands, Policy, RequestSignals, Weights, header_findings, header_presence, score,
+};
 use super::ua::{UaCategory, UaMatcher};
 use crate::core::error::ConfigError;
 use crate::core::verdict::Verdict;
@@ -91,16 +93,17 @@ impl Classifier {
         let Some(cache) = &self.inner.cache else {
             return self.compute(&data, ip, headers);
         };
-        let hdr = header_findings(headers);
         let rec = data.table.lookup_id(ip);
         let ua = headers.get(USER_AGENT).map(|v| v.as_bytes());
-        let key = cache.key(ip, rec, ua, hdr.bits());
+        // Keyed on what the findings depend on (the UA and which headers are present), so a
+        // hit parses nothing.
+        let key = cache.key(ip, rec, ua, header_presence(headers));
         if let Some(v) = cache.get(&key, data.generation) {
             return v;
         }
         let req = RequestSignals {
             ua: data.ua.find(ua),
-            headers: hdr,
+            headers: header_findings(headers),
         };
         let v = score(data.table.record(rec), Some(&req), &self.inner.policy);
         cache.insert(key, data.generation, v.clone());

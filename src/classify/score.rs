@@ -181,6 +181,18 @@ impl HeaderFindings {
     }
 }
 
+/// Which of the headers [`header_findings`] looks at are present, and whether the UA is
+/// too long: with the UA itself, all [`header_findings`] depends on. Cheap (no UA
+/// parsing), so a cache can key on it and parse only on a miss.
+pub fn header_presence(headers: &HeaderMap) -> u8 {
+    let ua_len = headers.get(USER_AGENT).map_or(0, |v| v.len());
+    u8::from(headers.contains_key(ACCEPT))
+        | u8::from(headers.contains_key(ACCEPT_LANGUAGE)) << 1
+        | u8::from(headers.contains_key(ACCEPT_ENCODING)) << 2
+        | u8::from(headers.contains_key("sec-ch-ua")) << 3
+        | u8::from(ua_len > MAX_UA_BYTES) << 4
+}
+
 /// Checks the headers a browser always sends against the browser the UA claims.
 pub fn header_findings(headers: &HeaderMap) -> HeaderFindings {
     let ua = headers
@@ -366,6 +378,41 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
         org,
         reasons: acc.reasons.into(),
         action,
+    }
+}
+
+#[cfg(test)]
+mod presence_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Two requests with the same UA and the same header presence have the same
+        /// findings: the cache may key on presence instead of the findings.
+        #[test]
+        fn findings_depend_only_on_ua_and_presence(
+            ua in prop_oneof![
+                Just("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36".to_owned()),
+                Just("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".to_owned()),
+                Just("curl/8.5.0".to_owned()),
+                "[ -~]{0,40}",
+            ],
+            present in 0u8..16,
+            v1 in "[a-z]{1,8}", v2 in "[a-z]{1,8}",
+        ) {
+            let build = |v: &str| {
+                let mut h = HeaderMap::new();
+                if let Ok(u) = http::HeaderValue::from_str(&ua) { h.insert(USER_AGENT, u); }
+                let names = [ACCEPT, ACCEPT_LANGUAGE, ACCEPT_ENCODING, http::HeaderName::from_static("sec-ch-ua")];
+                for (i, n) in names.into_iter().enumerate() {
+                    if present & (1 << i) != 0 { h.insert(n, http::HeaderValue::from_str(v).unwrap()); }
+                }
+                h
+            };
+            let (a, b) = (build(&v1), build(&v2));
+            prop_assert_eq!(header_presence(&a), header_presence(&b));
+            prop_assert_eq!(header_findings(&a), header_findings(&b));
+        }
     }
 }
 
