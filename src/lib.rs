@@ -56,6 +56,11 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The README's example compiles (it serves forever, so it is not run).
+#[cfg(all(doctest, feature = "classify", feature = "pow", feature = "ratelimit"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod core;
 
 #[cfg(feature = "classify")]
