@@ -96,6 +96,15 @@ async fn health_and_index() {
     for (_, path, _) in app::ENDPOINTS {
         assert!(body.contains(path), "index lists {path}");
     }
+    // The ECURTIY widget page and its scripts, served by the library through /captcha.
+    for path in [
+        "/captcha/demo",
+        "/captcha/widget/shield-pow.js",
+        "/captcha/widget/worker.js",
+    ] {
+        let (status, _, _) = get(addr, path, &[]).await;
+        assert_eq!(status, 200, "{path}");
+    }
 }
 
 #[tokio::test]

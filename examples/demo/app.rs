@@ -203,6 +203,7 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         .merge(seeds::auspex::router(config, classifier)?)
         .merge(techsec)
         .merge(engineering11)
+        .merge(seeds::ecurtiy::router(captcha))
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {
@@ -211,7 +212,6 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
     });
     Ok(router
         .route("/openapi.json", openapi)
-        .nest("/captcha", captcha)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
         .layer(TraceLayer::new_for_http()))

@@ -2,5 +2,6 @@
 //! services work against the demo with only their base URL changed.
 
 pub mod auspex;
+pub mod ecurtiy;
 pub mod engineering11;
 pub mod techsec;
