@@ -4,7 +4,7 @@
 //! table (special-purpose ranges, hosting/datacenter networks, VPN, proxy, Tor exits,
 //! crawler ranges, ASN and geo), matches its `User-Agent` against real crawler and bot
 //! pattern lists, checks that a browser UA comes with the headers that browser always
-//! sends, and inserts a [`Verdict`](crate::core::verdict::Verdict) into the request:
+//! sends, and inserts a [`Verdict`] into the request:
 //! `{human, certainty, risk_score, flags, geo, asn, org, reasons, action}`. Every signal
 //! leaves a stable reason code (`net.hosting_asn`, `ua.crawler`,
 //! `hdr.no_accept_language`, ...; see [`score`]).

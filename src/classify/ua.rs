@@ -11,7 +11,7 @@
 //!   or an e-mail address inside the UA.
 //!
 //! Plain literals (most patterns) go into one [Aho-Corasick](aho_corasick) DFA; only true regexes go into a
-//! [`RegexSet`](regex::bytes::RegexSet). `crawler-user-agents` patterns keep their case
+//! [`RegexSet`]. `crawler-user-agents` patterns keep their case
 //! (its `Sonic` must not match `Panasonic`); `isbot` and the built-ins ignore case, as
 //! isbot does. Matching reads the first [`MAX_UA_BYTES`] bytes of the header (longer user
 //! agents are a signal of their own). An empty or missing user agent counts as automated.
