@@ -91,6 +91,26 @@ pub struct RateLimitStatus {
     pub retry_after: Option<Duration>,
 }
 
+impl RateLimitStatus {
+    /// The status the header reports describe (one place for `peek` and `expose_status`).
+    fn from_reports(reports: &[headers::Report<'_>], outcome: &RateOutcome) -> Self {
+        Self {
+            allowed: outcome.allowed(),
+            retry_after: headers::retry_after(reports).map(Duration::from_secs),
+            policies: reports
+                .iter()
+                .map(|r| PolicyStatus {
+                    name: r.name.to_owned(),
+                    limit: r.quota.burst_size(),
+                    remaining: r.remaining,
+                    reset_after: Duration::from_secs(r.reset_secs),
+                    denied: r.denied,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One policy's state for one key, as [`RateLimitLayer::peek`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyStatus {
@@ -456,20 +476,7 @@ impl<St: RateStore> RateLimitLayer<St> {
                 &outcome,
                 false,
             );
-            Ok(RateLimitStatus {
-                allowed: outcome.allowed(),
-                retry_after: headers::retry_after(&reports).map(Duration::from_secs),
-                policies: reports
-                    .iter()
-                    .map(|r| PolicyStatus {
-                        name: r.name.to_owned(),
-                        limit: r.quota.burst_size(),
-                        remaining: r.remaining,
-                        reset_after: Duration::from_secs(r.reset_secs),
-                        denied: r.denied,
-                    })
-                    .collect(),
-            })
+            Ok(RateLimitStatus::from_reports(&reports, &outcome))
         }
     }
 
@@ -547,20 +554,7 @@ impl<St> Shared<St> {
         committed: bool,
     ) -> RateLimitStatus {
         let reports = headers::reports(plan.each(&self.policies), outcome, committed);
-        RateLimitStatus {
-            allowed: outcome.allowed(),
-            retry_after: headers::retry_after(&reports).map(Duration::from_secs),
-            policies: reports
-                .iter()
-                .map(|r| PolicyStatus {
-                    name: r.name.to_owned(),
-                    limit: r.quota.burst_size(),
-                    remaining: r.remaining,
-                    reset_after: Duration::from_secs(r.reset_secs),
-                    denied: r.denied,
-                })
-                .collect(),
-        }
+        RateLimitStatus::from_reports(&reports, outcome)
     }
 
     /// The headers for an outcome (nothing in dry-run mode).
