@@ -213,6 +213,22 @@ struct ChallengeReq {
     site_key: String,
 }
 
+/// The site for `key`: INVALID_SITE_KEY when unknown, SITE_INACTIVE when deactivated.
+async fn active_site(sites: &dyn SiteStore, key: &str) -> Result<super::site::Site, Rejection> {
+    match sites.site_by_key(key).await {
+        Ok(Some(site)) if site.active => Ok(site),
+        Ok(Some(_)) => Err(Rejection::new(
+            RejectionKind::SiteInactive,
+            "The site has been deactivated",
+        )),
+        Ok(None) => Err(Rejection::new(
+            RejectionKind::InvalidSiteKey,
+            "The provided site key is invalid or inactive",
+        )),
+        Err(e) => Err(store_failed(&e)),
+    }
+}
+
 async fn challenge<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let now = st.pow.now();
@@ -221,22 +237,10 @@ async fn challenge<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Reques
         Ok(b) => b,
         Err(r) => return fail(r),
     };
-    let site = match st.sites.site_by_key(&body.site_key).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return fail(Rejection::new(
-                RejectionKind::InvalidSiteKey,
-                "The provided site key is invalid or inactive",
-            ));
-        }
-        Err(e) => return fail(store_failed(&e)),
+    let site = match active_site(&*st.sites, &body.site_key).await {
+        Ok(s) => s,
+        Err(r) => return fail(r),
     };
-    if !site.active {
-        return fail(Rejection::new(
-            RejectionKind::SiteInactive,
-            "The site has been deactivated",
-        ));
-    }
     match st.sites.charge(&site, now).await {
         Ok(QuotaDecision::Allowed) => {}
         Ok(QuotaDecision::Exceeded) => {
@@ -315,22 +319,10 @@ async fn verify<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) 
         Ok(c) => c,
         Err(r) => return fail(r),
     };
-    let site = match st.sites.site_by_key(&claims.site).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return fail(Rejection::new(
-                RejectionKind::InvalidSiteKey,
-                "The provided site key is invalid or inactive",
-            ));
-        }
-        Err(e) => return fail(store_failed(&e)),
+    let site = match active_site(&*st.sites, &claims.site).await {
+        Ok(s) => s,
+        Err(r) => return fail(r),
     };
-    if !site.active {
-        return fail(Rejection::new(
-            RejectionKind::SiteInactive,
-            "The site has been deactivated",
-        ));
-    }
     let record = |passed: bool, risk: Option<f64>, error: Option<&'static str>| {
         st.sites.record(VerificationEvent {
             site_id: site.id.clone(),
