@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_shield::auth::{ApiKeyLayer, StaticApiKeys};
 use tower_shield::classify::{Classifier, Verdict};
+use tower_shield::core::Quota;
 use tower_shield::core::clock::{Clock, SystemClock};
 use tower_shield::core::reject::{
     MAX_REQUEST_ID_LEN, Rejection, RejectionContext, RejectionKind, Renderer, rfc3339,
 };
-use tower_shield::core::{Principal, Quota};
 use tower_shield::ratelimit::{HeaderMode, RateLimitLayer, RateLimitStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,15 +78,9 @@ pub struct VerifyRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyRequestV2 {
-    /// The client's address.
-    ip_address: String,
-    /// The host the client asked for.
-    host_name: String,
-    /// The path the client asked for.
-    request_path: String,
-    /// The client's `User-Agent`.
-    #[serde(default)]
-    user_agent: Option<String>,
+    /// The v1 fields.
+    #[serde(flatten)]
+    base: VerifyRequest,
     /// Your id for this request, echoed back.
     #[serde(default)]
     request_id: Option<String>,
@@ -200,13 +194,10 @@ async fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// Checks the fields every version has; returns the address and a header map to judge.
-fn common(
-    ip: &str,
-    host: &str,
-    path: &str,
-    ua: Option<&str>,
-) -> Result<(IpAddr, HeaderMap), String> {
-    let ip: IpAddr = ip
+fn common(req: &VerifyRequest) -> Result<(IpAddr, HeaderMap), String> {
+    let (host, path, ua) = (&req.host_name, &req.request_path, req.user_agent.as_deref());
+    let ip: IpAddr = req
+        .ip_address
         .trim()
         .parse()
         .map_err(|_| "ipAddress: not an IPv4 or IPv6 address".to_owned())?;
@@ -300,12 +291,7 @@ async fn verify_v1(
         Ok(r) => r,
         Err(res) => return res,
     };
-    let (ip, judged) = match common(
-        &req.ip_address,
-        &req.host_name,
-        &req.request_path,
-        req.user_agent.as_deref(),
-    ) {
+    let (ip, judged) = match common(&req) {
         Ok(x) => x,
         Err(msg) => return bad(&headers, msg),
     };
@@ -335,7 +321,6 @@ async fn verify_v1(
 async fn verify_v2(
     Extension(judges): Extension<Judges>,
     status: Option<Extension<RateLimitStatus>>,
-    _principal: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -343,12 +328,7 @@ async fn verify_v2(
         Ok(r) => r,
         Err(res) => return res,
     };
-    let (ip, mut judged) = match common(
-        &req.ip_address,
-        &req.host_name,
-        &req.request_path,
-        req.user_agent.as_deref(),
-    ) {
+    let (ip, mut judged) = match common(&req.base) {
         Ok(x) => x,
         Err(msg) => return bad(&headers, msg),
     };
