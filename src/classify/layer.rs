@@ -83,7 +83,8 @@ impl<S> Layer<S> for ClassifyLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ClassifyService {
             inner,
-            layer: self.clone(),
+            // One Arc: axum clones the service for every request.
+            layer: std::sync::Arc::new(self.clone()),
         }
     }
 }

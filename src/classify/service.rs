@@ -18,7 +18,7 @@ const CHALLENGE_RETRY_AFTER: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct ClassifyService<S> {
     pub(crate) inner: S,
-    pub(crate) layer: ClassifyLayer,
+    pub(crate) layer: std::sync::Arc<ClassifyLayer>,
 }
 
 impl<S> ClassifyService<S> {

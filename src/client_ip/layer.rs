@@ -84,7 +84,8 @@ impl<S> Layer<S> for ClientIpLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ClientIpService {
             inner,
-            layer: self.clone(),
+            // One Arc: axum clones the service for every request.
+            layer: Arc::new(self.clone()),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::core::reject::{Rejection, RejectionKind};
 #[derive(Clone, Debug)]
 pub struct ClientIpService<S> {
     pub(crate) inner: S,
-    pub(crate) layer: ClientIpLayer,
+    pub(crate) layer: std::sync::Arc<ClientIpLayer>,
 }
 
 impl<S> ClientIpService<S> {

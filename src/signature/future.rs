@@ -49,7 +49,7 @@ pin_project! {
         first: Option<Bytes>,
         rest: BytesMut,
         forward: Option<Request<B>>,
-        layer: SignatureLayer<R, B>,
+        layer: std::sync::Arc<SignatureLayer<R, B>>,
         now: Duration,
     }
 }
@@ -64,7 +64,7 @@ where
         parts: Parts,
         head: HeadCheck,
         inner: S,
-        layer: SignatureLayer<R, B>,
+        layer: std::sync::Arc<SignatureLayer<R, B>>,
         now: Duration,
     ) -> Self {
         Self {
@@ -85,7 +85,7 @@ where
         headers: &HeaderMap,
         now: Duration,
         err: SignatureError,
-        layer: SignatureLayer<R, B>,
+        layer: std::sync::Arc<SignatureLayer<R, B>>,
     ) -> Self {
         Self {
             state: State::Done,

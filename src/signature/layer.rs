@@ -140,7 +140,8 @@ impl<S, R, B> Layer<S> for SignatureLayer<R, B> {
     fn layer(&self, inner: S) -> Self::Service {
         SignatureService {
             inner,
-            layer: self.clone(),
+            // One Arc: axum clones the service, and the future takes the layer, per request.
+            layer: Arc::new(self.clone()),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::core::store::SingleUseStore;
 /// [`Principal`](crate::core::Principal) in its extensions.
 pub struct SignatureService<S, R, B = SignedBody> {
     pub(crate) inner: S,
-    pub(crate) layer: SignatureLayer<R, B>,
+    pub(crate) layer: std::sync::Arc<SignatureLayer<R, B>>,
 }
 
 impl<S, R, B> SignatureService<S, R, B> {
