@@ -104,6 +104,12 @@ kinds! {
     StoreUnavailable => (SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
     /// The server is set up wrongly (e.g. no socket peer address reaches the layers).
     Misconfigured => (INTERNAL_SERVER_ERROR, "SERVER_MISCONFIGURED"),
+    /// Administrator credentials (a dashboard session or the admin token) are missing or wrong.
+    Unauthorized => (UNAUTHORIZED, "UNAUTHORIZED"),
+    /// A cookie-authenticated write did not carry the session's CSRF token.
+    CsrfFailed => (FORBIDDEN, "CSRF_FAILED"),
+    /// The addressed resource (e.g. a site id) does not exist.
+    NotFound => (NOT_FOUND, "NOT_FOUND"),
 }
 
 impl fmt::Display for RejectionKind {

@@ -180,7 +180,7 @@ pub(crate) fn json(status: StatusCode, v: &impl serde::Serialize) -> Response {
     wire::json(status, v).map(Body::from)
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     body: Body,
     limit: usize,
 ) -> Result<T, Rejection> {

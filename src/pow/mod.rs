@@ -111,6 +111,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "pow-admin")]
+pub mod admin;
 #[cfg(feature = "axum")]
 pub mod api;
 mod b64;
