@@ -17,8 +17,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 async fn serve(toml: &str) -> SocketAddr {
-    let cfg = config::Config::parse(toml).unwrap();
-    let router = app::router(&cfg).unwrap();
+    let mut cfg = config::Config::parse(toml).unwrap();
+    if cfg.database.url.is_none() {
+        // A database of its own per server, never the working directory's `data/`.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("tower_shield_demo_{}_{n}.db", std::process::id()));
+        cfg.database.url = Some(format!("sqlite://{}?mode=rwc", path.display()));
+    }
+    let router = app::router(&cfg).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

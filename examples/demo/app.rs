@@ -11,6 +11,7 @@ use tower_http::trace::TraceLayer;
 use tower_shield::Shield;
 use tower_shield::core::reject::MakeShieldRequestId;
 use tower_shield::core::{ClientIp, Principal};
+use tower_shield::pow::admin::{Admin, SqlSites};
 use tower_shield::pow::api::Api;
 use tower_shield::redis::{FailurePolicy, RedisStore};
 use utoipa::{OpenApi, ToSchema};
@@ -91,8 +92,36 @@ pub struct ErrorObject {
     request_id: String,
 }
 
-/// The whole demo app for `config`. Needs a Tokio runtime (the Redis store connects lazily).
-pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
+/// The demo app and what `main` prints about it.
+pub struct Built {
+    /// The whole app.
+    pub router: Router,
+    /// The database the ECURTIY sites and analytics live in.
+    pub database_url: String,
+    /// Admin credentials made up for this run, when the config has none.
+    pub one_time_admin: Option<crate::config::OneTimeAdmin>,
+}
+
+/// The whole demo app for `config` (see [`build`]); the tests use it.
+#[allow(dead_code)]
+pub async fn router(config: &Config) -> Result<Router, ConfigProblem> {
+    build(config).await.map(|b| b.router)
+}
+
+/// The whole demo app for `config`. Needs a Tokio runtime: it opens (and migrates) the
+/// site database; the Redis store connects lazily.
+pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
+    let database_url = config.database_url()?;
+    let sites = SqlSites::connect(&database_url)
+        .await
+        .map_err(|e| ConfigProblem(format!("database.url: {e}")))?;
+    for (site, digest) in config.sites_to_import()? {
+        sites
+            .import(&site, digest)
+            .await
+            .map_err(|e| ConfigProblem(format!("sites: {e}")))?;
+    }
+    let (admin_auth, one_time_admin) = config.admin_auth()?;
     let classifier = Classifier::embedded();
     let quota = config.client_quota();
     let keys = std::sync::Arc::new(config.api_key_store()?);
@@ -166,11 +195,16 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         )
         .layer(app_shield);
     // ECURTIY: the challenge API and the widget, mounted under /captcha.
-    let mut captcha = Api::new(pow, config.site_store()?).demo_protected_url("/app/protected");
+    let mut captcha = Api::new(pow, sites.clone()).demo_protected_url("/app/protected");
     if !site_key.is_empty() {
         captcha = captcha.demo_page(&site_key);
     }
-    let captcha = captcha.into_router();
+    // Site management, analytics and the dashboard (`/captcha/admin/`), on the same database.
+    let admin = Admin::new(sites, admin_auth)
+        .base_path(seeds::ecurtiy::PREFIX)
+        .secure_cookie(config.admin.secure_cookie)
+        .into_router();
+    let captcha = captcha.into_router().merge(admin);
     let diag = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
         .routes(routes!(healthz))
@@ -210,11 +244,16 @@ pub fn router(config: &Config) -> Result<Router, ConfigProblem> {
         let api = api.clone();
         async move { Json((*api).clone()) }
     });
-    Ok(router
+    let router = router
         .route("/openapi.json", openapi)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
-        .layer(TraceLayer::new_for_http()))
+        .layer(TraceLayer::new_for_http());
+    Ok(Built {
+        router,
+        database_url,
+        one_time_admin,
+    })
 }
 
 /// The index page.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use tower_shield::auth::StaticApiKeys;
 use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
 use tower_shield::core::Quota;
+use tower_shield::pow::admin::AdminAuth;
 use tower_shield::pow::{MemorySiteStore, Mode, Site};
 
 /// The whole file. Unknown keys are errors, so a typo never silently does nothing.
@@ -38,6 +39,73 @@ pub struct Config {
     /// `[pow]`: the proof-of-work keys.
     #[serde(default)]
     pub pow: PowToml,
+    /// `[database]`: where ECURTIY sites and analytics live.
+    #[serde(default)]
+    pub database: DatabaseToml,
+    /// `[admin]`: who may manage sites.
+    #[serde(default)]
+    pub admin: AdminToml,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseToml {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`. Default: a SQLite file
+    /// `ecurtiy.db` in `data_dir`.
+    pub url: Option<String>,
+    /// Created when missing (default `data`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: std::path::PathBuf,
+}
+
+fn default_data_dir() -> std::path::PathBuf {
+    "data".into()
+}
+
+impl Default for DatabaseToml {
+    fn default() -> Self {
+        Self {
+            url: None,
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToml {
+    /// An argon2 PHC string (`$argon2id$v=19$...`). Without one the demo makes a
+    /// one-time password at start and prints it.
+    pub password_hash: Option<String>,
+    /// SHA-256 (hex) of a bearer token for scripts (`Authorization: Bearer ...`).
+    pub token_sha256: Option<String>,
+    /// `Secure` cookies (default true; browsers accept them from http://localhost).
+    #[serde(default = "yes")]
+    pub secure_cookie: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for AdminToml {
+    fn default() -> Self {
+        Self {
+            password_hash: None,
+            token_sha256: None,
+            secure_cookie: true,
+        }
+    }
+}
+
+/// Admin credentials made up for one run (no `[admin] password_hash`).
+pub struct OneTimeAdmin {
+    /// The password to sign in with.
+    pub password: String,
+    /// A bearer token for the API (unless `[admin] token_sha256` is set).
+    pub token: Option<String>,
 }
 
 /// `[pow]`.
@@ -61,6 +129,8 @@ impl Default for Config {
             rate_limit: RateLimitToml::default(),
             store: StoreToml::default(),
             pow: PowToml::default(),
+            database: DatabaseToml::default(),
+            admin: AdminToml::default(),
         }
     }
 }
@@ -333,6 +403,18 @@ impl Config {
             return Err(ConfigProblem("pow.secret: at least 32 characters".into()));
         }
         cfg.site_store()?;
+        if cfg.admin.password_hash.is_some() {
+            cfg.admin_auth()?;
+        }
+        if let Some(url) = &cfg.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigProblem(
+                "database.url: must start with sqlite: or postgres://".into(),
+            ));
+        }
         for (i, k) in cfg.signing_keys.iter().enumerate() {
             if k.id.is_empty() || k.secret.len() < 16 {
                 return Err(ConfigProblem(format!(
@@ -341,6 +423,63 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// The database URL: `[database] url`, or a SQLite file in `data_dir` (created).
+    pub fn database_url(&self) -> Result<String, ConfigProblem> {
+        if let Some(u) = &self.database.url {
+            return Ok(u.clone());
+        }
+        let dir = &self.database.data_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ConfigProblem(format!("database.data_dir: {}: {e}", dir.display())))?;
+        Ok(format!("sqlite://{}/ecurtiy.db?mode=rwc", dir.display()))
+    }
+
+    /// The admin credentials, and the one-time ones when the config has none.
+    pub fn admin_auth(&self) -> Result<(AdminAuth, Option<OneTimeAdmin>), ConfigProblem> {
+        let bad = |e: tower_shield::core::error::ConfigError| ConfigProblem(e.to_string());
+        let (mut auth, one_time) = match &self.admin.password_hash {
+            Some(h) => (AdminAuth::new(h).map_err(bad)?, None),
+            None => {
+                let mut b = [0u8; 36];
+                getrandom::fill(&mut b)
+                    .map_err(|_| ConfigProblem("admin: no OS randomness".into()))?;
+                let hex = tower_shield::core::ct::encode_hex(&b);
+                let once = OneTimeAdmin {
+                    password: hex[..20].to_owned(),
+                    token: self
+                        .admin
+                        .token_sha256
+                        .is_none()
+                        .then(|| hex[20..].to_owned()),
+                };
+                let hash = AdminAuth::hash_password(&once.password).map_err(bad)?;
+                let mut auth = AdminAuth::new(&hash).map_err(bad)?;
+                if let Some(t) = &once.token {
+                    auth = auth.token(t).map_err(bad)?;
+                }
+                (auth, Some(once))
+            }
+        };
+        if let Some(t) = &self.admin.token_sha256 {
+            auth = auth.token_sha256(t).map_err(bad)?;
+        }
+        Ok((auth, one_time))
+    }
+
+    /// The `[[sites]]` as sites with their secret digests, for import into the database.
+    pub fn sites_to_import(&self) -> Result<Vec<(Site, [u8; 32])>, ConfigProblem> {
+        use sha2::Digest;
+        let store = self.site_store()?;
+        Ok(self
+            .sites
+            .iter()
+            .filter_map(|s| {
+                let site = store.get(&s.site_key)?;
+                Some((site, sha2::Sha256::digest(s.secret_key.as_bytes()).into()))
+            })
+            .collect())
     }
 
     /// The proof-of-work signing secret: `[pow] secret`, or derived from the config.

@@ -52,8 +52,8 @@ async fn main() -> ExitCode {
         .listen
         .or(config.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let router = match app::router(&config) {
-        Ok(r) => r,
+    let built = match app::build(&config).await {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("error: bad config: {e}");
             return ExitCode::from(2);
@@ -110,6 +110,22 @@ async fn main() -> ExitCode {
             String::new()
         }
     );
+    println!("ECURTIY sites and analytics: {}", built.database_url);
+    println!("  dashboard    http://{addr}/captcha/admin/");
+    match &built.one_time_admin {
+        Some(once) => {
+            println!(
+                "  admin password (one-time, this run only; set [admin] password_hash to keep one): {}",
+                once.password
+            );
+            if let Some(t) = &once.token {
+                println!(
+                    "  admin token  {t}  (curl -H 'Authorization: Bearer {t}' http://{addr}/captcha/api/sites)"
+                );
+            }
+        }
+        None => println!("  admin password: from the config's [admin] password_hash"),
+    }
     println!("try:");
     println!("  curl -H 'X-Forwarded-For: 1.2.3.4' http://{addr}/api/whoami");
     if let Some(k) = config.api_keys.first() {
@@ -120,7 +136,9 @@ async fn main() -> ExitCode {
     }
     let served = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        built
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await;

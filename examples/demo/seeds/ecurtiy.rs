@@ -12,8 +12,11 @@
 use axum::Router;
 use axum::extract::{Extension, Request};
 use axum::response::Response;
+use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
+use tower_shield::core::Quota;
+use tower_shield::ratelimit::RateLimitLayer;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +33,17 @@ pub fn router(api: Router) -> OpenApiRouter {
         // The widget's scripts and the demo page: served by the library as they are.
         .route("/captcha/widget/{file}", axum::routing::get(forward))
         .route("/captcha/demo", axum::routing::get(forward))
+        // Site management, analytics and the dashboard (library `pow::admin`). Sign-in
+        // costs an argon2 hash: at most 10 attempts a minute per client address.
+        .route("/captcha/api/sites", any(forward))
+        .route("/captcha/api/sites/{*rest}", any(forward))
+        .route("/captcha/api/analytics/{*rest}", any(forward))
+        .route("/captcha/admin", any(forward))
+        .route(
+            "/captcha/admin/login",
+            any(forward).layer(RateLimitLayer::new(Quota::per_minute(10).burst(10))),
+        )
+        .route("/captcha/admin/{*rest}", any(forward))
         .layer(Extension(LibraryApi(api)))
 }
 

@@ -44,6 +44,26 @@ impl Period {
         })
     }
 
+    /// The `period` parameter of a query string: absent is `7d` (the default); `None`
+    /// when it is present but not one of the four periods. The last `period` wins.
+    ///
+    /// ```
+    /// use tower_shield::pow::admin::Period;
+    /// assert_eq!(Period::from_query(Some("period=24h")), Some(Period::Day));
+    /// assert_eq!(Period::from_query(None), Some(Period::Week));
+    /// assert_eq!(Period::from_query(Some("period=1y")), None);
+    /// ```
+    pub fn from_query(query: Option<&str>) -> Option<Self> {
+        let mut period = Period::default();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k == "period" {
+                period = Period::parse(v)?;
+            }
+        }
+        Some(period)
+    }
+
     /// The wire name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -243,6 +263,21 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_and_time_is_safe(q in ".{0,80}", now in any::<u64>()) {
+            let _ = Period::from_query(Some(&q));
+            for p in Period::ALL {
+                let (s, e) = p.window(Duration::from_millis(now));
+                prop_assert!(s <= e);
+                let a = build("s", p, Duration::from_millis(now), &[BucketAgg { index: now % 100, total: 3, passed: 5, ..Default::default() }], vec![]);
+                prop_assert_eq!(a.chart_data.len() as u64, p.buckets());
+                prop_assert!(a.summary.failed_verifications <= a.summary.total_verifications);
+            }
+        }
+    }
 
     #[test]
     fn periods_parse_and_align() {

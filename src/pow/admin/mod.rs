@@ -362,19 +362,12 @@ async fn regenerate_keys(
 
 /// The `period` parameter: absent is `7d`; anything but the four periods is `Err`.
 pub(crate) fn period_param(query: Option<&str>) -> Result<Period, Rejection> {
-    let mut period = Period::default();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == "period" {
-            period = Period::parse(v).ok_or_else(|| {
-                Rejection::new(
-                    RejectionKind::InvalidRequest,
-                    "period must be one of 24h, 7d, 30d, 90d",
-                )
-            })?;
-        }
-    }
-    Ok(period)
+    Period::from_query(query).ok_or_else(|| {
+        Rejection::new(
+            RejectionKind::InvalidRequest,
+            "period must be one of 24h, 7d, 30d, 90d",
+        )
+    })
 }
 
 async fn site_analytics(

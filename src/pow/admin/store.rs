@@ -149,6 +149,30 @@ pub struct SiteInput {
     pub monthly_quota: Option<Option<u64>>,
 }
 
+impl SiteInput {
+    /// Checks every present field as create and update would (pure; no database).
+    ///
+    /// ```
+    /// use tower_shield::pow::admin::SiteInput;
+    /// let ok: SiteInput = serde_json::from_str(r#"{"name": "Shop", "difficulty": 15}"#).unwrap();
+    /// assert!(ok.validate().is_ok());
+    /// let bad: SiteInput = serde_json::from_str(r#"{"difficulty": 30}"#).unwrap();
+    /// assert!(bad.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), AdminError> {
+        Fields {
+            name: String::new(),
+            domain: None,
+            mode: Mode::Checkbox,
+            difficulty: crate::pow::DEFAULT_DIFFICULTY,
+            active: true,
+            monthly_quota: None,
+        }
+        .apply(self)
+        .map(|_| ())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Fields {
     name: String,
@@ -1127,6 +1151,35 @@ async fn maintenance(pool: &AnyPool, now: Duration) -> Result<(), sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn validation_never_panics_and_keeps_domains_clean(
+            name in ".{0,120}", domain in ".{0,60}", d in any::<u8>(), q in any::<u64>(),
+        ) {
+            let input = SiteInput {
+                name: Some(name),
+                domain: Some(Some(domain)),
+                difficulty: Some(d),
+                monthly_quota: Some(Some(q)),
+                ..Default::default()
+            };
+            let base = Fields { name: "x".into(), domain: None, mode: Mode::Checkbox, difficulty: 16, active: true, monthly_quota: None };
+            if let Ok(f) = base.apply(&input) {
+                prop_assert!((14..=18).contains(&f.difficulty));
+                prop_assert!(f.domain.iter().all(|d| d.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')));
+                prop_assert!(!f.name.is_empty() && f.name.chars().count() <= MAX_NAME_CHARS);
+            }
+        }
+
+        #[test]
+        fn input_json_never_panics(s in ".{0,200}") {
+            if let Ok(i) = serde_json::from_str::<SiteInput>(&s) {
+                let _ = i.validate();
+            }
+        }
+    }
 
     #[test]
     fn placeholders_number_rows() {
