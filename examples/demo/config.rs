@@ -476,7 +476,8 @@ impl Config {
             .sites
             .iter()
             .filter_map(|s| {
-                let site = store.get(&s.site_key)?;
+                let mut site = store.get(&s.site_key)?;
+                site.name = format!("{} (from the config)", s.site_key).into();
                 Some((site, sha2::Sha256::digest(s.secret_key.as_bytes()).into()))
             })
             .collect())

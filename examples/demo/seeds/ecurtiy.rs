@@ -41,7 +41,8 @@ pub fn router(api: Router) -> OpenApiRouter {
         .route("/captcha/admin", any(forward))
         .route(
             "/captcha/admin/login",
-            any(forward).layer(RateLimitLayer::new(Quota::per_minute(10).burst(10))),
+            axum::routing::get(forward)
+                .post(forward.layer(RateLimitLayer::new(Quota::per_minute(10).burst(10)))),
         )
         .route("/captcha/admin/{*rest}", any(forward))
         .layer(Extension(LibraryApi(api)))
