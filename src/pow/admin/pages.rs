@@ -519,9 +519,9 @@ async fn create_site_post(
 fn chart(a: &Analytics) -> Markup {
     const W: f64 = 720.0;
     const H: f64 = 240.0;
-    const LEFT: f64 = 44.0;
+    const LEFT: f64 = 56.0;
     const TOP: f64 = 12.0;
-    const BOTTOM: f64 = 28.0;
+    const BOTTOM: f64 = 32.0;
     let plot_w = W - LEFT - 8.0;
     let plot_h = H - TOP - BOTTOM;
     let max = a
@@ -559,7 +559,7 @@ fn chart(a: &Analytics) -> Markup {
             desc id="chart-desc" { (s.total_verifications) " verifications, " (s.passed_verifications) " passed, " (s.failed_verifications) " failed." }
             line.axis x1=(LEFT) y1=(TOP + plot_h) x2=(W - 8.0) y2=(TOP + plot_h) {}
             line.grid x1=(LEFT) y1=(TOP) x2=(W - 8.0) y2=(TOP) {}
-            text.tick x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" { (top) }
+            text.tick x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" dominant-baseline="middle" { (top) }
             text.tick x=(LEFT - 6.0) y=(TOP + plot_h + 4.0) text-anchor="end" { "0" }
             @for (i, p) in a.chart_data.iter().enumerate() {
                 @let x = LEFT + i as f64 * bw + (bw - bar) / 2.0;
