@@ -33,16 +33,20 @@ pub fn router(api: Router) -> OpenApiRouter {
         // The widget's scripts and the demo page: served by the library as they are.
         .route("/captcha/widget/{file}", axum::routing::get(forward))
         .route("/captcha/demo", axum::routing::get(forward))
-        // Site management, analytics and the dashboard (library `pow::admin`). Sign-in
-        // costs an argon2 hash: at most 10 attempts a minute per client address.
-        .route("/captcha/api/sites", any(forward))
-        .route("/captcha/api/sites/{*rest}", any(forward))
-        .route("/captcha/api/analytics/{*rest}", any(forward))
+        // Site management and analytics (library `pow::admin`), documented below.
+        .routes(routes!(list_sites, create_site))
+        .routes(routes!(get_site, patch_site, delete_site))
+        .routes(routes!(regenerate_keys))
+        .routes(routes!(analytics))
+        // The dashboard's pages. Sign-in costs an argon2 hash: at most 10 attempts a
+        // minute per client address.
         .route("/captcha/admin", any(forward))
         .route(
             "/captcha/admin/login",
-            axum::routing::get(forward)
-                .post(forward.layer(RateLimitLayer::new(Quota::per_minute(10).burst(10)))),
+            axum::routing::get(forward).merge(
+                axum::routing::post(forward)
+                    .layer(RateLimitLayer::new(Quota::per_minute(10).burst(10))),
+            ),
         )
         .route("/captcha/admin/{*rest}", any(forward))
         .layer(Extension(LibraryApi(api)))
@@ -198,5 +202,285 @@ async fn verify(api: Extension<LibraryApi>, req: Request) -> Response {
         (status = 429, description = "RATE_LIMITED", body = EcurtiyError),
     ))]
 async fn validate(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+// ---------------------------------------------------------------- site management
+
+/// Fields of a site to create (`name` required) or change (absent fields keep their
+/// value; `domain` and `monthlyQuota` may be `null` to clear them).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteFields {
+    /// 1 to 100 characters, no control characters.
+    #[schema(min_length = 1, max_length = 100)]
+    name: Option<String>,
+    /// A host name such as `shop.example.com`.
+    domain: Option<String>,
+    /// `checkbox` or `invisible`.
+    mode: Option<WidgetMode>,
+    /// Base difficulty in leading zero bits.
+    #[schema(minimum = 14, maximum = 18)]
+    difficulty: Option<u8>,
+    /// Inactive sites get SITE_INACTIVE.
+    active: Option<bool>,
+    /// Verifications allowed per calendar month (UTC); `null` for no limit.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000u64)]
+    monthly_quota: Option<u64>,
+}
+
+/// How the widget presents itself.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WidgetMode {
+    Checkbox,
+    Invisible,
+}
+
+/// A site (its secret key is stored hashed and never shown again).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteBody {
+    /// `site_...`, stable across key regeneration.
+    id: String,
+    name: String,
+    domain: Option<String>,
+    /// The public site key, `eck_live_...`.
+    site_key: String,
+    mode: WidgetMode,
+    difficulty: u8,
+    active: bool,
+    monthly_quota: Option<u64>,
+    /// Verifications recorded this calendar month (UTC).
+    verifications_this_month: u64,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A site with its new secret key, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteWithSecret {
+    id: String,
+    name: String,
+    domain: Option<String>,
+    site_key: String,
+    mode: WidgetMode,
+    difficulty: u8,
+    active: bool,
+    monthly_quota: Option<u64>,
+    verifications_this_month: u64,
+    created_at: String,
+    updated_at: String,
+    /// `ecs_live_...`: for `/api/validate`; keep it on the server.
+    secret_key: String,
+}
+
+/// One site.
+#[derive(Serialize, ToSchema)]
+pub struct SiteResponse {
+    success: bool,
+    data: SiteBody,
+}
+
+/// Every site.
+#[derive(Serialize, ToSchema)]
+pub struct SiteListResponse {
+    success: bool,
+    data: Vec<SiteBody>,
+}
+
+/// A site with its keys.
+#[derive(Serialize, ToSchema)]
+pub struct SiteKeysResponse {
+    success: bool,
+    data: SiteWithSecret,
+}
+
+/// What was deleted.
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    id: String,
+    deleted: bool,
+}
+
+/// A deletion.
+#[derive(Serialize, ToSchema)]
+pub struct DeletedResponse {
+    success: bool,
+    data: Deleted,
+}
+
+/// `period`.
+#[derive(Deserialize, ToSchema)]
+pub enum PeriodParam {
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+    #[serde(rename = "90d")]
+    Quarter,
+}
+
+/// Totals over the period.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsSummary {
+    total_verifications: u64,
+    passed_verifications: u64,
+    failed_verifications: u64,
+    /// Percent, one decimal.
+    pass_rate: f64,
+    avg_solve_time_ms: u64,
+    avg_risk_score: f64,
+}
+
+/// One bucket: an hour (24h) or a UTC day.
+#[derive(Serialize, ToSchema)]
+pub struct ChartPoint {
+    /// The bucket's start, RFC 3339.
+    date: String,
+    total: u64,
+    passed: u64,
+    failed: u64,
+}
+
+/// One verification.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentVerification {
+    passed: bool,
+    risk_score: Option<f64>,
+    solve_time_ms: Option<u64>,
+    /// The error code of a failure.
+    error: Option<String>,
+    created_at: String,
+}
+
+/// Analytics of a site.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsResponse {
+    success: bool,
+    site_id: String,
+    period: String,
+    summary: AnalyticsSummary,
+    chart_data: Vec<ChartPoint>,
+    /// The last 10 in the period, newest first.
+    recent_verifications: Vec<RecentVerification>,
+}
+
+/// List every site.
+#[utoipa::path(get, path = "/captcha/api/sites", tag = "ECURTIY admin",
+    params(("Authorization" = String, Header, description = "`Bearer <admin token>` (or a dashboard session cookie)")),
+    responses(
+        (status = 200, description = "The sites", body = SiteListResponse),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn list_sites(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+/// Create a site with generated keys.
+#[utoipa::path(post, path = "/captcha/api/sites", tag = "ECURTIY admin",
+    params(("Authorization" = String, Header, description = "`Bearer <admin token>`; with the session cookie instead, also `X-CSRF-Token`")),
+    request_body(content = SiteFields, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The site and its keys (the secret key is shown only now)", body = SiteKeysResponse,
+            links(
+                ("GetSite" = (operation_id = "get_site", parameters(("id" = "$response.body#/data/id")))),
+                ("PatchSite" = (operation_id = "patch_site", parameters(("id" = "$response.body#/data/id")))),
+                ("RegenerateKeys" = (operation_id = "regenerate_keys", parameters(("id" = "$response.body#/data/id")))),
+                ("Analytics" = (operation_id = "analytics", parameters(("siteId" = "$response.body#/data/id")))),
+                ("DeleteSite" = (operation_id = "delete_site", parameters(("id" = "$response.body#/data/id")))),
+            )),
+        (status = 400, description = "INVALID_REQUEST", body = EcurtiyError),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 403, description = "CSRF_FAILED", body = EcurtiyError),
+        (status = 413, description = "Body too large", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn create_site(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+/// One site.
+#[utoipa::path(get, path = "/captcha/api/sites/{id}", tag = "ECURTIY admin",
+    params(("id" = String, Path, description = "`site_...`"),
+           ("Authorization" = String, Header, description = "`Bearer <admin token>`")),
+    responses(
+        (status = 200, description = "The site", body = SiteResponse),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 404, description = "NOT_FOUND", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn get_site(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+/// Change a site's settings.
+#[utoipa::path(patch, path = "/captcha/api/sites/{id}", tag = "ECURTIY admin",
+    params(("id" = String, Path, description = "`site_...`"),
+           ("Authorization" = String, Header, description = "`Bearer <admin token>`")),
+    request_body(content = SiteFields, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The changed site", body = SiteResponse),
+        (status = 400, description = "INVALID_REQUEST", body = EcurtiyError),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 403, description = "CSRF_FAILED", body = EcurtiyError),
+        (status = 404, description = "NOT_FOUND", body = EcurtiyError),
+        (status = 413, description = "Body too large", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn patch_site(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+/// Delete a site and all its data.
+#[utoipa::path(delete, path = "/captcha/api/sites/{id}", tag = "ECURTIY admin",
+    params(("id" = String, Path, description = "`site_...`"),
+           ("Authorization" = String, Header, description = "`Bearer <admin token>`")),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedResponse),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 403, description = "CSRF_FAILED", body = EcurtiyError),
+        (status = 404, description = "NOT_FOUND", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn delete_site(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+/// New site and secret keys; the old ones stop working.
+#[utoipa::path(post, path = "/captcha/api/sites/{id}/regenerate-keys", tag = "ECURTIY admin",
+    params(("id" = String, Path, description = "`site_...`"),
+           ("Authorization" = String, Header, description = "`Bearer <admin token>`")),
+    responses(
+        (status = 200, description = "The site and its new keys", body = SiteKeysResponse),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 403, description = "CSRF_FAILED", body = EcurtiyError),
+        (status = 404, description = "NOT_FOUND", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn regenerate_keys(api: Extension<LibraryApi>, req: Request) -> Response {
+    forward(api, req).await
+}
+
+/// Verification analytics of a site.
+#[utoipa::path(get, path = "/captcha/api/analytics/{siteId}", tag = "ECURTIY admin",
+    params(("siteId" = String, Path, description = "`site_...`"),
+           ("period" = inline(Option<PeriodParam>), Query, description = "24h (hourly buckets), 7d (default), 30d or 90d (daily)"),
+           ("Authorization" = String, Header, description = "`Bearer <admin token>`")),
+    responses(
+        (status = 200, description = "Summary, chart data and the last 10 verifications", body = AnalyticsResponse),
+        (status = 400, description = "INVALID_REQUEST (a bad period)", body = EcurtiyError),
+        (status = 401, description = "UNAUTHORIZED", body = EcurtiyError),
+        (status = 404, description = "NOT_FOUND", body = EcurtiyError),
+        (status = 503, description = "The database is unavailable", body = EcurtiyError),
+    ))]
+async fn analytics(api: Extension<LibraryApi>, req: Request) -> Response {
     forward(api, req).await
 }

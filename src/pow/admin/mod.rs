@@ -61,6 +61,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -244,8 +245,19 @@ macro_rules! guard {
     };
 }
 
+/// Site ids are `site_` and hex; anything else (too long, odd bytes) cannot name a site
+/// and never reaches the database.
 fn valid_id(id: &str) -> bool {
-    id.len() <= 64 && !id.is_empty()
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The `{id}` path segment; a segment axum cannot decode is no site's id.
+fn path_id(p: Result<Path<String>, PathRejection>) -> String {
+    p.map(|Path(id)| id).unwrap_or_default()
 }
 
 fn ok(status: StatusCode, data: impl serde::Serialize) -> Response {
@@ -286,11 +298,12 @@ async fn create_site(State(st): St, session: Session, req: Request) -> Response 
 
 async fn get_site(
     State(st): St,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     session: Session,
     req: Request,
 ) -> Response {
     guard!(st, req, session);
+    let id = path_id(id);
     if !valid_id(&id) {
         return fail(&st, req.headers(), not_found());
     }
@@ -303,11 +316,12 @@ async fn get_site(
 
 async fn patch_site(
     State(st): St,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     session: Session,
     req: Request,
 ) -> Response {
     guard!(st, req, session);
+    let id = path_id(id);
     let (parts, body) = req.into_parts();
     if !valid_id(&id) {
         return fail(&st, &parts.headers, not_found());
@@ -325,11 +339,12 @@ async fn patch_site(
 
 async fn delete_site(
     State(st): St,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     session: Session,
     req: Request,
 ) -> Response {
     guard!(st, req, session);
+    let id = path_id(id);
     if !valid_id(&id) {
         return fail(&st, req.headers(), not_found());
     }
@@ -345,11 +360,12 @@ async fn delete_site(
 
 async fn regenerate_keys(
     State(st): St,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     session: Session,
     req: Request,
 ) -> Response {
     guard!(st, req, session);
+    let id = path_id(id);
     if !valid_id(&id) {
         return fail(&st, req.headers(), not_found());
     }
@@ -372,12 +388,13 @@ pub(crate) fn period_param(query: Option<&str>) -> Result<Period, Rejection> {
 
 async fn site_analytics(
     State(st): St,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     RawQuery(q): RawQuery,
     session: Session,
     req: Request,
 ) -> Response {
     guard!(st, req, session);
+    let id = path_id(id);
     let period = match period_param(q.as_deref()) {
         Ok(p) => p,
         Err(r) => return fail(&st, req.headers(), r),

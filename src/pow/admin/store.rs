@@ -868,6 +868,14 @@ impl SqlSites {
     }
 
     async fn lookup(&self, site_key: &str) -> Result<Option<Site>, StoreError> {
+        // Keys are printable ASCII; anything else names no site and never reaches the
+        // database (PostgreSQL refuses NUL bytes in text with an error).
+        if site_key.is_empty()
+            || site_key.len() > crate::pow::challenge::MAX_SITE_KEY_LEN
+            || !site_key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Ok(None);
+        }
         let ttl = self.inner.cache_ttl;
         if !ttl.is_zero()
             && let Some((at, s)) = lock(&self.inner.shared.sites).get(site_key)
