@@ -398,7 +398,7 @@ impl SqlSitesBuilder {
         self
     }
 
-    /// Most events per write (default 512; 1 to 4096).
+    /// Most events per write (default 2048; 1 to 4096).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n.clamp(1, 4096);
         self
@@ -549,7 +549,7 @@ impl SqlSites {
             url: url.to_owned(),
             clock: Arc::new(SystemClock),
             queue_capacity: 65_536,
-            batch: 512,
+            batch: 2048,
             cache_ttl: Duration::from_secs(2),
             usage_ttl: Duration::from_secs(1),
             max_connections: 8,
@@ -1008,6 +1008,10 @@ async fn writer(
     batch: usize,
     clock: Arc<dyn Clock>,
 ) {
+    let sigil = match pool.acquire().await {
+        Ok(c) if c.backend_name().eq_ignore_ascii_case("sqlite") => '?',
+        _ => '$',
+    };
     let mut msgs = Vec::with_capacity(batch);
     let mut last_maintenance: Option<Instant> = None;
     loop {
@@ -1025,7 +1029,7 @@ async fn writer(
             }
         }
         if !events.is_empty() {
-            write_with_retry(&pool, &events, &shared).await;
+            write_with_retry(&pool, sigil, &events, &shared).await;
         }
         for f in flushes {
             let _ = f.send(());
@@ -1039,11 +1043,16 @@ async fn writer(
     }
 }
 
-async fn write_with_retry(pool: &AnyPool, events: &[VerificationEvent], shared: &Shared) {
+async fn write_with_retry(
+    pool: &AnyPool,
+    sigil: char,
+    events: &[VerificationEvent],
+    shared: &Shared,
+) {
     let n = events.len() as u64;
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=3 {
-        match write_batch(pool, events).await {
+        match write_batch(pool, sigil, events).await {
             Ok(()) => {
                 shared.stats.written.fetch_add(n, Ordering::Relaxed);
                 let mut u = lock(&shared.usage);
@@ -1070,8 +1079,11 @@ async fn write_with_retry(pool: &AnyPool, events: &[VerificationEvent], shared: 
     }
 }
 
-/// Placeholders `($1, ..., $k), ($k+1, ...)` for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
+/// Placeholders `($1, ..., $k), ($k+1, ...)` for `rows` rows of `cols` columns, with
+/// `sigil` `$` (PostgreSQL), or `?` for SQLite, which gets anonymous `?`s: sqlx asks SQLite
+/// for every parameter's name, a linear search for `$N` and `?N` alike, so a long
+/// statement with numbered parameters costs quadratic time (seconds at 28k parameters).
+fn placeholders(rows: usize, cols: usize, sigil: char) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -1082,22 +1094,28 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            s.push(sigil);
+            if sigil == '$' {
+                s.push_str(&(r * cols + c + 1).to_string());
+            }
         }
         s.push(')');
     }
     s
 }
 
-async fn write_batch(pool: &AnyPool, events: &[VerificationEvent]) -> Result<(), sqlx::Error> {
+async fn write_batch(
+    pool: &AnyPool,
+    sigil: char,
+    events: &[VerificationEvent],
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     // At most 4096 rows x 7 columns = 28,672 binds: under SQLite's 32,766 and
     // PostgreSQL's 65,535.
     let sql = format!(
         "INSERT INTO ecurtiy_events (site_id, at_ms, kind, passed, risk_score, \
          solve_time_ms, error) VALUES {}",
-        placeholders(events.len(), 7)
+        placeholders(events.len(), 7, sigil)
     );
     let mut q = sqlx::query(&sql);
     let mut usage: HashMap<(&str, String), i64> = HashMap::new();
@@ -1191,8 +1209,8 @@ mod tests {
 
     #[test]
     fn placeholders_number_rows() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(1, 1), "($1)");
+        assert_eq!(placeholders(2, 3, '$'), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(2, 2, '?'), "(?, ?), (?, ?)");
     }
 
     #[test]
