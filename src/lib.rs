@@ -13,6 +13,7 @@
 //! | `classify` | human or bot, risk, VPN/proxy/Tor/hosting flags (`ClassifyLayer`) | `classify` |
 //! | `ratelimit` | is this key within its quota, GCRA (`RateLimitLayer`) | `ratelimit` |
 //! | `pow` | has the client paid a proof-of-work token (`PowLayer`, the challenge API) | `pow` |
+//! | `pow::admin` | ECURTIY site management, analytics and dashboard over SQLite or PostgreSQL | `pow-admin` |
 //! | `intel` | email, URL and IP intelligence | `intel` |
 //! | `redis` | the shared state of a fleet on Redis (`RedisStore`) | `redis` |
 //!
