@@ -5,6 +5,8 @@
 #![cfg(feature = "pow-admin")]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::Digest;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,6 +15,8 @@ use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::SessionStore;
 use tower_shield::core::clock::ManualClock;
 use tower_shield::core::ext::PeerAddr;
 use tower_shield::pow::admin::{Admin, AdminAuth, Period, SiteInput, SqlSites};
@@ -205,6 +209,11 @@ both!(
     analytics_period_boundaries,
     queue_under_load_loses_nothing,
     delete_removes_data,
+    dashboard_forms_need_csrf_and_escape,
+    huge_solve_times_do_not_break_sums,
+    config_sites_are_imported_once,
+    failed_batches_release_their_quota,
+    sessions_persist_in_the_database,
 );
 
 async fn crud_round_trip(b: Backend) {
@@ -535,7 +544,25 @@ async fn quota_and_inactive_codes(b: Backend) {
     let v = e.verify_once(&key).await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.text);
 
-    // Raising the quota lets challenges through again; deactivating stops them.
+    // A new month, the same quota: after two more, refused again; raising the quota
+    // lets challenges through; deactivating stops them.
+    let v = e.verify_once(&key).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.text);
+    e.sites.flush().await;
+    let r = e
+        .post_json("/api/challenge", json!({ "siteKey": key }))
+        .await;
+    assert_eq!(r.body["error"]["code"], "QUOTA_EXCEEDED");
+    let p = e
+        .api(
+            "PATCH",
+            &format!("/api/sites/{id}"),
+            Some(json!({ "monthlyQuota": 3 })),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    let v = e.verify_once(&key).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.text);
     let p = e
         .api(
             "PATCH",
@@ -760,12 +787,9 @@ async fn delete_removes_data(b: Backend) {
     );
 }
 
-#[tokio::test]
-async fn sessions_persist_in_the_database() {
-    use tower_sessions::session::{Id, Record};
-    use tower_sessions::session_store::SessionStore;
+async fn sessions_persist_in_the_database(b: Backend) {
     let clock = ManualClock::new(Duration::from_secs(T0));
-    let sites = connect(Backend::Sqlite, &clock).await;
+    let sites = connect(b, &clock).await;
     let store = tower_shield::pow::admin::SqlSessionStore::new(sites.pool().clone());
     let mut data = std::collections::HashMap::new();
     data.insert("k".to_owned(), json!("v"));
@@ -783,4 +807,238 @@ async fn sessions_persist_in_the_database() {
     old.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
     store.save(&old).await.unwrap();
     assert!(store.load(&old.id).await.unwrap().is_none(), "expired");
+}
+
+/// Signs in through the form; returns the session cookie (`name=value`) and its CSRF token.
+async fn login(e: &Env, planted: Option<&str>) -> (String, String) {
+    let page = e
+        .call(
+            Request::get("/captcha/admin/login")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let login_cookie = cookie_pair(&page, "ecurtiy_login_csrf").unwrap();
+    let csrf = login_cookie.split_once('=').unwrap().1.to_owned();
+    let mut cookie = login_cookie.clone();
+    if let Some(p) = planted {
+        cookie = format!("{cookie}; {p}");
+    }
+    let ok = e
+        .call(
+            Request::post("/captcha/admin/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, cookie)
+                .body(Body::from(format!(
+                    "password={}&csrf={csrf}",
+                    PASSWORD.replace(' ', "+")
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let session = cookie_pair(&ok, "ecurtiy_admin").unwrap();
+    let token = e
+        .call(
+            Request::get("/captcha/admin/csrf")
+                .header(header::COOKIE, &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    (
+        session,
+        token.body["csrfToken"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn dashboard_forms_need_csrf_and_escape(b: Backend) {
+    let e = env(b).await;
+    // A session id planted before sign-in is not the one that comes out of it.
+    let planted = "ecurtiy_admin=AAAAAAAAAAAAAAAAAAAAAA";
+    let (session, csrf) = login(&e, Some(planted)).await;
+    assert_ne!(session, planted);
+    let form = |path: &str, body: String| {
+        Request::post(format!("/captcha/admin{path}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, &session)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let fields = "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&domain=&mode=checkbox&difficulty=16&active=on&monthly_quota=";
+    // Wrong or missing CSRF token: refused, nothing created.
+    let r = e
+        .call(form("/sites", format!("csrf=00{}&{fields}", &csrf[2..])))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = e.call(form("/sites", fields.to_owned())).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert_eq!(e.sites.list().await.unwrap().len(), 0);
+    // With it: created, and the keys page shows both keys.
+    let r = e
+        .call(form("/sites", format!("csrf={csrf}&{fields}")))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("ecs_live_") && r.text.contains("eck_live_"));
+    let site = e.sites.list().await.unwrap().remove(0);
+    assert_eq!(site.name, "<script>alert(1)</script>");
+    // Every page escapes the name.
+    for path in ["/".to_owned(), format!("/sites/{}", site.id)] {
+        let page = e
+            .call(
+                Request::get(format!("/captcha/admin{path}"))
+                    .header(header::COOKIE, &session)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.text.contains("<script>alert"), "{path}");
+        assert!(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+    // Regenerate and delete need the token too.
+    for action in ["regenerate", "delete"] {
+        let r = e
+            .call(form(
+                &format!("/sites/{}/{action}", site.id),
+                "csrf=wrong".into(),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    let same = e.sites.get(&site.id).await.unwrap().unwrap();
+    assert_eq!(same.site_key, site.site_key);
+    // Unknown ids are 404 pages.
+    for path in [
+        "/sites/site_nope",
+        "/sites/site_nope/try",
+        "/sites/site_nope/delete",
+    ] {
+        let r = e
+            .call(
+                Request::get(format!("/captcha/admin{path}"))
+                    .header(header::COOKIE, &session)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = e
+        .call(form(
+            &format!("/sites/{}/delete", site.id),
+            format!("csrf={csrf}"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(e.sites.get(&site.id).await.unwrap().is_none());
+}
+
+async fn huge_solve_times_do_not_break_sums(b: Backend) {
+    let e = env(b).await;
+    let (site, _) = e
+        .sites
+        .create(&SiteInput {
+            name: Some("S".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        e.sites.record(ev(&site.id, T0 * 1000, true, 0.1, u64::MAX));
+    }
+    e.sites.flush().await;
+    let a = e
+        .sites
+        .analytics(&site.id, Period::Day)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.summary.total_verifications, 3);
+    assert_eq!(
+        a.summary.avg_solve_time_ms,
+        tower_shield::pow::admin::MAX_SOLVE_TIME_MS
+    );
+}
+
+async fn config_sites_are_imported_once(b: Backend) {
+    let e = env(b).await;
+    let digest: [u8; 32] = sha2::Sha256::digest(b"ecs_live_cfg_secret").into();
+    let site = tower_shield::pow::Site::new("eck_live_cfg", "ecs_live_cfg_secret").unwrap();
+    assert!(e.sites.import(&site, digest).await.unwrap());
+    assert!(!e.sites.import(&site, digest).await.unwrap());
+    let rec = e.sites.list().await.unwrap().remove(0);
+    assert!(
+        rec.id.starts_with("site_") && rec.id.len() == 29,
+        "{}",
+        rec.id
+    );
+    assert_eq!(
+        e.api("GET", &format!("/api/sites/{}", rec.id), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "imported ids are manageable"
+    );
+    // Re-keyed or deleted: the next start does not bring the old key back.
+    e.sites.regenerate_keys(&rec.id).await.unwrap().unwrap();
+    assert!(!e.sites.import(&site, digest).await.unwrap());
+    e.sites.delete(&rec.id).await.unwrap();
+    assert!(!e.sites.import(&site, digest).await.unwrap());
+    assert!(e.sites.list().await.unwrap().is_empty());
+}
+
+async fn failed_batches_release_their_quota(b: Backend) {
+    let e = env(b).await;
+    let (rec, _) = e
+        .sites
+        .create(&SiteInput {
+            name: Some("F".into()),
+            monthly_quota: Some(Some(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let site = e.sites.site_by_key(&rec.site_key).await.unwrap().unwrap();
+    let now = Duration::from_secs(T0);
+    use tower_shield::pow::site::QuotaDecision;
+    assert_eq!(
+        e.sites.charge(&site, now).await.unwrap(),
+        QuotaDecision::Allowed
+    );
+    // The events table is gone: the batch fails three times and is counted as lost.
+    sqlx::query("DROP TABLE ecurtiy_events")
+        .execute(e.sites.pool())
+        .await
+        .unwrap();
+    e.sites.record(ev(&site.id, T0 * 1000, true, 0.1, 100));
+    e.sites.flush().await;
+    let st = e.sites.stats();
+    assert_eq!((st.failed, st.written), (1, 0), "{st:?}");
+    // Never written, never counted: the quota is still free.
+    assert_eq!(
+        e.sites.charge(&site, now).await.unwrap(),
+        QuotaDecision::Allowed
+    );
+}
+
+/// A full queue drops (and counts) instead of waiting: a current-thread runtime never
+/// lets the writer run while this test pushes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_drops_and_counts() {
+    let clock = ManualClock::new(Duration::from_secs(T0));
+    let path = std::env::temp_dir().join(format!("{}.db", unique("tower_shield_full")));
+    let sites = SqlSites::builder(&format!("sqlite://{}?mode=rwc", path.display()))
+        .clock(clock)
+        .queue_capacity(16)
+        .connect()
+        .await
+        .unwrap();
+    for i in 0..1000 {
+        sites.record(ev("site_x", T0 * 1000 - i, true, 0.1, 100));
+    }
+    let st = sites.stats();
+    assert_eq!((st.queued, st.dropped), (16, 984), "{st:?}");
+    sites.flush().await;
+    assert_eq!(sites.stats().written, 16);
 }

@@ -96,10 +96,26 @@ pub struct ErrorObject {
 pub struct Built {
     /// The whole app.
     pub router: Router,
-    /// The database the ECURTIY sites and analytics live in.
+    /// The database the ECURTIY sites and analytics live in (password redacted).
     pub database_url: String,
+    /// The site store, to flush its analytics queue at shutdown.
+    pub sites: SqlSites,
     /// Admin credentials made up for this run, when the config has none.
     pub one_time_admin: Option<crate::config::OneTimeAdmin>,
+}
+
+/// `scheme://user:password@host/...` without the password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The whole demo app for `config` (see [`build`]); the tests use it.
@@ -122,6 +138,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             .map_err(|e| ConfigProblem(format!("sites: {e}")))?;
     }
     let (admin_auth, one_time_admin) = config.admin_auth()?;
+    let keep_sites = sites.clone();
     let classifier = Classifier::embedded();
     let quota = config.client_quota();
     let keys = std::sync::Arc::new(config.api_key_store()?);
@@ -237,7 +254,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .merge(seeds::auspex::router(config, classifier)?)
         .merge(techsec)
         .merge(engineering11)
-        .merge(seeds::ecurtiy::router(captcha))
+        .merge(seeds::ecurtiy::router(captcha, config.client_ip.layer()?))
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {
@@ -251,7 +268,8 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .layer(TraceLayer::new_for_http());
     Ok(Built {
         router,
-        database_url,
+        database_url: redact(&database_url),
+        sites: keep_sites,
         one_time_admin,
     })
 }

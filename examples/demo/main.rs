@@ -142,6 +142,8 @@ async fn main() -> ExitCode {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await;
+    // Write the analytics events still queued (a crash would lose them; a shutdown need not).
+    built.sites.flush().await;
     match served {
         Ok(()) => {
             tracing::info!("shut down cleanly");

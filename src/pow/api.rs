@@ -336,8 +336,9 @@ async fn verify<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) 
     };
     match st.pow.redeem_challenge(&claims, now).await {
         Ok(true) => {}
+        // A replay is not recorded: it costs the client nothing, so recording it would let
+        // anyone with one solved challenge fill the analytics queue and burn the quota.
         Ok(false) => {
-            record(false, None, Some(RejectionKind::ChallengeExpired.code()));
             return fail(Rejection::new(
                 RejectionKind::ChallengeExpired,
                 "The challenge was already used",
@@ -762,6 +763,11 @@ mod tests {
         clock.advance(Duration::from_secs(3));
         let (s, v) = post(&app, "/api/verify", human(&c, n)).await;
         assert_eq!(s, 200);
+        // Replays of the redeemed challenge are refused and not recorded.
+        for _ in 0..3 {
+            let (s, _) = post(&app, "/api/verify", human(&c, n)).await;
+            assert_eq!(s, 400);
+        }
         let (s, _) = post(
             &app,
             "/api/validate",

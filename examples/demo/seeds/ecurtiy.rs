@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
+use tower_shield::client_ip::ClientIpLayer;
 use tower_shield::core::Quota;
 use tower_shield::ratelimit::RateLimitLayer;
 use utoipa::ToSchema;
@@ -24,8 +25,10 @@ use utoipa_axum::routes;
 /// Where the API is mounted.
 pub const PREFIX: &str = "/captcha";
 
-/// The `/captcha` routes over the library router `api` (built with `Api::into_router`).
-pub fn router(api: Router) -> OpenApiRouter {
+/// The `/captcha` routes over the library router `api` (built with `Api::into_router`);
+/// `client_ip` keys the sign-in rate limit (behind a proxy, the proxy's address would
+/// lock everyone out together).
+pub fn router(api: Router, client_ip: ClientIpLayer) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(challenge))
         .routes(routes!(verify))
@@ -44,8 +47,11 @@ pub fn router(api: Router) -> OpenApiRouter {
         .route(
             "/captcha/admin/login",
             axum::routing::get(forward).merge(
-                axum::routing::post(forward)
-                    .layer(RateLimitLayer::new(Quota::per_minute(10).burst(10))),
+                axum::routing::post(forward).layer(
+                    tower::ServiceBuilder::new()
+                        .layer(client_ip)
+                        .layer(RateLimitLayer::new(Quota::per_minute(10).burst(10))),
+                ),
             ),
         )
         .route("/captcha/admin/{*rest}", any(forward))

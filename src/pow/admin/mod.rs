@@ -73,8 +73,8 @@ pub use analytics::{Analytics, Period};
 pub use auth::{AdminAuth, MIN_TOKEN_LEN, X_CSRF_TOKEN};
 pub use session::{MAX_SESSIONS, SqlSessionStore};
 pub use store::{
-    AdminError, Keys, MAX_SITES, RETENTION, RecorderStats, SiteInput, SiteRecord, SqlSites,
-    SqlSitesBuilder, month_of,
+    AdminError, Keys, MAX_SITES, MAX_SOLVE_TIME_MS, RETENTION, RecorderStats, SiteInput,
+    SiteRecord, SqlSites, SqlSitesBuilder, month_of,
 };
 
 use self::auth::{SESSION_ADMIN, SESSION_CSRF, csrf_failed, csrf_ok, is_safe, unauthorized};

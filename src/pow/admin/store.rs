@@ -30,7 +30,16 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 const MAX_CACHED_KEYS: usize = 4096;
-const MIGRATION: &str = include_str!("migrations/0001_init.sql");
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "imports and tombstones",
+        include_str!("migrations/0002_imports_tombstones.sql"),
+    ),
+];
+/// Longest solve time stored, ms (a day): the client reports it, and sums must not overflow.
+pub const MAX_SOLVE_TIME_MS: u64 = 86_400_000;
 
 /// Why a site operation was refused.
 #[derive(Debug)]
@@ -315,8 +324,14 @@ struct Shared {
     stats: Stats,
     /// site id -> this month's usage as last read, plus what is queued.
     usage: Mutex<HashMap<Arc<str>, UsageEntry>>,
-    /// site key -> (read at, site), positive and negative.
+    /// site key -> (read at, site): sites that exist (at most as many as there are
+    /// sites, plus keys replaced since).
     sites: Mutex<HashMap<Box<str>, CachedSite>>,
+    /// Keys that named no site, when looked up: bounded apart, so a stream of made-up
+    /// keys cannot push the real sites out.
+    unknown: Mutex<HashMap<Box<str>, Instant>>,
+    /// Bumped by every change: a lookup that started before a change does not cache.
+    generation: AtomicU64,
 }
 
 struct Inner {
@@ -349,9 +364,12 @@ struct Inner {
 ///   the stored count at most every [`SqlSitesBuilder::usage_ttl`] (default 1 s) plus
 ///   this instance's queued events, so a fleet can overshoot a quota by what the other
 ///   instances verify within that second.
-/// * **Retention**: events older than 90 days, events of deleted sites and expired admin
-///   sessions are deleted by the writer task every 10 minutes.
-///
+/// * **Retention**: a maintenance task, apart from the writer, deletes events older than
+///   90 days, what deleted sites left behind (by a tombstone kept a day, for events that
+///   other instances wrote after the delete) and expired admin sessions, every 10 minutes.
+/// * **Bad input**: solve times are capped at a day when stored, keys and ids that cannot
+///   exist never reach the database, and unknown keys are cached apart (bounded) so
+///   made-up keys cannot push real sites out of the cache.
 /// ```no_run
 /// use tower_shield::pow::admin::{SqlSites, SiteInput};
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -425,35 +443,39 @@ impl SqlSitesBuilder {
     /// Connects, migrates and starts the writer task (call inside a Tokio runtime).
     pub async fn connect(self) -> Result<SqlSites, AdminError> {
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
+        let mut opts = AnyPoolOptions::new()
             .max_connections(self.max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&self.url)
-            .await?;
+            .acquire_timeout(Duration::from_secs(5));
+        if self.url.starts_with("sqlite::memory:") || self.url.contains("mode=memory") {
+            // Every connection to an in-memory SQLite database is a database of its own:
+            // keep exactly one, for ever.
+            opts = opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = opts.connect(&self.url).await?;
         migrate(&pool).await?;
         let shared = Arc::new(Shared {
             stats: Stats::default(),
             usage: Mutex::new(HashMap::new()),
             sites: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel(self.queue_capacity);
-        tokio::spawn(writer(
-            pool.clone(),
-            rx,
-            shared.clone(),
-            self.batch,
-            self.clock.clone(),
-        ));
-        Ok(SqlSites {
-            inner: Arc::new(Inner {
-                pool,
-                clock: self.clock,
-                tx,
-                shared,
-                cache_ttl: self.cache_ttl,
-                usage_ttl: self.usage_ttl,
-            }),
-        })
+        tokio::spawn(writer(pool.clone(), rx, shared.clone(), self.batch));
+        let inner = Arc::new(Inner {
+            pool,
+            clock: self.clock,
+            tx,
+            shared,
+            cache_ttl: self.cache_ttl,
+            usage_ttl: self.usage_ttl,
+        });
+        tokio::spawn(maintenance_task(Arc::downgrade(&inner)));
+        Ok(SqlSites { inner })
     }
 }
 
@@ -468,13 +490,18 @@ async fn migrate(pool: &AnyPool) -> Result<(), AdminError> {
         ) -> futures_core_shim::BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>>
         {
             Box::pin(async {
-                Ok(vec![Migration::new(
-                    1,
-                    Cow::Borrowed("init"),
-                    MigrationType::Simple,
-                    Cow::Borrowed(MIGRATION),
-                    false,
-                )])
+                Ok(MIGRATIONS
+                    .iter()
+                    .map(|(v, d, sql)| {
+                        Migration::new(
+                            *v,
+                            Cow::Borrowed(*d),
+                            MigrationType::Simple,
+                            Cow::Borrowed(*sql),
+                            false,
+                        )
+                    })
+                    .collect())
             })
         }
     }
@@ -582,7 +609,10 @@ impl SqlSites {
     }
 
     fn forget_cached(&self) {
-        lock(&self.inner.shared.sites).clear();
+        let sh = &self.inner.shared;
+        sh.generation.fetch_add(1, Ordering::SeqCst);
+        lock(&sh.sites).clear();
+        lock(&sh.unknown).clear();
     }
 
     /// Every site, oldest first, with this month's verification counts.
@@ -672,35 +702,54 @@ impl SqlSites {
         Ok((rec, keys))
     }
 
-    /// Adds a site with known keys unless a site with that key exists (for sites from a
-    /// configuration file). Returns `true` when it was added.
+    /// Adds a site with known keys (a site from a configuration file), once: a key that
+    /// was imported before is not imported again, so a site an operator deleted or
+    /// re-keyed does not come back at the next start. Its id is `site_` and 24 hex digits
+    /// of the key's SHA-256. Returns `true` when it was added.
     pub async fn import(&self, site: &Site, secret_digest: [u8; 32]) -> Result<bool, AdminError> {
+        use sha2::{Digest, Sha256};
         let now = ms(self.now());
-        let id = if site.id.starts_with("site_") || site.id != site.site_key {
-            site.id.to_string()
-        } else {
-            format!("site_{}", random_hex(12)?)
-        };
-        let done = sqlx::query(
-            "INSERT INTO ecurtiy_sites (id, name, domain, mode, difficulty, active, \
-             monthly_quota, site_key, secret_sha256, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        let id = format!(
+            "site_{}",
+            &encode_hex(&Sha256::digest(site.site_key.as_bytes()))[..24]
+        );
+        let mut tx = self.inner.pool.begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO ecurtiy_imports (site_key, imported_ms) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(id)
-        .bind(site.name.to_string())
-        .bind(site.domain.as_deref().map(str::to_owned))
-        .bind(site.mode.as_str())
-        .bind(i64::from(site.difficulty))
-        .bind(i64::from(site.active))
-        .bind(site.monthly_quota.map(|q| q as i64))
         .bind(site.site_key.to_string())
-        .bind(encode_hex(&secret_digest))
         .bind(now)
-        .bind(now)
-        .execute(&self.inner.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let mut added = false;
+        if first {
+            added = sqlx::query(
+                "INSERT INTO ecurtiy_sites (id, name, domain, mode, difficulty, active, \
+                 monthly_quota, site_key, secret_sha256, created_ms, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(site.name.to_string())
+            .bind(site.domain.as_deref().map(str::to_owned))
+            .bind(site.mode.as_str())
+            .bind(i64::from(site.difficulty))
+            .bind(i64::from(site.active))
+            .bind(site.monthly_quota.map(|q| q as i64))
+            .bind(site.site_key.to_string())
+            .bind(encode_hex(&secret_digest))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        }
+        tx.commit().await?;
         self.forget_cached();
-        Ok(done.rows_affected() == 1)
+        Ok(added)
     }
 
     /// Changes a site; `None` when there is no such site.
@@ -780,9 +829,33 @@ impl SqlSites {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n == 1 {
+            // Instances that still had the site cached may write a few events after this:
+            // the maintenance task sweeps them by this tombstone.
+            sqlx::query(
+                "INSERT INTO ecurtiy_deleted_sites (site_id, deleted_ms) VALUES ($1, $2) \
+                 ON CONFLICT (site_id) DO UPDATE SET deleted_ms = excluded.deleted_ms",
+            )
+            .bind(id)
+            .bind(ms(self.now()))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         self.forget_cached();
         lock(&self.inner.shared.usage).remove(id);
+        if n == 1 {
+            // This instance's own queued events for the site: write them, then delete them.
+            self.flush().await;
+            sqlx::query("DELETE FROM ecurtiy_events WHERE site_id = $1")
+                .bind(id)
+                .execute(&self.inner.pool)
+                .await?;
+            sqlx::query("DELETE FROM ecurtiy_usage WHERE site_id = $1")
+                .bind(id)
+                .execute(&self.inner.pool)
+                .await?;
+        }
         Ok(n == 1)
     }
 
@@ -801,7 +874,7 @@ impl SqlSites {
         let rows = sqlx::query(
             "SELECT (at_ms - $2) / $3 AS b, COUNT(*) AS n, \
              CAST(SUM(passed) AS BIGINT) AS passed, \
-             CAST(SUM(solve_time_ms) AS DOUBLE PRECISION) AS solve_sum, \
+             SUM(CAST(solve_time_ms AS DOUBLE PRECISION)) AS solve_sum, \
              COUNT(solve_time_ms) AS solve_n, \
              CAST(SUM(risk_score) AS DOUBLE PRECISION) AS risk_sum, \
              COUNT(risk_score) AS risk_n \
@@ -877,12 +950,21 @@ impl SqlSites {
             return Ok(None);
         }
         let ttl = self.inner.cache_ttl;
-        if !ttl.is_zero()
-            && let Some((at, s)) = lock(&self.inner.shared.sites).get(site_key)
-            && at.elapsed() < ttl
-        {
-            return Ok(s.clone());
+        let sh = &self.inner.shared;
+        if !ttl.is_zero() {
+            if let Some((at, s)) = lock(&sh.sites).get(site_key)
+                && at.elapsed() < ttl
+            {
+                return Ok(s.clone());
+            }
+            if lock(&sh.unknown)
+                .get(site_key)
+                .is_some_and(|at| at.elapsed() < ttl)
+            {
+                return Ok(None);
+            }
         }
+        let generation = sh.generation.load(Ordering::SeqCst);
         let sql = format!(
             "SELECT {SITE_COLUMNS} FROM ecurtiy_sites s LEFT JOIN ecurtiy_usage u \
              ON u.site_id = s.id AND u.month = $1 WHERE s.site_key = $2"
@@ -897,12 +979,22 @@ impl SqlSites {
             Some((rec, digest)) => site_of(&rec, &digest),
             None => None,
         };
-        if !ttl.is_zero() {
-            let mut c = lock(&self.inner.shared.sites);
-            if c.len() >= MAX_CACHED_KEYS {
-                c.clear();
+        // A change (update, new keys, delete) since the query started: the answer may be
+        // stale, so it is not cached.
+        if !ttl.is_zero() && sh.generation.load(Ordering::SeqCst) == generation {
+            if site.is_some() {
+                let mut c = lock(&sh.sites);
+                if c.len() >= MAX_SITES as usize * 2 {
+                    c.clear();
+                }
+                c.insert(site_key.into(), (Instant::now(), site.clone()));
+            } else {
+                let mut c = lock(&sh.unknown);
+                if c.len() >= MAX_CACHED_KEYS {
+                    c.clear();
+                }
+                c.insert(site_key.into(), Instant::now());
             }
-            c.insert(site_key.into(), (Instant::now(), site.clone()));
         }
         Ok(site)
     }
@@ -1001,23 +1093,14 @@ impl SiteStore for SqlSites {
 }
 
 /// The writer task: drains the queue in batches until every sender is gone.
-async fn writer(
-    pool: AnyPool,
-    mut rx: mpsc::Receiver<Msg>,
-    shared: Arc<Shared>,
-    batch: usize,
-    clock: Arc<dyn Clock>,
-) {
+async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>, batch: usize) {
     let sigil = match pool.acquire().await {
         Ok(c) if c.backend_name().eq_ignore_ascii_case("sqlite") => '?',
         _ => '$',
     };
     let mut msgs = Vec::with_capacity(batch);
-    let mut last_maintenance: Option<Instant> = None;
     loop {
-        let got =
-            tokio::time::timeout(Duration::from_secs(60), rx.recv_many(&mut msgs, batch)).await;
-        if matches!(got, Ok(0)) {
+        if rx.recv_many(&mut msgs, batch).await == 0 {
             return; // every SqlSites is gone
         }
         let mut events = Vec::with_capacity(msgs.len());
@@ -1034,11 +1117,19 @@ async fn writer(
         for f in flushes {
             let _ = f.send(());
         }
-        if last_maintenance.is_none_or(|t| t.elapsed() > Duration::from_secs(600)) {
-            last_maintenance = Some(Instant::now());
-            if let Err(e) = maintenance(&pool, clock.now()).await {
-                tracing::warn!(error = %e, "ECURTIY analytics maintenance failed");
-            }
+    }
+}
+
+/// Retention and sweeping, every 10 minutes (first after 5 s), apart from the writer so a
+/// long delete never holds up the queue; ends when the store is dropped.
+async fn maintenance_task(inner: std::sync::Weak<Inner>) {
+    let mut wait = Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = Duration::from_secs(600);
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = maintenance(&inner.pool, inner.clock.now()).await {
+            tracing::warn!(error = %e, "ECURTIY analytics maintenance failed");
         }
     }
 }
@@ -1074,6 +1165,15 @@ async fn write_with_retry(
             Err(e) => {
                 tracing::error!(error = %e, events = n, "ECURTIY analytics batch lost");
                 shared.stats.failed.fetch_add(n, Ordering::Relaxed);
+                // They will never be counted in the database: stop counting them here.
+                let mut u = lock(&shared.usage);
+                for e in events.iter().filter(|e| e.kind == EventKind::Verify) {
+                    if let Some(entry) = u.get_mut(&e.site_id)
+                        && entry.month == month_of(e.at)
+                    {
+                        entry.pending = entry.pending.saturating_sub(1);
+                    }
+                }
             }
         }
     }
@@ -1129,10 +1229,7 @@ async fn write_batch(
             })
             .bind(i64::from(e.passed))
             .bind(e.risk_score.filter(|r| r.is_finite()))
-            .bind(
-                e.solve_time_ms
-                    .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
-            )
+            .bind(e.solve_time_ms.map(|v| v.min(MAX_SOLVE_TIME_MS) as i64))
             .bind(e.error.map(str::to_owned));
         if e.kind == EventKind::Verify {
             *usage.entry((&e.site_id, month_of(e.at))).or_default() += 1;
@@ -1154,21 +1251,30 @@ async fn write_batch(
     tx.commit().await
 }
 
-/// Deletes old events, events and usage of deleted sites, and expired sessions.
+/// Deletes events past retention, what deleted sites left behind, and expired sessions.
 async fn maintenance(pool: &AnyPool, now: Duration) -> Result<(), sqlx::Error> {
     let cutoff = ms(now.saturating_sub(RETENTION + Duration::from_secs(24 * 3600)));
     sqlx::query("DELETE FROM ecurtiy_events WHERE at_ms < $1")
         .bind(cutoff)
         .execute(pool)
         .await?;
-    sqlx::query("DELETE FROM ecurtiy_events WHERE site_id NOT IN (SELECT id FROM ecurtiy_sites)")
+    sqlx::query(
+        "DELETE FROM ecurtiy_events WHERE site_id IN (SELECT site_id FROM ecurtiy_deleted_sites)",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "DELETE FROM ecurtiy_usage WHERE site_id IN (SELECT site_id FROM ecurtiy_deleted_sites)",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("DELETE FROM ecurtiy_deleted_sites WHERE deleted_ms < $1")
+        .bind(ms(now.saturating_sub(Duration::from_secs(24 * 3600))))
         .execute(pool)
         .await?;
-    sqlx::query("DELETE FROM ecurtiy_usage WHERE site_id NOT IN (SELECT id FROM ecurtiy_sites)")
-        .execute(pool)
-        .await?;
+    // Session expiry is wall-clock time (tower-sessions sets it so), whatever the clock.
     sqlx::query("DELETE FROM ecurtiy_admin_sessions WHERE expiry_ms < $1")
-        .bind(ms(now))
+        .bind(super::session::now_ms())
         .execute(pool)
         .await?;
     Ok(())
