@@ -31,24 +31,66 @@
 //! exist is 404 `NOT_FOUND`; bad input is 400 `INVALID_REQUEST`; a database failure 503.
 //! Errors use the API's JSON shape (`{"success": false, "error": {...}}`).
 //!
-//! Put a rate limit in front of `/admin/login` (each attempt costs an argon2 hash).
+//! # Threat model and caveats
+//!
+//! * Put a rate limit keyed by the client address in front of `/admin/login`: each attempt
+//!   costs an argon2 hash (at most two run at once, so a flood slows sign-in, nothing else).
+//! * Whoever holds the admin token or a live session can read and change every site; the
+//!   token is compared as a SHA-256 digest in constant time; keep it out of URLs and logs.
+//! * The session cookie is `Secure` by default: serve the dashboard over HTTPS (browsers
+//!   make an exception for `http://localhost` only).
+//! * Quotas are counted per calendar month (UTC) from recorded verifications; a fleet can
+//!   overshoot by what the other instances verify within a second, and a crash loses the
+//!   queued events (see [`SqlSites`]). Replayed verifications are refused and not counted.
+//! * Analytics hold what clients report (solve time, behaviour): they show trends, not proof.
+//! * All input is bounded: bodies 16 KiB, names 100 characters, ids and keys 64 bytes of
+//!   printable ASCII; nothing malformed reaches the database (property tests, fuzz target
+//!   `admin_inputs`).
 //!
 //! Secret keys are shown once, when created or regenerated: the database keeps their
 //! SHA-256 digest only (they are 192-bit random values, so a fast hash suffices).
 //!
-//! ```no_run
+//! ```
+//! use axum::body::Body;
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
 //! use tower_shield::pow::{Pow, api::Api};
 //! use tower_shield::pow::admin::{Admin, AdminAuth, SqlSites};
 //!
-//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-//! let sites = SqlSites::connect("sqlite://ecurtiy.db?mode=rwc").await?;
-//! let auth = AdminAuth::new(&std::env::var("ADMIN_PASSWORD_HASH")?)?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // `sqlite://data/ecurtiy.db?mode=rwc` or `postgres://...` in production.
+//! let sites = SqlSites::connect("sqlite::memory:").await?;
+//! let hash = AdminAuth::hash_password("correct horse battery staple")?; // or from the config
+//! let auth = AdminAuth::new(&hash)?.token("a-bearer-token-for-scripts-0123456789")?;
 //! let pow = Pow::new("a secret of at least thirty-two bytes!!")?;
 //! let captcha = Api::new(pow, sites.clone())
 //!     .into_router()
 //!     .merge(Admin::new(sites, auth).base_path("/captcha").into_router());
 //! let app = axum::Router::new().nest("/captcha", captcha);
-//! # let _ = app; Ok(()) }
+//!
+//! // Without credentials: 401.
+//! let res = app.clone().oneshot(Request::get("/captcha/api/sites").body(Body::empty())?).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! // A script creates a site with the bearer token...
+//! let res = app.clone().oneshot(
+//!     Request::post("/captcha/api/sites")
+//!         .header("authorization", "Bearer a-bearer-token-for-scripts-0123456789")
+//!         .header("content-type", "application/json")
+//!         .body(Body::from(r#"{"name": "Shop", "monthlyQuota": 10000}"#))?,
+//! ).await?;
+//! assert_eq!(res.status(), StatusCode::CREATED);
+//! let body = http_body_util::BodyExt::collect(res.into_body()).await?.to_bytes();
+//! let site: serde_json::Value = serde_json::from_slice(&body)?;
+//! let site_key = site["data"]["siteKey"].as_str().unwrap();
+//! // ...and its key works at once for challenges.
+//! let res = app.oneshot(
+//!     Request::post("/captcha/api/challenge")
+//!         .header("content-type", "application/json")
+//!         .body(Body::from(format!(r#"{{"siteKey": "{site_key}"}}"#)))?,
+//! ).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! # Ok(()) }
 //! ```
 
 pub mod analytics;
