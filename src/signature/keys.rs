@@ -127,8 +127,20 @@ pub(crate) fn valid_key_id(id: &[u8]) -> bool {
         && id.len() <= MAX_TOKEN_LEN
         && id
             .iter()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b',' | b'=' | b';'))
+            .fold(true, |ok, &b| ok & KEY_ID_BYTE[usize::from(b)])
 }
+
+/// The bytes a key id may hold: visible ASCII but `/`, `,`, `=` and `;`.
+static KEY_ID_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_graphic() && !matches!(b, b'/' | b',' | b'=' | b';');
+        i += 1;
+    }
+    t
+};
 
 /// The default bound of a [`KeyCache`].
 pub const DEFAULT_KEY_CACHE_ENTRIES: usize = 4096;

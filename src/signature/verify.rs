@@ -16,7 +16,7 @@ use super::keys::{DEFAULT_KEY_CACHE_ENTRIES, KeyCache, KeyStore, valid_key_id};
 use super::sign::{
     MAX_PRESIGN_EXPIRES, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, payload_hash,
 };
-use crate::core::ct::{ct_eq, decode_hex_into};
+use crate::core::ct::ct_eq;
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
 use crate::core::reject::{Rejection, RejectionKind};
@@ -180,15 +180,32 @@ pub fn parse_authorization<'a>(
             "Authorization needs Credential, SignedHeaders and Signature",
         ));
     };
-    let (key_id, date) = parse_credential(cred, dialect)?;
-    let signed = std::str::from_utf8(signed)
-        .map_err(|_| Malformed("SignedHeaders must be lower-case header names"))?;
+    // One UTF-8 check of the whole value (ASCII in practice): the parts below are
+    // sliced from it rather than checked one by one.
+    let text = std::str::from_utf8(value).ok();
+    let (key_id, date) = parse_credential(cred, dialect, value, text)?;
+    let signed = sub_str(value, text, signed)
+        .ok_or(Malformed("SignedHeaders must be lower-case header names"))?;
+    check_signed_headers(signed.as_bytes())?;
     Ok(Credentials {
         key_id,
         date,
-        signed_headers: parse_signed_headers(signed)?,
+        signed_headers: signed,
         signature: parse_signature(sig)?,
     })
+}
+
+/// `part`, a sub-slice of `whole`, as a `&str`: sliced out of `text` (`whole` as
+/// UTF-8, when it is) without a second check, else checked on its own.
+fn sub_str<'a>(whole: &'a [u8], text: Option<&'a str>, part: &'a [u8]) -> Option<&'a str> {
+    if part.is_empty() {
+        return Some("");
+    }
+    text.and_then(|text| {
+        let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+        text.get(start..start.checked_add(part.len())?)
+    })
+    .or_else(|| std::str::from_utf8(part).ok())
 }
 
 fn trim_spaces(mut s: &[u8]) -> &[u8] {
@@ -201,45 +218,82 @@ fn trim_spaces(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// `s` up to the first `sep`, and what follows it (`None` without a `sep`).
+fn split_once_byte(s: &[u8], sep: u8) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == sep) {
+        Some(i) => (
+            s.get(..i).unwrap_or_default(),
+            Some(s.get(i + 1..).unwrap_or_default()),
+        ),
+        None => (s, None),
+    }
+}
+
 /// `KEY/DATE/scope.../aws4_request` -> (key, date). The scope tail must equal the
-/// dialect's ([`SignatureError::WrongScope`] otherwise).
+/// dialect's ([`SignatureError::WrongScope`] otherwise). `cred` is a sub-slice of
+/// `whole`, and `text` is `whole` as UTF-8 when it is (see [`sub_str`]).
 fn parse_credential<'a>(
     cred: &'a [u8],
     dialect: &Dialect,
+    whole: &'a [u8],
+    text: Option<&'a str>,
 ) -> Result<(&'a str, &'a str), SignatureError> {
     use SignatureError::Malformed;
-    let mut parts = cred.split(|&b| b == b'/');
-    let key_id = parts.next().unwrap_or_default();
-    let date = parts.next().unwrap_or_default();
+    let (key_id, after_key) = split_once_byte(cred, b'/');
+    let (date, tail) = match after_key {
+        Some(rest) => split_once_byte(rest, b'/'),
+        None => (&[][..], None),
+    };
     if !valid_key_id(key_id) {
         return Err(Malformed("invalid key id in Credential"));
     }
     if date.len() != 8 || !date.iter().all(u8::is_ascii_digit) {
         return Err(Malformed("invalid date in Credential"));
     }
-    let mut tail_ok = true;
-    let mut n = 0usize;
-    for (i, part) in parts.enumerate() {
-        if part.is_empty() || part.len() > MAX_TOKEN_LEN {
-            return Err(Malformed("invalid Credential scope"));
+    let want = dialect.scope_tail();
+    if !tail.is_some_and(|t| is_scope(t, want)) {
+        // Not the dialect's scope: find out why, part by part.
+        let mut tail_ok = true;
+        let mut n = 0usize;
+        let parts = tail.into_iter().flat_map(|t| t.split(|&b| b == b'/'));
+        for (i, part) in parts.enumerate() {
+            if part.is_empty() || part.len() > MAX_TOKEN_LEN {
+                return Err(Malformed("invalid Credential scope"));
+            }
+            tail_ok &= want.get(i).is_some_and(|w| w.as_bytes() == part);
+            n = i + 1;
         }
-        tail_ok &= dialect
-            .scope_tail()
-            .get(i)
-            .is_some_and(|want| want.as_bytes() == part);
-        n = i + 1;
-    }
-    if n != dialect.scope_tail().len() {
-        return Err(Malformed("Credential has the wrong number of scope parts"));
-    }
-    if !tail_ok {
-        return Err(SignatureError::WrongScope);
+        if n != want.len() {
+            return Err(Malformed("Credential has the wrong number of scope parts"));
+        }
+        if !tail_ok {
+            return Err(SignatureError::WrongScope);
+        }
     }
     // Both were checked to be ASCII above.
-    match (std::str::from_utf8(key_id), std::str::from_utf8(date)) {
-        (Ok(k), Ok(d)) => Ok((k, d)),
+    match (sub_str(whole, text, key_id), sub_str(whole, text, date)) {
+        (Some(k), Some(d)) => Ok((k, d)),
         _ => Err(Malformed("invalid Credential")),
     }
+}
+
+/// `tail` is exactly the scope parts `want` joined with `/`. (Scope parts are
+/// non-empty, at most [`MAX_TOKEN_LEN`] bytes and never contain `/`: the
+/// [`Dialect`] constructors make sure.)
+fn is_scope(mut tail: &[u8], want: &[Box<str>]) -> bool {
+    let Some((last, init)) = want.split_last() else {
+        return false;
+    };
+    for w in init {
+        match tail
+            .strip_prefix(w.as_bytes())
+            .and_then(|r| r.strip_prefix(b"/"))
+        {
+            Some(r) => tail = r,
+            None => return false,
+        }
+    }
+    tail == last.as_bytes()
 }
 
 const fn is_header_name_byte(b: u8) -> bool {
@@ -264,19 +318,50 @@ const fn is_header_name_byte(b: u8) -> bool {
         )
 }
 
+/// [`is_header_name_byte`] as a table: one load per byte.
+static HEADER_NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = is_header_name_byte(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// Lower-case hex digit values; `0xff` for every other byte.
+static LOWER_HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Lower-case header names, `;`-separated, strictly ascending (sorted, unique), at
 /// most [`MAX_SIGNED_HEADERS`].
 pub fn parse_signed_headers(list: &str) -> Result<&str, SignatureError> {
+    check_signed_headers(list.as_bytes()).map(|()| list)
+}
+
+fn check_signed_headers(list: &[u8]) -> Result<(), SignatureError> {
     use SignatureError::Malformed;
     let mut prev: Option<&[u8]> = None;
-    for (i, name) in list.as_bytes().split(|&b| b == b';').enumerate() {
+    for (i, name) in list.split(|&b| b == b';').enumerate() {
         if i >= MAX_SIGNED_HEADERS {
             return Err(Malformed("too many SignedHeaders"));
         }
-        if name.is_empty()
-            || name.len() > MAX_TOKEN_LEN
-            || !name.iter().all(|&b| is_header_name_byte(b))
-        {
+        let valid = name
+            .iter()
+            .fold(true, |ok, &b| ok & HEADER_NAME_BYTE[usize::from(b)]);
+        if name.is_empty() || name.len() > MAX_TOKEN_LEN || !valid {
             return Err(Malformed("SignedHeaders must be lower-case header names"));
         }
         if prev.is_some_and(|p| p >= name) {
@@ -284,18 +369,31 @@ pub fn parse_signed_headers(list: &str) -> Result<&str, SignatureError> {
         }
         prev = Some(name);
     }
-    Ok(list)
+    Ok(())
 }
 
+/// 64 lower-case hex digits -> 32 bytes.
 fn parse_signature(sig: &[u8]) -> Result<[u8; 32], SignatureError> {
     let mut out = [0u8; 32];
-    let lower = sig.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    match decode_hex_into(sig, &mut out) {
-        Some(()) if lower => Ok(out),
-        _ => Err(SignatureError::Malformed(
-            "Signature must be 64 lower-case hex digits",
-        )),
+    let mut bad = sig.len() != 64;
+    let mut acc = 0u8;
+    for (byte, pair) in out.iter_mut().zip(sig.chunks_exact(2)) {
+        if let [hi, lo] = *pair {
+            let (hi, lo) = (
+                LOWER_HEX_VALUE[usize::from(hi)],
+                LOWER_HEX_VALUE[usize::from(lo)],
+            );
+            acc |= hi | lo;
+            *byte = (hi << 4) | (lo & 0xf);
+        }
     }
+    bad |= acc > 0xf;
+    if bad {
+        return Err(SignatureError::Malformed(
+            "Signature must be 64 lower-case hex digits",
+        ));
+    }
+    Ok(out)
 }
 
 /// `YYYYMMDDTHHMMSSZ` -> time since the Unix epoch.
@@ -863,7 +961,7 @@ fn parse_presigned(query: &str, dialect: &Dialect) -> Result<Option<Presigned>, 
         return Err(Malformed("unsupported signature algorithm"));
     }
     let cred = text(cred)?;
-    let (key_id, cdate) = parse_credential(cred.as_bytes(), dialect)?;
+    let (key_id, cdate) = parse_credential(cred.as_bytes(), dialect, cred.as_bytes(), Some(&cred))?;
     let expires = text(expires)?;
     let secs: u64 =
         (!expires.is_empty() && expires.len() <= 6 && expires.bytes().all(|b| b.is_ascii_digit()))
@@ -990,6 +1088,260 @@ mod tests {
         }
     }
 
+    /// The parsers as they were before they were sped up, kept as the reference
+    /// the fast ones must agree with on every input, error messages included.
+    mod reference {
+        use super::super::{
+            Credentials, Dialect, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS, MAX_TOKEN_LEN,
+            SignatureError,
+        };
+        use crate::core::ct::decode_hex_into;
+
+        fn old_valid_key_id(id: &[u8]) -> bool {
+            !id.is_empty()
+                && id.len() <= MAX_TOKEN_LEN
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b',' | b'=' | b';'))
+        }
+
+        pub(super) fn parse_authorization<'a>(
+            value: &'a [u8],
+            dialect: &Dialect,
+        ) -> Result<Credentials<'a>, SignatureError> {
+            use SignatureError::Malformed;
+            if value.len() > MAX_AUTHORIZATION_LEN {
+                return Err(Malformed("Authorization header is too long"));
+            }
+            let sp = value
+                .iter()
+                .position(|&b| b == b' ')
+                .ok_or(Malformed("Authorization header has no algorithm"))?;
+            let (alg, rest) = value.split_at(sp);
+            if alg != dialect.algorithm().as_bytes() {
+                return Err(Malformed("unsupported signature algorithm"));
+            }
+            let mut cred: Option<&[u8]> = None;
+            let mut signed: Option<&[u8]> = None;
+            let mut sig: Option<&[u8]> = None;
+            for component in rest.split(|&b| b == b',') {
+                let component = trim_spaces(component);
+                let eq = component
+                    .iter()
+                    .position(|&b| b == b'=')
+                    .ok_or(Malformed("Authorization component without '='"))?;
+                let (name, v) = component.split_at(eq);
+                let v = v.get(1..).unwrap_or_default();
+                let slot = match name {
+                    b"Credential" => &mut cred,
+                    b"SignedHeaders" => &mut signed,
+                    b"Signature" => &mut sig,
+                    _ => return Err(Malformed("unknown Authorization component")),
+                };
+                if slot.replace(v).is_some() {
+                    return Err(Malformed("repeated Authorization component"));
+                }
+            }
+            let (Some(cred), Some(signed), Some(sig)) = (cred, signed, sig) else {
+                return Err(Malformed(
+                    "Authorization needs Credential, SignedHeaders and Signature",
+                ));
+            };
+            let (key_id, date) = parse_credential(cred, dialect)?;
+            let signed = std::str::from_utf8(signed)
+                .map_err(|_| Malformed("SignedHeaders must be lower-case header names"))?;
+            Ok(Credentials {
+                key_id,
+                date,
+                signed_headers: parse_signed_headers(signed)?,
+                signature: parse_signature(sig)?,
+            })
+        }
+
+        fn trim_spaces(mut s: &[u8]) -> &[u8] {
+            while let [b' ', rest @ ..] = s {
+                s = rest;
+            }
+            while let [rest @ .., b' '] = s {
+                s = rest;
+            }
+            s
+        }
+
+        fn parse_credential<'a>(
+            cred: &'a [u8],
+            dialect: &Dialect,
+        ) -> Result<(&'a str, &'a str), SignatureError> {
+            use SignatureError::Malformed;
+            let mut parts = cred.split(|&b| b == b'/');
+            let key_id = parts.next().unwrap_or_default();
+            let date = parts.next().unwrap_or_default();
+            if !old_valid_key_id(key_id) {
+                return Err(Malformed("invalid key id in Credential"));
+            }
+            if date.len() != 8 || !date.iter().all(u8::is_ascii_digit) {
+                return Err(Malformed("invalid date in Credential"));
+            }
+            let mut tail_ok = true;
+            let mut n = 0usize;
+            for (i, part) in parts.enumerate() {
+                if part.is_empty() || part.len() > MAX_TOKEN_LEN {
+                    return Err(Malformed("invalid Credential scope"));
+                }
+                tail_ok &= dialect
+                    .scope_tail()
+                    .get(i)
+                    .is_some_and(|want| want.as_bytes() == part);
+                n = i + 1;
+            }
+            if n != dialect.scope_tail().len() {
+                return Err(Malformed("Credential has the wrong number of scope parts"));
+            }
+            if !tail_ok {
+                return Err(SignatureError::WrongScope);
+            }
+            // Both were checked to be ASCII above.
+            match (std::str::from_utf8(key_id), std::str::from_utf8(date)) {
+                (Ok(k), Ok(d)) => Ok((k, d)),
+                _ => Err(Malformed("invalid Credential")),
+            }
+        }
+
+        const fn is_header_name_byte(b: u8) -> bool {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        }
+
+        pub(super) fn parse_signed_headers(list: &str) -> Result<&str, SignatureError> {
+            use SignatureError::Malformed;
+            let mut prev: Option<&[u8]> = None;
+            for (i, name) in list.as_bytes().split(|&b| b == b';').enumerate() {
+                if i >= MAX_SIGNED_HEADERS {
+                    return Err(Malformed("too many SignedHeaders"));
+                }
+                if name.is_empty()
+                    || name.len() > MAX_TOKEN_LEN
+                    || !name.iter().all(|&b| is_header_name_byte(b))
+                {
+                    return Err(Malformed("SignedHeaders must be lower-case header names"));
+                }
+                if prev.is_some_and(|p| p >= name) {
+                    return Err(Malformed("SignedHeaders must be sorted and unique"));
+                }
+                prev = Some(name);
+            }
+            Ok(list)
+        }
+
+        fn parse_signature(sig: &[u8]) -> Result<[u8; 32], SignatureError> {
+            let mut out = [0u8; 32];
+            let lower = sig.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            match decode_hex_into(sig, &mut out) {
+                Some(()) if lower => Ok(out),
+                _ => Err(SignatureError::Malformed(
+                    "Signature must be 64 lower-case hex digits",
+                )),
+            }
+        }
+    }
+
+    /// A well-formed `Authorization` value, for mutating.
+    fn good_auth(d: &Dialect) -> String {
+        format!(
+            "{} Credential=AKIDEXAMPLE/20250115/{}, SignedHeaders=content-type;host;x-amz-date, Signature={SIG}",
+            d.algorithm(),
+            d.scope_tail().join("/")
+        )
+    }
+
+    fn dialects() -> [Dialect; 3] {
+        [
+            Dialect::verus(),
+            Dialect::aws("us-east-1", "execute-api").unwrap(),
+            Dialect::aws_s3("eu-west-1").unwrap(),
+        ]
+    }
+
+    fn same_as_reference(bytes: &[u8]) -> Result<(), TestCaseError> {
+        for d in dialects() {
+            prop_assert_eq!(
+                parse_authorization(bytes, &d),
+                reference::parse_authorization(bytes, &d),
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            prop_assert_eq!(parse_signed_headers(s), reference::parse_signed_headers(s));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_parsers_agree_with_the_reference_on_every_one_byte_edit() {
+        let bytes: &[u8] = b"\0\t ,/;=0aAzZ-_.~\x7f\x80\xc3\xa9";
+        for d in dialects() {
+            let good = good_auth(&d).into_bytes();
+            assert!(parse_authorization(&good, &d).is_ok());
+            for i in 0..=good.len() {
+                let mut removed = good.clone();
+                if i < good.len() {
+                    removed.remove(i);
+                    same_as_reference(&removed).unwrap();
+                }
+                for &b in bytes {
+                    let mut changed = good.clone();
+                    if i < good.len() {
+                        changed[i] = b;
+                        same_as_reference(&changed).unwrap();
+                    }
+                    let mut inserted = good.clone();
+                    inserted.insert(i, b);
+                    same_as_reference(&inserted).unwrap();
+                }
+            }
+        }
+        for list in [
+            "", ";", "a;", ";a", "a;a", "b;a", "a;b", "a;B", "a;\u{e9}", "a b",
+        ] {
+            assert_eq!(
+                parse_signed_headers(list),
+                reference::parse_signed_headers(list),
+                "{list:?}"
+            );
+        }
+        let many = (0..70).map(|i| format!("h{i:03}")).collect::<Vec<_>>();
+        for n in [63, 64, 65, 70] {
+            let list = many[..n].join(";");
+            assert_eq!(
+                parse_signed_headers(&list),
+                reference::parse_signed_headers(&list)
+            );
+            let bad = format!("{list};\u{e9}");
+            assert_eq!(
+                parse_signed_headers(&bad),
+                reference::parse_signed_headers(&bad)
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics_and_errors_are_4xx(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -998,6 +1350,28 @@ mod tests {
                     prop_assert!(e.rejection().status().is_client_error());
                 }
             }
+        }
+
+        #[test]
+        fn fast_parsers_agree_with_the_reference(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            same_as_reference(&bytes)?;
+        }
+
+        #[test]
+        fn fast_parsers_agree_with_the_reference_on_near_misses(
+            d in 0usize..3,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..4),
+        ) {
+            let mut v = good_auth(&dialects()[d]).into_bytes();
+            for (at, op, b) in edits {
+                let i = at.index(v.len() + 1);
+                match op {
+                    0 if i < v.len() => { v[i] = b; }
+                    1 if i < v.len() => { v.remove(i); }
+                    _ => v.insert(i, b),
+                }
+            }
+            same_as_reference(&v)?;
         }
 
         #[test]
