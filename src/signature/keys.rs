@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -159,7 +159,8 @@ struct Entry {
 /// every entry for another date than the one being inserted, and if that is not
 /// enough, everything. Deriving a key costs four HMACs (about a microsecond).
 pub struct KeyCache {
-    map: DashMap<u64, Entry>,
+    /// Keyed by the (key id, date) hash of `hasher`, whose entries are checked.
+    map: DashMap<u64, Entry, PreHashed>,
     hasher: RandomState,
     max_entries: usize,
 }
@@ -168,7 +169,7 @@ impl KeyCache {
     /// A cache of at most `max_entries` keys (0 disables caching).
     pub fn new(max_entries: usize) -> Self {
         Self {
-            map: DashMap::new(),
+            map: DashMap::with_hasher(PreHashed),
             hasher: RandomState::new(),
             max_entries,
         }
@@ -204,7 +205,11 @@ impl KeyCache {
                 .signing_key(key_id, date, dialect)
                 .map(|k| (k, Arc::from(key_id)));
         }
-        let h = self.hasher.hash_one((key_id, date8));
+        // The key id and the 8-byte date, one after the other: unambiguous.
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(key_id.as_bytes());
+        hasher.write(&date8);
+        let h = hasher.finish();
         if let Some(e) = self.map.get(&h)
             && &*e.key_id == key_id
             && e.date == date8
@@ -243,6 +248,38 @@ impl KeyCache {
     /// Drops every cached key (call after rotating a secret).
     pub fn clear(&self) {
         self.map.clear();
+    }
+}
+
+/// The cache's map keys are already keyed SipHash values (of [`KeyCache`]'s
+/// `RandomState`), so the map uses them as they are instead of hashing them again.
+#[derive(Clone, Copy, Debug, Default)]
+struct PreHashed;
+
+impl BuildHasher for PreHashed {
+    type Hasher = PassThrough;
+
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
+}
+
+/// Hashes a `u64` to itself (other input, unused, is folded in byte by byte).
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 

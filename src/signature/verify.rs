@@ -780,7 +780,7 @@ impl Verifier {
         HeadCheck {
             key_id,
             amz_date,
-            signed_headers: c.signed_headers.as_bytes().into(),
+            signed_headers: smallvec::SmallVec::from_slice(c.signed_headers.as_bytes()),
             signature: c.signature,
             key,
             known,
