@@ -7,9 +7,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::{HeaderMap, Method, Uri};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, GetAll, HOST};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 use sha2::{Digest, Sha256};
 
+use super::sign::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE};
 use crate::core::error::ConfigError;
 
 /// The payload hash that says "the body is not signed".
@@ -308,7 +310,7 @@ pub fn write_canonical_request<S: Sink>(
         sink.put(name.as_bytes());
         sink.put(b":");
         let mut any = false;
-        for value in parts.headers.get_all(name) {
+        for value in header_values(parts.headers, name) {
             if any {
                 sink.put(b",");
             }
@@ -329,6 +331,20 @@ pub fn write_canonical_request<S: Sink>(
     sink.put(b"\n");
     sink.put(parts.payload_hash);
     Ok(())
+}
+
+/// The values of header `name` (lower-case). The names SigV4 clients sign most
+/// are looked up by their `HeaderName`, which spares `HeaderMap` parsing `name`
+/// again (as it does for a `&str`); the answer is the same.
+pub(crate) fn header_values<'h>(headers: &'h HeaderMap, name: &str) -> GetAll<'h, HeaderValue> {
+    match name {
+        "host" => headers.get_all(HOST),
+        "x-amz-date" => headers.get_all(X_AMZ_DATE),
+        "content-type" => headers.get_all(CONTENT_TYPE),
+        "x-amz-content-sha256" => headers.get_all(X_AMZ_CONTENT_SHA256),
+        "content-length" => headers.get_all(CONTENT_LENGTH),
+        _ => headers.get_all(name),
+    }
 }
 
 /// The canonical request as bytes (for tests, debugging and error reports).

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 
 use super::canonical::{
     CanonicalError, CanonicalParts, Dialect, MAX_SIGNED_HEADERS, MAX_TOKEN_LEN, UNSIGNED_PAYLOAD,
-    X_AMZ_SIGNATURE, canonical_request_hash, query_pairs,
+    X_AMZ_SIGNATURE, canonical_request_hash, header_values, query_pairs,
 };
 use super::keys::{DEFAULT_KEY_CACHE_ENTRIES, KeyCache, KeyStore, valid_key_id};
 use super::sign::{
@@ -684,8 +684,8 @@ impl Verifier {
         let mut required_seen = 0u32;
         let mut content_signed = false;
         for name in head.signed().split(';') {
-            let present =
-                headers.contains_key(name) || (name == "host" && uri.authority().is_some());
+            let present = header_values(headers, name).iter().next().is_some()
+                || (name == "host" && uri.authority().is_some());
             if !present {
                 return Err(Malformed("a signed header is missing from the request"));
             }
