@@ -372,6 +372,11 @@ pub fn canonical_request_hash(
 /// Trims SP/HTAB at both ends and folds inner runs of them into one space.
 fn write_trimmed<S: Sink>(value: &[u8], sink: &mut S) {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    if !value.iter().any(is_ws) {
+        // The usual case: nothing to trim or fold.
+        sink.put(value);
+        return;
+    }
     let start = value.iter().position(|b| !is_ws(b)).unwrap_or(value.len());
     let end = value
         .iter()
@@ -418,8 +423,7 @@ pub fn remove_dot_segments(path: &str) -> Cow<'_, str> {
     if path.is_empty() {
         return Cow::Borrowed("/");
     }
-    let needs = path.contains("//") || path.split('/').any(|seg| seg == "." || seg == "..");
-    if !needs {
+    if !needs_normalizing(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
     let mut out: Vec<&str> = Vec::new();
@@ -443,18 +447,50 @@ pub fn remove_dot_segments(path: &str) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
+/// `path` has an empty segment between two slashes (`//`), or a `.` or `..` segment.
+fn needs_normalizing(path: &[u8]) -> bool {
+    let dot_segment = |seg_len: usize, dots: usize| seg_len == dots && (1..=2).contains(&seg_len);
+    let (mut prev, mut seg_len, mut dots) = (0u8, 0usize, 0usize);
+    for &b in path {
+        if b == b'/' {
+            if prev == b'/' || dot_segment(seg_len, dots) {
+                return true;
+            }
+            (seg_len, dots) = (0, 0);
+        } else {
+            seg_len += 1;
+            dots += usize::from(b == b'.');
+        }
+        prev = b;
+    }
+    dot_segment(seg_len, dots)
+}
+
 const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
+
+/// [`is_unreserved`] as a table, and `/` kept or not: `[unreserved, unreserved or '/']`.
+static URI_KEEP: [[bool; 256]; 2] = {
+    let mut t = [[false; 256]; 2];
+    let mut i = 0;
+    while i < 256 {
+        t[0][i] = is_unreserved(i as u8);
+        t[1][i] = t[0][i] || i == b'/' as usize;
+        i += 1;
+    }
+    t
+};
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 /// AWS `UriEncode`: every byte but `A-Za-z0-9-._~` (and `/` when `keep_slash`)
 /// becomes `%XX` with upper-case hex.
 pub fn uri_encode<S: Sink>(bytes: &[u8], keep_slash: bool, sink: &mut S) {
+    let keep = &URI_KEEP[usize::from(keep_slash)];
     let mut run_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
+        if keep[usize::from(b)] {
             continue;
         }
         sink.put(bytes.get(run_start..i).unwrap_or_default());
@@ -617,6 +653,47 @@ mod tests {
         assert_eq!(trimmed(""), "");
         assert_eq!(trimmed("   "), "");
         assert_eq!(trimmed("x"), "x");
+    }
+
+    #[test]
+    fn needs_normalizing_matches_its_definition() {
+        let old = |p: &str| p.contains("//") || p.split('/').any(|seg| seg == "." || seg == "..");
+        let alphabet = ["/", ".", "a", "..", "%2E"];
+        let mut paths = vec![String::new()];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for a in alphabet {
+                    next.push(format!("{p}{a}"));
+                }
+            }
+            paths.extend(next);
+            paths.sort();
+            paths.dedup();
+        }
+        for p in &paths {
+            assert_eq!(needs_normalizing(p.as_bytes()), old(p), "{p:?}");
+        }
+        for p in ["/...", "/a./b", "/.a/", "/v1/classify", "/a/b/.", "/a/../b"] {
+            assert_eq!(needs_normalizing(p.as_bytes()), old(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn uri_encode_table_matches_is_unreserved() {
+        for b in 0..=255u8 {
+            for keep_slash in [false, true] {
+                let mut v = Vec::new();
+                uri_encode(&[b], keep_slash, &mut v);
+                let kept = is_unreserved(b) || (keep_slash && b == b'/');
+                let want = if kept {
+                    vec![b]
+                } else {
+                    format!("%{b:02X}").into_bytes()
+                };
+                assert_eq!(v, want);
+            }
+        }
     }
 
     #[test]
