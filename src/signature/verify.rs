@@ -146,23 +146,20 @@ pub fn parse_authorization<'a>(
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(Malformed("Authorization header is too long"));
     }
-    let sp = value
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or(Malformed("Authorization header has no algorithm"))?;
-    let (alg, rest) = value.split_at(sp);
+    let sp = find_byte(value, b' ').ok_or(Malformed("Authorization header has no algorithm"))?;
+    let (alg, mut rest) = value.split_at(sp);
     if alg != dialect.algorithm().as_bytes() {
         return Err(Malformed("unsupported signature algorithm"));
     }
     let mut cred: Option<&[u8]> = None;
     let mut signed: Option<&[u8]> = None;
     let mut sig: Option<&[u8]> = None;
-    for component in rest.split(|&b| b == b',') {
+    // The `,`-separated components.
+    loop {
+        let (component, next) = split_once_byte(rest, b',');
         let component = trim_spaces(component);
-        let eq = component
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or(Malformed("Authorization component without '='"))?;
+        let eq =
+            find_byte(component, b'=').ok_or(Malformed("Authorization component without '='"))?;
         let (name, v) = component.split_at(eq);
         let v = v.get(1..).unwrap_or_default();
         let slot = match name {
@@ -173,6 +170,10 @@ pub fn parse_authorization<'a>(
         };
         if slot.replace(v).is_some() {
             return Err(Malformed("repeated Authorization component"));
+        }
+        match next {
+            Some(next) => rest = next,
+            None => break,
         }
     }
     let (Some(cred), Some(signed), Some(sig)) = (cred, signed, sig) else {
@@ -218,9 +219,30 @@ fn trim_spaces(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// The index of the first `needle` in `hay`, looking at eight bytes at a time.
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default()) ^ pattern;
+        // The lowest set bit marks the first zero byte of `word` (a borrow can only
+        // mark bytes above a zero one), i.e. the first `needle`.
+        let zero = word.wrapping_sub(LO) & !word & HI;
+        if zero != 0 {
+            return Some(base + (zero.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter().position(|&b| b == needle).map(|i| base + i)
+}
+
 /// `s` up to the first `sep`, and what follows it (`None` without a `sep`).
 fn split_once_byte(s: &[u8], sep: u8) -> (&[u8], Option<&[u8]>) {
-    match s.iter().position(|&b| b == sep) {
+    match find_byte(s, sep) {
         Some(i) => (
             s.get(..i).unwrap_or_default(),
             Some(s.get(i + 1..).unwrap_or_default()),
@@ -1350,6 +1372,18 @@ mod tests {
                     prop_assert!(e.rejection().status().is_client_error());
                 }
             }
+        }
+
+        #[test]
+        fn find_byte_finds_the_first(
+            needle in any::<u8>(),
+            picks in proptest::collection::vec(0usize..6, 0..40),
+        ) {
+            // Bytes next to the needle's bit pattern, where a word-at-a-time search
+            // could be fooled by a borrow.
+            let near = [needle, needle ^ 1, needle ^ 0x80, needle.wrapping_add(1), needle.wrapping_sub(1), 0];
+            let hay: Vec<u8> = picks.iter().map(|&i| near[i]).collect();
+            prop_assert_eq!(find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
         }
 
         #[test]
