@@ -306,7 +306,7 @@ pub fn write_canonical_request<S: Sink>(
     sink.put(b"\n");
     write_canonical_query(parts.uri.query(), parts.presigned, sink)?;
     sink.put(b"\n");
-    for name in parts.signed_headers.split(';') {
+    for name in signed_names(parts.signed_headers) {
         sink.put(name.as_bytes());
         sink.put(b":");
         let mut any = false;
@@ -331,6 +331,25 @@ pub fn write_canonical_request<S: Sink>(
     sink.put(b"\n");
     sink.put(parts.payload_hash);
     Ok(())
+}
+
+/// The names of a `SignedHeaders` list: `list.split(';')`, without the set-up of
+/// `str`'s searcher, which costs more than scanning such short names.
+pub(crate) fn signed_names(list: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(list);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.bytes().position(|b| b == b';') {
+            Some(i) => {
+                rest = s.get(i + 1..);
+                s.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(s)
+            }
+        }
+    })
 }
 
 /// The values of header `name` (lower-case). The names SigV4 clients sign most
@@ -676,6 +695,27 @@ mod tests {
         }
         for p in ["/...", "/a./b", "/.a/", "/v1/classify", "/a/b/.", "/a/../b"] {
             assert_eq!(needs_normalizing(p.as_bytes()), old(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn signed_names_split_like_str_split() {
+        for list in [
+            "",
+            ";",
+            "a",
+            "a;b",
+            "a;;b",
+            "a;",
+            ";a",
+            "host;x-amz-date",
+            "é;b",
+        ] {
+            assert_eq!(
+                signed_names(list).collect::<Vec<_>>(),
+                list.split(';').collect::<Vec<_>>(),
+                "{list:?}"
+            );
         }
     }
 
