@@ -493,6 +493,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sign_parts_signs_the_string_to_sign_for_short_and_long_scopes() {
+        let long = "r".repeat(128);
+        for d in [
+            Dialect::verus(),
+            Dialect::aws("us-east-1", "execute-api").unwrap(),
+            Dialect::aws(&long, &"s".repeat(128)).unwrap(),
+        ] {
+            let key = SigningKey::derive(&Secret::from("secret"), "20250115", &d);
+            let hash: [u8; 32] = std::array::from_fn(|i| i as u8);
+            let sts = string_to_sign(&d, "20250115T103000Z", &hash);
+            assert_eq!(
+                key.sign_parts(&d, b"20250115T103000Z", b"20250115", &hash),
+                key.sign(sts.as_bytes()),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
     fn hex32_is_lower_hex() {
         let mut bytes = [0u8; 32];
         for start in [0u8, 32, 64, 96, 128, 160, 192, 224] {
