@@ -351,22 +351,6 @@ static HEADER_NAME_BYTE: [bool; 256] = {
     t
 };
 
-/// Lower-case hex digit values; `0xff` for every other byte.
-static LOWER_HEX_VALUE: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
 /// Lower-case header names, `;`-separated, strictly ascending (sorted, unique), at
 /// most [`MAX_SIGNED_HEADERS`].
 pub fn parse_signed_headers(list: &str) -> Result<&str, SignatureError> {
@@ -394,26 +378,33 @@ fn check_signed_headers(list: &[u8]) -> Result<(), SignatureError> {
     Ok(())
 }
 
-/// 64 lower-case hex digits -> 32 bytes.
+/// 64 lower-case hex digits -> 32 bytes, eight digits at a time.
 fn parse_signature(sig: &[u8]) -> Result<[u8; 32], SignatureError> {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let malformed = SignatureError::Malformed("Signature must be 64 lower-case hex digits");
+    let sig: &[u8; 64] = sig.try_into().map_err(|_| malformed)?;
     let mut out = [0u8; 32];
-    let mut bad = sig.len() != 64;
-    let mut acc = 0u8;
-    for (byte, pair) in out.iter_mut().zip(sig.chunks_exact(2)) {
-        if let [hi, lo] = *pair {
-            let (hi, lo) = (
-                LOWER_HEX_VALUE[usize::from(hi)],
-                LOWER_HEX_VALUE[usize::from(lo)],
-            );
-            acc |= hi | lo;
-            *byte = (hi << 4) | (lo & 0xf);
+    let mut bad = 0u64;
+    for (dst, src) in out.chunks_exact_mut(4).zip(sig.chunks_exact(8)) {
+        let v = u64::from_le_bytes(src.try_into().unwrap_or_default());
+        // Per byte: (byte & 0x7f) >= c. Setting each byte's high bit first keeps
+        // every subtraction inside its byte; bytes with the high bit set are bad.
+        let t = v | H;
+        let at_least = |c: u8| t.wrapping_sub(L * u64::from(c)) & H;
+        let digit = at_least(b'0') & !at_least(b'9' + 1);
+        let letter = at_least(b'a') & !at_least(b'f' + 1);
+        bad |= (v & H) | (H & !(digit | letter));
+        // '0'..='9' have low nibbles 0..=9, 'a'..='f' 1..=6 (plus 9 is 10..=15).
+        let nibbles = (v & (L * 0x0f)) + (letter >> 7) * 9;
+        // Even bytes: high nibble << 4 | the next byte's nibble.
+        let pairs = ((nibbles << 4) | (nibbles >> 8)).to_le_bytes();
+        if let ([a, _, b, _, c, _, d, _], [w, x, y, z]) = (pairs, dst) {
+            (*w, *x, *y, *z) = (a, b, c, d);
         }
     }
-    bad |= acc > 0xf;
-    if bad {
-        return Err(SignatureError::Malformed(
-            "Signature must be 64 lower-case hex digits",
-        ));
+    if bad != 0 {
+        return Err(malformed);
     }
     Ok(out)
 }
@@ -1340,6 +1331,33 @@ mod tests {
             prop_assert_eq!(parse_signed_headers(s), reference::parse_signed_headers(s));
         }
         Ok(())
+    }
+
+    #[test]
+    fn signature_digits_agree_with_the_reference_for_every_byte() {
+        for d in dialects() {
+            let good = good_auth(&d).into_bytes();
+            let sig_at = good.len() - 64;
+            for i in sig_at..good.len() {
+                for b in 0..=255u8 {
+                    let mut v = good.clone();
+                    v[i] = b;
+                    assert_eq!(
+                        parse_authorization(&v, &d),
+                        reference::parse_authorization(&v, &d),
+                        "{i} {b}"
+                    );
+                }
+            }
+        }
+        // Every byte value decodes as it should.
+        for hi in 0..16u8 {
+            for lo in 0..16u8 {
+                let hex = format!("{:x}{:x}", hi, lo).repeat(32);
+                let want = [(hi << 4) | lo; 32];
+                assert_eq!(parse_signature(hex.as_bytes()), Ok(want));
+            }
+        }
     }
 
     #[test]
