@@ -713,7 +713,10 @@ impl Verifier {
                 return Err(SignatureError::Policy("a required header is not signed"));
             }
         }
-        head.content = self.content_mode(content_signed, headers)?;
+        if content_signed {
+            // (`head` was made with `Content::Body`, the answer when it is not signed.)
+            head.content = self.content_mode(headers)?;
+        }
         Ok(head)
     }
 
@@ -803,11 +806,9 @@ impl Verifier {
         }
     }
 
-    fn content_mode(&self, signed: bool, headers: &HeaderMap) -> Result<Content, SignatureError> {
+    /// How the payload hash is obtained when `x-amz-content-sha256` is signed.
+    fn content_mode(&self, headers: &HeaderMap) -> Result<Content, SignatureError> {
         use SignatureError::Malformed;
-        if !signed {
-            return Ok(Content::Body);
-        }
         let mut values = headers.get_all(X_AMZ_CONTENT_SHA256).iter();
         let v = values
             .next()
