@@ -163,6 +163,9 @@ pub struct KeyCache {
     map: DashMap<u64, Entry, PreHashed>,
     hasher: RandomState,
     max_entries: usize,
+    /// Bumped by [`KeyCache::clear`]: a key derived before a clear (from a secret that
+    /// may have been rotated since) is returned to its caller but not cached.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl KeyCache {
@@ -172,6 +175,7 @@ impl KeyCache {
             map: DashMap::with_hasher(PreHashed),
             hasher: RandomState::new(),
             max_entries,
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -216,8 +220,12 @@ impl KeyCache {
         {
             return Some((e.key.clone(), e.key_id.clone()));
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let key = store.signing_key(key_id, date, dialect)?;
         let id: Arc<str> = Arc::from(key_id);
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+            return Some((key, id));
+        }
         if self.map.len() >= self.max_entries {
             self.map.retain(|_, e| e.date == date8);
             if self.map.len() >= self.max_entries {
@@ -232,6 +240,10 @@ impl KeyCache {
                 key: key.clone(),
             },
         );
+        // A clear that ran meanwhile may have missed this entry: take it out again.
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+            self.map.remove(&h);
+        }
         Some((key, id))
     }
 
@@ -247,6 +259,8 @@ impl KeyCache {
 
     /// Drops every cached key (call after rotating a secret).
     pub fn clear(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.map.clear();
     }
 }
