@@ -1,0 +1,303 @@
+//! Per-request cost of whole stacks on an axum hello-world route, in deterministic units:
+//! heap allocations per request (a counting global allocator, this binary only) and, under
+//! callgrind, instructions per request; then criterion timings.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/target-stack cargo bench -j2 --bench stack -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! The configurations mirror `examples/bench_server.rs` (what `scripts/loadtest.sh` drives
+//! with wrk): `bare`; `ratelimit` (`ClientIpLayer::peer` + `RateLimitLayer`, IETF headers);
+//! `ratelimit-no-headers`; `governor` and `governor-headers` (tower-governor, the peer);
+//! `shield` (client IP behind a trusted proxy, API key, classify, rate limit); and
+//! `shield-pow` (the same plus a `PowLayer` protecting every path, the request carrying a
+//! valid pass). Each request is the browser-like GET of `scripts/loadtest/get.lua` with
+//! axum's `ConnectInfo` set, as the server sees it; every configuration answers 200.
+//!
+//! Requests are built before counting; what is counted is `Router::call` through the
+//! stack to the handler and back, and dropping the response. The stacks are warmed first
+//! (caches filled, store keys created), so the figures are the steady state. `bare` is the
+//! router alone: subtract it for the stack's own cost.
+//!
+//! Instructions per request, with valgrind (only the request function is counted):
+//!
+//! ```text
+//! STACK_CONFIG=shield STACK_ITERS=10000 valgrind --tool=callgrind --toggle-collect='*stack::run_one*' \
+//!     --callgrind-out-file=/tmp/cg.out /work/target-stack/release/deps/stack-<hash>
+//! callgrind_annotate /tmp/cg.out | head   # total Ir / 10000
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use criterion::{BatchSize, Criterion};
+use http::Request;
+use tower::ServiceExt;
+use tower_shield::Shield;
+use tower_shield::auth::StaticApiKeys;
+use tower_shield::classify::Classifier;
+use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
+use tower_shield::core::Quota;
+use tower_shield::ratelimit::{HeaderMode, RateLimitLayer};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator and only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: ptr was allocated by this allocator with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A realloc counts as an allocation: it usually is one.
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The API key of the shield configurations (as in `bench_server`).
+const API_KEY: &str = "tsk_bench_key_0123456789";
+/// The proof-of-work secret of `shield-pow`.
+const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
+/// The client the trusted proxy (loopback) forwards for.
+const CLIENT: &str = "81.2.69.160";
+
+const CONFIGS: [&str; 7] = [
+    "bare",
+    "ratelimit",
+    "ratelimit-no-headers",
+    "governor",
+    "governor-headers",
+    "shield",
+    "shield-pow",
+];
+
+/// A limit no run reaches.
+fn never() -> Quota {
+    Quota::per_second(1_000_000_000)
+}
+
+fn shield_builder() -> tower_shield::ShieldBuilder {
+    let keys = StaticApiKeys::new()
+        .key(API_KEY, ["bench"], Some(never()))
+        .unwrap();
+    Shield::builder()
+        .client_ip(
+            ClientIpSource::RightmostXForwardedFor,
+            ["127.0.0.1/32".parse().unwrap()],
+        )
+        .api_keys(keys)
+        .classify(Classifier::embedded())
+        .rate_limit(never())
+        .max_tracked_keys(1_000_000)
+}
+
+/// The router of `config`, finished the way `axum::serve` finishes it (`with_state`, so
+/// handlers become routes once, not per request), and the pass of `shield-pow`.
+fn app(config: &str) -> (Router, Option<String>) {
+    let (router, pass) = unfinished(config);
+    (router.with_state(()), pass)
+}
+
+fn unfinished(config: &str) -> (Router, Option<String>) {
+    let hello = Router::new().route("/", get(|| async { "Hello, World!" }));
+    match config {
+        "bare" => (hello, None),
+        "ratelimit" => (
+            hello
+                .layer(RateLimitLayer::new(never()))
+                .layer(ClientIpLayer::peer()),
+            None,
+        ),
+        "ratelimit-no-headers" => (
+            hello
+                .layer(RateLimitLayer::new(never()).headers(HeaderMode::Off))
+                .layer(ClientIpLayer::peer()),
+            None,
+        ),
+        "governor" => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(1_000_000_000)
+                .finish()
+                .unwrap();
+            (
+                hello.layer(tower_governor::GovernorLayer::new(config)),
+                None,
+            )
+        }
+        "governor-headers" => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(1_000_000_000)
+                .use_headers()
+                .finish()
+                .unwrap();
+            (
+                hello.layer(tower_governor::GovernorLayer::new(config)),
+                None,
+            )
+        }
+        "shield" => (hello.layer(shield_builder().build().unwrap()), None),
+        "shield-pow" => {
+            let shield = shield_builder().pow_with(POW_SECRET, Ok).build().unwrap();
+            let pow = shield.pow().unwrap();
+            let (pass, _) = pow.mint_pass(
+                "inline",
+                Some(CLIENT.parse().unwrap()),
+                Duration::from_secs(3600),
+                pow.now(),
+            );
+            (hello.layer(shield), Some(pass))
+        }
+        other => panic!("unknown configuration {other}"),
+    }
+}
+
+/// The GET of `scripts/loadtest/get.lua`, as axum sees it behind `ConnectInfo`.
+fn request(pass: Option<&str>) -> Request<Body> {
+    let mut b = Request::get("/")
+        .header("host", "127.0.0.1:19090")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        )
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("accept-language", "en-GB,en;q=0.9")
+        .header("accept-encoding", "gzip, deflate")
+        .header("x-forwarded-for", CLIENT)
+        .header("x-api-key", API_KEY);
+    if let Some(p) = pass {
+        b = b.header("x-shield-token", p);
+    }
+    let mut req = b.body(Body::empty()).unwrap();
+    req.extensions_mut().insert(ConnectInfo(
+        "127.0.0.1:40000".parse::<SocketAddr>().unwrap(),
+    ));
+    req
+}
+
+/// Polls a future that completes without waiting (every stack here does, in memory).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// One request through the router, response dropped. What callgrind counts.
+#[inline(never)]
+fn run_one(app: &Router, req: Request<Body>) -> u16 {
+    let res = block_on(app.clone().oneshot(req)).unwrap();
+    let status = res.status().as_u16();
+    drop(black_box(res));
+    status
+}
+
+/// The warm-up's request function: the same as [`run_one`], kept apart so callgrind's
+/// `--toggle-collect` counts only the measured requests.
+#[inline(never)]
+fn warm_one(app: &Router, req: Request<Body>) -> u16 {
+    let res = block_on(app.clone().oneshot(req)).unwrap();
+    res.status().as_u16()
+}
+
+fn warm(app: &Router, pass: Option<&str>) {
+    for _ in 0..1000 {
+        assert_eq!(warm_one(app, request(pass)), 200);
+    }
+}
+
+/// Allocations and bytes per request over `n` requests, after a warm-up.
+fn count(config: &str, n: u64) -> (f64, f64) {
+    let (app, pass) = app(config);
+    warm(&app, pass.as_deref());
+    let reqs: Vec<_> = (0..n).map(|_| request(pass.as_deref())).collect();
+    let (a0, b0) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    for r in reqs {
+        run_one(&app, r);
+    }
+    let (a1, b1) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64)
+}
+
+fn main() {
+    // Callgrind mode: run one configuration and exit.
+    if let Ok(n) = std::env::var("STACK_ITERS") {
+        let n: u64 = n.parse().expect("STACK_ITERS is a number");
+        let config = std::env::var("STACK_CONFIG").unwrap_or_else(|_| "shield".into());
+        let (app, pass) = app(&config);
+        warm(&app, pass.as_deref());
+        for _ in 0..n {
+            let req = request(pass.as_deref());
+            assert_eq!(run_one(&app, req), 200);
+        }
+        println!("{config}: {n} requests");
+        return;
+    }
+
+    println!("# heap allocations per request (steady state, 10,000 requests each)");
+    println!("| configuration | allocs/req | bytes/req | allocs over bare |");
+    println!("|---|---|---|---|");
+    let (bare, _) = count("bare", 10_000);
+    for config in CONFIGS {
+        let (a, b) = count(config, 10_000);
+        println!("| {config} | {a:.2} | {b:.0} | {:+.2} |", a - bare);
+    }
+    println!();
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("stack");
+    for config in CONFIGS {
+        let (app, pass) = app(config);
+        warm(&app, pass.as_deref());
+        g.bench_function(config, |b| {
+            b.iter_batched(
+                || request(pass.as_deref()),
+                |req| run_one(&app, req),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+    c.final_summary();
+}
