@@ -27,8 +27,9 @@ pub(crate) enum After<St> {
     Headers(Headers),
     /// Dry run: mark the response.
     DryRun(DryRunLimited),
-    /// Response-based charging: charge if the status counts.
-    Charge(ChargeAfter<St>),
+    /// Response-based charging: charge if the status counts. Boxed: only layers with
+    /// `count_only` get here, and the box keeps every other layer's future small.
+    Charge(Box<ChargeAfter<St>>),
 }
 
 /// A peeked decision waiting for the response status.
@@ -67,7 +68,7 @@ pin_project! {
         Charging {
             check: St::Future,
             res: Option<Response<ResB>>,
-            charge: Option<ChargeAfter<St>>,
+            charge: Option<Box<ChargeAfter<St>>>,
         },
         Ready {
             res: Option<Response<ShieldBody<ResB>>>,

@@ -20,14 +20,12 @@
 //!   `Retry-After`, so no header ever tells a client it may come back before the
 //!   request would actually be admitted.
 
-use std::fmt::Write as _;
-
 use http::{HeaderName, HeaderValue};
 use smallvec::SmallVec;
 
-use super::key::Applied;
+use super::key::{Applied, PRINCIPAL_NAMES, StackStr, push_u64};
 use crate::core::quota::{GcraOutcome, Quota};
-use crate::core::store::RateOutcome;
+use crate::core::store::{MAX_POLICIES, RateOutcome};
 
 /// `RateLimit-Policy` (IETF draft).
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -87,14 +85,39 @@ pub fn window_secs(quota: Quota) -> u64 {
 /// assert_eq!(v, r#""burst";q=20;w=2, "hourly";q=1000;w=3600"#);
 /// ```
 pub fn policy_field<'a>(policies: impl IntoIterator<Item = (&'a str, Quota)>) -> String {
-    let mut s = String::with_capacity(48);
+    let mut s = StackStr::new();
+    write_policy(&mut s, policies);
+    s.as_str().to_owned()
+}
+
+/// Writes a `RateLimit-Policy` value, with no `fmt` and no allocation up to 128 bytes.
+pub(crate) fn write_policy<'a>(
+    s: &mut StackStr,
+    policies: impl IntoIterator<Item = (&'a str, Quota)>,
+) {
     for (i, (name, q)) in policies.into_iter().enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "\"{name}\";q={};w={}", q.burst_size(), window_secs(q));
+        s.push_ascii(b'"');
+        s.push_str(name);
+        s.push_str("\";q=");
+        push_u64(s, u64::from(q.burst_size()));
+        s.push_str(";w=");
+        push_u64(s, window_secs(q));
     }
-    s
+}
+
+/// The header value of rendered text: one allocation, the value's own bytes.
+fn value(s: &StackStr) -> Option<HeaderValue> {
+    HeaderValue::from_bytes(s.as_bytes()).ok()
+}
+
+/// A decimal header value.
+fn number(n: u64) -> Option<HeaderValue> {
+    let mut s = StackStr::new();
+    push_u64(&mut s, n);
+    value(&s)
 }
 
 /// What one policy reports on one response.
@@ -121,19 +144,24 @@ pub struct Report<'a> {
 /// assert_eq!(ratelimit_field(&[r]), r#""default";r=59;t=1"#);
 /// ```
 pub fn ratelimit_field(reports: &[Report<'_>]) -> String {
-    let mut s = String::with_capacity(32);
+    let mut s = StackStr::new();
+    write_ratelimit(&mut s, reports);
+    s.as_str().to_owned()
+}
+
+/// Writes a `RateLimit` value, with no `fmt` and no allocation up to 128 bytes.
+fn write_ratelimit(s: &mut StackStr, reports: &[Report<'_>]) {
     for (i, r) in reports.iter().enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
-        s.push('"');
+        s.push_ascii(b'"');
         s.push_str(r.name);
         s.push_str("\";r=");
-        super::key::push_u64(&mut s, u64::from(r.remaining));
+        push_u64(s, u64::from(r.remaining));
         s.push_str(";t=");
-        super::key::push_u64(&mut s, r.reset_secs);
+        push_u64(s, r.reset_secs);
     }
-    s
 }
 
 /// The wait before a denied request fits, in whole seconds (rounded up, at least 1).
@@ -208,21 +236,85 @@ pub fn render(
     reports: &[Report<'_>],
     now_ns: u64,
 ) -> Headers {
+    render_with(mode, policy.cloned(), reports, now_ns)
+}
+
+/// Entries of the per-thread cache of principal `RateLimit-Policy` values.
+const PRINCIPAL_POLICY_CACHE: usize = 8;
+
+type PrincipalPolicies = SmallVec<[(SmallVec<[Quota; 2]>, HeaderValue); PRINCIPAL_POLICY_CACHE]>;
+
+/// The `RateLimit-Policy` value of a principal's own quotas (reported as `principal`,
+/// `principal-2`, ...). Principals share a few plans, so the values are kept in a small
+/// per-thread cache (at most 8 quota sets per thread, the oldest replaced first; no
+/// lock, and one value is never shared between threads).
+pub(crate) fn principal_policy(quotas: &[Quota]) -> Option<HeaderValue> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<(PrincipalPolicies, usize)> = RefCell::new((SmallVec::new(), 0));
+    }
+    let quotas = quotas
+        .get(..quotas.len().min(MAX_POLICIES))
+        .unwrap_or_default();
+    let render = || {
+        let mut s = StackStr::new();
+        write_policy(
+            &mut s,
+            quotas
+                .iter()
+                .zip(PRINCIPAL_NAMES)
+                .map(|(q, name)| (name, *q)),
+        );
+        value(&s)
+    };
+    CACHE
+        .try_with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            let (entries, next) = &mut *cache;
+            if let Some((_, v)) = entries.iter().find(|(q, _)| q.as_slice() == quotas) {
+                return Some(v.clone());
+            }
+            let v = render()?;
+            let entry = (SmallVec::from_slice(quotas), v.clone());
+            if entries.len() < PRINCIPAL_POLICY_CACHE {
+                entries.push(entry);
+            } else if let Some(slot) = entries.get_mut(*next) {
+                *slot = entry;
+                *next = (*next + 1) % PRINCIPAL_POLICY_CACHE;
+            }
+            Some(v)
+        })
+        .ok()
+        .flatten()
+        .or_else(render)
+}
+
+/// [`render`] with an owned policy value.
+pub(crate) fn render_with(
+    mode: HeaderMode,
+    policy: Option<HeaderValue>,
+    reports: &[Report<'_>],
+    now_ns: u64,
+) -> Headers {
     let mut h = Headers::new();
     if reports.is_empty() {
         return h;
     }
     if mode.ietf() {
         let p = match policy {
-            Some(v) => Some(v.clone()),
+            Some(v) => Some(v),
             None => {
-                HeaderValue::try_from(policy_field(reports.iter().map(|r| (r.name, r.quota)))).ok()
+                let mut s = StackStr::new();
+                write_policy(&mut s, reports.iter().map(|r| (r.name, r.quota)));
+                value(&s)
             }
         };
         if let Some(p) = p {
             h.push((RATELIMIT_POLICY, p));
         }
-        if let Ok(v) = HeaderValue::try_from(ratelimit_field(reports)) {
+        let mut s = StackStr::new();
+        write_ratelimit(&mut s, reports);
+        if let Some(v) = value(&s) {
             h.push((RATELIMIT, v));
         }
     }
@@ -234,9 +326,17 @@ pub fn render(
         });
         if let Some(r) = tightest {
             let reset = ceil_secs(now_ns).saturating_add(r.reset_secs);
-            h.push((X_RATELIMIT_LIMIT, HeaderValue::from(r.quota.burst_size())));
-            h.push((X_RATELIMIT_REMAINING, HeaderValue::from(r.remaining)));
-            h.push((X_RATELIMIT_RESET, HeaderValue::from(reset)));
+            // `HeaderValue::from(u32)` allocates twice (a `BytesMut` frozen with spare
+            // capacity); a rendered number once.
+            for (name, n) in [
+                (X_RATELIMIT_LIMIT, u64::from(r.quota.burst_size())),
+                (X_RATELIMIT_REMAINING, u64::from(r.remaining)),
+                (X_RATELIMIT_RESET, reset),
+            ] {
+                if let Some(v) = number(n) {
+                    h.push((name, v));
+                }
+            }
         }
     }
     h
@@ -325,6 +425,21 @@ mod tests {
         assert_eq!(retry_secs(&o, q), 1);
         let never = gcra(0, now, Quota::per_hour(1).burst(0).gcra(), 1);
         assert_eq!(retry_secs(&never, Quota::per_hour(1)), 3600);
+    }
+
+    #[test]
+    fn principal_policy_values_match_the_rendered_field_and_the_cache_is_bounded() {
+        for round in 0..2 {
+            for n in 1..=20u32 {
+                let q = [Quota::per_hour(n), Quota::per_day(10 * n)];
+                let v = principal_policy(&q).unwrap();
+                let expect = policy_field([("principal", q[0]), ("principal-2", q[1])]);
+                assert_eq!(v.to_str().unwrap(), expect, "round {round}, n {n}");
+            }
+        }
+        let nine: Vec<Quota> = (1..=9).map(Quota::per_minute).collect();
+        let v = principal_policy(&nine).unwrap();
+        assert_eq!(v.to_str().unwrap().matches("principal").count(), 8);
     }
 
     #[test]

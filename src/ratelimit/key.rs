@@ -242,11 +242,115 @@ pub(crate) struct Applied<'a> {
     pub cost: u32,
 }
 
-/// The counters one request is checked against: every key in one buffer.
+/// How many bytes of text [`StackStr`] holds before it moves to the heap.
+const STACK_STR_LEN: usize = 96;
+
+/// Text built without a heap allocation up to 96 bytes (rate keys, header values). Only
+/// `&str`s and ASCII bytes are pushed, so it is always UTF-8.
+#[derive(Clone, Debug)]
+pub(crate) enum StackStr {
+    /// The first `len` bytes of `buf`.
+    Inline { buf: [u8; STACK_STR_LEN], len: u8 },
+    /// Longer text.
+    Heap(String),
+}
+
+impl Default for StackStr {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StackStr {
+    pub(crate) const fn new() -> Self {
+        Self::Inline {
+            buf: [0; STACK_STR_LEN],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Inline { buf, len } => {
+                let at = usize::from(*len);
+                if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+                    dst.copy_from_slice(bytes);
+                    // `at + bytes.len() <= STACK_STR_LEN < 256`.
+                    *len = (at + bytes.len()) as u8;
+                    return;
+                }
+                let mut s = String::with_capacity(at + bytes.len() + 32);
+                s.push_str(std::str::from_utf8(buf.get(..at).unwrap_or_default()).unwrap_or(""));
+                s.push_str(std::str::from_utf8(bytes).unwrap_or(""));
+                *self = Self::Heap(s);
+            }
+            Self::Heap(s) => s.push_str(std::str::from_utf8(bytes).unwrap_or("")),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn push_str(&mut self, s: &str) {
+        self.push_bytes(s.as_bytes());
+    }
+
+    /// Pushes an ASCII byte (a separator or a tag).
+    #[inline(always)]
+    pub(crate) fn push_ascii(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        if b.is_ascii() {
+            self.push_bytes(&[b]);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub(crate) fn truncate(&mut self, to: usize) {
+        match self {
+            Self::Inline { len, .. } => *len = (*len).min(u8::try_from(to).unwrap_or(u8::MAX)),
+            Self::Heap(s) => {
+                if s.is_char_boundary(to) {
+                    s.truncate(to);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { buf, len } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The text between two lengths it had (`""` if they are not such lengths).
+    pub(crate) fn get(&self, range: std::ops::Range<usize>) -> &str {
+        self.as_bytes()
+            .get(range)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.get(0..self.len())
+    }
+}
+
+impl fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// The counters one request is checked against: every key in one buffer, on the stack
+/// for keys up to 128 bytes in all.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub set: PolicySet,
-    keys: String,
+    keys: StackStr,
     /// Per applied policy: its index in the set and its key's end offset in `keys`.
     slots: SmallVec<[(u8, u32); 2]>,
 }
@@ -259,7 +363,7 @@ impl Plan {
             .iter()
             .map(|&(i, end)| {
                 let end = end as usize;
-                let key = self.keys.get(start..end).unwrap_or("");
+                let key = self.keys.get(start..end);
                 start = end;
                 let a = self.applied(policies, i);
                 RateCheck {
@@ -347,7 +451,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     {
         return Planned::Skip;
     }
-    let mut keys = String::with_capacity(64);
+    let mut keys = StackStr::new();
     let mut slots = SmallVec::new();
     let parts = RequestParts {
         method: req.method(),
@@ -363,7 +467,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
         for (i, _) in q.iter().take(MAX_POLICIES).enumerate() {
             let name = PRINCIPAL_NAMES.get(i).copied().unwrap_or("");
             push3(&mut keys, cfg.prefix, ":", name);
-            keys.push(':');
+            keys.push_ascii(b':');
             push_principal(&mut keys, &p.id);
             slots.push((i as u8, keys.len() as u32));
         }
@@ -377,12 +481,12 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     for (i, policy) in cfg.policies.iter().take(MAX_POLICIES).enumerate() {
         let mark = keys.len();
         push3(&mut keys, cfg.prefix, ":", &policy.name);
-        keys.push(':');
+        keys.push_ascii(b':');
         if let Some(routes) = &policy.routes {
             match match_route(routes, req.uri().path()) {
                 Some(pattern) => {
-                    push_len_prefixed(&mut keys, 'r', pattern);
-                    keys.push(':');
+                    push_len_prefixed(&mut keys, b'r', pattern);
+                    keys.push_ascii(b':');
                 }
                 None => {
                     keys.truncate(mark);
@@ -392,7 +496,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
         }
         let ok = match &policy.key {
             Key::Global => {
-                keys.push('g');
+                keys.push_ascii(b'g');
                 true
             }
             Key::ClientIp => match client {
@@ -421,7 +525,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
                     ));
                 }
                 Some(v) => {
-                    push_len_prefixed(&mut keys, 'c', &v);
+                    push_len_prefixed(&mut keys, b'c', &v);
                     true
                 }
                 None => false,
@@ -443,37 +547,57 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     })
 }
 
-fn push_principal(keys: &mut String, id: &str) {
-    push_len_prefixed(keys, 'p', id);
+fn push_principal(keys: &mut StackStr, id: &str) {
+    push_len_prefixed(keys, b'p', id);
 }
 
-fn push3(keys: &mut String, a: &str, b: &str, c: &str) {
+fn push3(keys: &mut StackStr, a: &str, b: &str, c: &str) {
     keys.push_str(a);
     keys.push_str(b);
     keys.push_str(c);
 }
 
 /// `{tag}{len}:{value}`: the length keeps values that contain `:` unambiguous.
-fn push_len_prefixed(keys: &mut String, tag: char, value: &str) {
-    keys.push(tag);
+fn push_len_prefixed(keys: &mut StackStr, tag: u8, value: &str) {
+    keys.push_ascii(tag);
     push_u64(keys, value.len() as u64);
-    keys.push(':');
+    keys.push_ascii(b':');
     keys.push_str(value);
 }
 
 /// `ip:{net}`, with IPv4 written by hand (the common case, without `fmt`).
-fn push_net(keys: &mut String, net: ipnet::IpNet) {
+fn push_net(keys: &mut StackStr, net: ipnet::IpNet) {
     keys.push_str("ip:");
     match net {
         ipnet::IpNet::V4(v4) => {
+            // `a.b.c.d/nn` is at most 18 bytes: written here, pushed once.
+            let mut buf = [0u8; 18];
+            let mut len = 0;
+            let mut put = |b: u8| {
+                if let Some(slot) = buf.get_mut(len) {
+                    *slot = b;
+                    len += 1;
+                }
+            };
             for (i, o) in v4.addr().octets().into_iter().enumerate() {
                 if i > 0 {
-                    keys.push('.');
+                    put(b'.');
                 }
-                push_u64(keys, u64::from(o));
+                if o >= 100 {
+                    put(b'0' + o / 100);
+                }
+                if o >= 10 {
+                    put(b'0' + o / 10 % 10);
+                }
+                put(b'0' + o % 10);
             }
-            keys.push('/');
-            push_u64(keys, u64::from(v4.prefix_len()));
+            put(b'/');
+            let p = v4.prefix_len();
+            if p >= 10 {
+                put(b'0' + p / 10);
+            }
+            put(b'0' + p % 10);
+            keys.push_bytes(buf.get(..len).unwrap_or_default());
         }
         v6 => {
             let _ = write!(keys, "{v6}");
@@ -482,9 +606,19 @@ fn push_net(keys: &mut String, net: ipnet::IpNet) {
 }
 
 /// Decimal digits of `n`, without `fmt`.
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+#[inline]
+pub(crate) fn push_u64(out: &mut StackStr, n: u64) {
+    if n < 10 {
+        out.push_bytes(&[b'0' + n as u8]);
+        return;
+    }
+    if n < 100 {
+        out.push_bytes(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
+    let mut n = n;
     loop {
         i -= 1;
         if let Some(b) = buf.get_mut(i) {
@@ -495,9 +629,7 @@ pub(crate) fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &b in buf.get(i..).unwrap_or(&[]) {
-        out.push(char::from(b));
-    }
+    out.push_bytes(buf.get(i..).unwrap_or(&[]));
 }
 
 /// The first pattern `path` matches: exact, or by prefix for a pattern ending in `*`.
@@ -557,10 +689,10 @@ mod tests {
 
     #[test]
     fn hand_written_numbers_and_addresses() {
-        for n in [0u64, 7, 10, 255, 65_535, u64::MAX] {
-            let mut s = String::new();
+        for n in [0u64, 7, 10, 99, 100, 255, 65_535, u64::MAX] {
+            let mut s = StackStr::new();
             push_u64(&mut s, n);
-            assert_eq!(s, n.to_string());
+            assert_eq!(s.as_str(), n.to_string());
         }
         for net in [
             "0.0.0.0/32",
@@ -568,10 +700,30 @@ mod tests {
             "10.0.0.0/8",
             "2001:db8::/64",
         ] {
-            let mut s = String::new();
+            let mut s = StackStr::new();
             push_net(&mut s, net.parse().unwrap());
-            assert_eq!(s, format!("ip:{net}"));
+            assert_eq!(s.as_str(), format!("ip:{net}"));
         }
+    }
+
+    #[test]
+    fn stack_text_moves_to_the_heap_when_long() {
+        let mut s = StackStr::new();
+        s.push_str("rl:x:");
+        let mark = s.len();
+        let long = "é".repeat(60);
+        s.push_str(&long);
+        assert!(matches!(s, StackStr::Heap(_)));
+        assert_eq!(s.as_str(), format!("rl:x:{long}"));
+        assert_eq!(s.get(0..mark), "rl:x:");
+        s.truncate(mark);
+        s.push_ascii(b'g');
+        assert_eq!(s.as_str(), "rl:x:g");
+        let mut s = StackStr::new();
+        s.push_str("abc");
+        s.truncate(1);
+        assert_eq!(s.as_str(), "a");
+        assert_eq!(s.get(0..9), "", "not a length it had");
     }
 
     #[test]

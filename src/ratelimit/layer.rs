@@ -563,7 +563,7 @@ impl<St> Shared<St> {
             return Headers::new();
         }
         let reports = headers::reports(plan.each(&self.policies), outcome, committed);
-        headers::render(
+        headers::render_with(
             self.header_mode,
             self.policy_value(plan),
             &reports,
@@ -571,10 +571,15 @@ impl<St> Shared<St> {
         )
     }
 
-    fn policy_value(&self, plan: &Plan) -> Option<&HeaderValue> {
-        match plan.set {
+    /// The `RateLimit-Policy` value when it does not depend on the request (every
+    /// configured policy applies, or a principal's own quotas do); `None`: render it.
+    fn policy_value(&self, plan: &Plan) -> Option<HeaderValue> {
+        match &plan.set {
             PolicySet::Configured if plan.len() == self.policies.len() => {
-                self.policy_header.as_ref()
+                self.policy_header.clone()
+            }
+            PolicySet::Principal(q) if self.header_mode != HeaderMode::Legacy => {
+                headers::principal_policy(q)
             }
             _ => None,
         }
@@ -608,7 +613,7 @@ impl<St> Shared<St> {
         )
         .with_header(http::header::RETRY_AFTER, HeaderValue::from(retry));
         if self.header_mode != HeaderMode::Off {
-            for (name, value) in headers::render(
+            for (name, value) in headers::render_with(
                 self.header_mode,
                 self.policy_value(plan),
                 &reports,

@@ -142,11 +142,11 @@ where
                 }
                 State::inner(
                     svc.call(req),
-                    After::Charge(ChargeAfter {
+                    After::Charge(Box::new(ChargeAfter {
                         shared: sh.clone(),
                         plan,
                         peek: outcome,
-                    }),
+                    })),
                 )
             }
         },
