@@ -9,19 +9,57 @@ use crate::core::verdict::Verdict;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<CacheKey, (u64, Verdict)>>;
+type Shard = Mutex<HashMap<CacheKey, (u64, Verdict), KeyHash>>;
 
 /// What a verdict is cached under: the IPv4 address or the IPv6 /64, the table record
 /// of the exact address (so a listed address narrower than /64, a single Tor exit, never
-/// shares its neighbours' entry), a keyed hash of the user agent, and the
-/// header-consistency bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// shares its neighbours' entry), the header-consistency bits, and one keyed hash of all
+/// of these and the user agent (which stands for the user agent in comparisons: two
+/// agents collide only by chance, as with any keyed 64-bit digest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CacheKey {
     net: u128,
     v6: bool,
     rec: u32,
-    ua: u64,
     hdr: u8,
+    hash: u64,
+}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // `hash` is a function of every other field: equal keys hash alike.
+        state.write_u64(self.hash);
+    }
+}
+
+/// The maps' hasher: the key carries its own keyed hash (computed once per request, for
+/// the shard and the map alike), so hashing a key is reading that field.
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHash;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl BuildHasher for KeyHash {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `CacheKey` (it writes one `u64`); mixes anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
 }
 
 /// A sharded map holding at most `capacity` verdicts. When a shard is full, half of it
@@ -38,7 +76,9 @@ impl VerdictCache {
     pub(crate) fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(KeyHash)))
+                .collect(),
             per_shard,
             hasher: std::collections::hash_map::RandomState::new(),
         }
@@ -49,18 +89,22 @@ impl VerdictCache {
             IpAddr::V4(a) => (u128::from(u32::from(a)), false),
             IpAddr::V6(a) => (u128::from(a) & !u128::from(u64::MAX), true),
         };
+        // One keyed SipHash pass over everything: attacker-chosen addresses and agents
+        // cannot aim at one bucket without the per-cache key.
+        let hash = self.hasher.hash_one((ua, net, v6, rec, hdr));
         CacheKey {
             net,
             v6,
             rec,
-            ua: self.hasher.hash_one(ua),
             hdr,
+            hash,
         }
     }
 
     fn shard(&self, key: &CacheKey) -> Option<&Shard> {
-        self.shards
-            .get((self.hasher.hash_one(key) as usize) % SHARDS)
+        // Bits 32.. pick the shard; the map uses the low bits (bucket) and the top seven
+        // (tag), so the three stay independent.
+        self.shards.get((key.hash >> 32) as usize % SHARDS)
     }
 
     pub(crate) fn get(&self, key: &CacheKey, generation: u64) -> Option<Verdict> {

@@ -40,6 +40,9 @@ use super::ua::{Browser, MAX_UA_BYTES, UaCategory, UaMatch, browser};
 use crate::core::error::ConfigError;
 use crate::core::verdict::{Action, Flags, Reason, Verdict};
 
+/// `Sec-CH-UA`, as a name (looking it up by `&str` would parse it on every request).
+const SEC_CH_UA: http::HeaderName = http::HeaderName::from_static("sec-ch-ua");
+
 /// The weight of each signal (0 disables it). See the [module docs](self) for defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -189,7 +192,7 @@ pub fn header_presence(headers: &HeaderMap) -> u8 {
     u8::from(headers.contains_key(ACCEPT))
         | u8::from(headers.contains_key(ACCEPT_LANGUAGE)) << 1
         | u8::from(headers.contains_key(ACCEPT_ENCODING)) << 2
-        | u8::from(headers.contains_key("sec-ch-ua")) << 3
+        | u8::from(headers.contains_key(SEC_CH_UA)) << 3
         | u8::from(ua_len > MAX_UA_BYTES) << 4
 }
 
@@ -216,7 +219,7 @@ pub fn header_findings(headers: &HeaderMap) -> HeaderFindings {
     if !headers.contains_key(ACCEPT_ENCODING) {
         bits |= HeaderFindings::NO_ACCEPT_ENCODING;
     }
-    if matches!(b, Browser::Chromium(v) if v >= 90) && !headers.contains_key("sec-ch-ua") {
+    if matches!(b, Browser::Chromium(v) if v >= 90) && !headers.contains_key(SEC_CH_UA) {
         bits |= HeaderFindings::NO_SEC_CH_UA;
     }
     HeaderFindings(bits)
