@@ -7,12 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::Entry;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::headers::{Headers, RATELIMIT, RATELIMIT_POLICY};
+use super::headers::Pending;
 use super::key::Plan;
 use super::layer::{DryRunLimited, Shared};
 use super::service::dispatch;
@@ -24,7 +23,7 @@ pub(crate) enum After<St> {
     /// Nothing (allow-listed, failed open, handed to proof of work).
     Nothing,
     /// Add these headers.
-    Headers(Headers),
+    Headers(Pending),
     /// Dry run: mark the response.
     DryRun(DryRunLimited),
     /// Response-based charging: charge if the status counts. Boxed: only layers with
@@ -48,6 +47,13 @@ pub(crate) struct Waiting<S, ReqB, St> {
     pub shared: Arc<Shared<St>>,
 }
 
+/// A response waiting for its charge to be committed.
+pub(crate) struct Charging<ResB, St: RateStore> {
+    check: St::Future,
+    res: Option<Response<ResB>>,
+    charge: Option<Box<ChargeAfter<St>>>,
+}
+
 pin_project! {
     #[project = StateProj]
     pub(crate) enum State<S, ReqB, ResB, St>
@@ -65,10 +71,9 @@ pin_project! {
             fut: S::Future,
             after: After<St>,
         },
+        // Boxed, like `Checking`: only `count_only` layers get here.
         Charging {
-            check: St::Future,
-            res: Option<Response<ResB>>,
-            charge: Option<Box<ChargeAfter<St>>>,
+            charging: Box<Charging<ResB, St>>,
         },
         Ready {
             res: Option<Response<ShieldBody<ResB>>>,
@@ -119,16 +124,8 @@ where
     }
 }
 
-fn add_headers<B>(res: &mut Response<B>, headers: Headers) {
-    let map = res.headers_mut();
-    for (name, value) in headers {
-        // The IETF fields are lists: an inner limiter's members are kept.
-        if name == RATELIMIT || name == RATELIMIT_POLICY {
-            map.append(name, value);
-        } else if let Entry::Vacant(e) = map.entry(name) {
-            e.insert(value);
-        }
-    }
+fn add_headers<B>(res: &mut Response<B>, headers: Pending) {
+    headers.add_to(res.headers_mut());
 }
 
 impl<S, ReqB, ResB, St> Future for RateLimitFuture<S, ReqB, ResB, St>
@@ -168,9 +165,11 @@ where
                                 .store
                                 .check(&c.plan.checks(&c.shared.policies), CheckMode::Charge);
                             State::Charging {
-                                check,
-                                res: Some(res),
-                                charge: Some(c),
+                                charging: Box::new(Charging {
+                                    check,
+                                    res: Some(res),
+                                    charge: Some(c),
+                                }),
                             }
                         }
                         after => {
@@ -191,7 +190,8 @@ where
                         }
                     }
                 }
-                StateProj::Charging { check, res, charge } => {
+                StateProj::Charging { charging } => {
+                    let Charging { check, res, charge } = &mut **charging;
                     let result = ready!(Pin::new(check).poll(cx));
                     let (Some(mut res), Some(c)) = (res.take(), charge.take()) else {
                         panic!("RateLimitFuture polled after completion");

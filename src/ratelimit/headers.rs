@@ -296,12 +296,84 @@ pub(crate) fn render_with(
     reports: &[Report<'_>],
     now_ns: u64,
 ) -> Headers {
-    let mut h = Headers::new();
+    pending(mode, policy, reports, now_ns).into_headers()
+}
+
+/// The rate-limit headers of one response, kept compact: they wait in every response
+/// future, and a smaller future is cheaper to move. The legacy numbers are rendered when
+/// added.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    policy: Option<HeaderValue>,
+    ratelimit: Option<HeaderValue>,
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (Unix seconds).
+    legacy: Option<(u32, u32, u64)>,
+}
+
+impl Pending {
+    /// The headers, in the order [`render`] documents.
+    pub(crate) fn into_headers(self) -> Headers {
+        let mut h = Headers::new();
+        if let Some(p) = self.policy {
+            h.push((RATELIMIT_POLICY, p));
+        }
+        if let Some(v) = self.ratelimit {
+            h.push((RATELIMIT, v));
+        }
+        if let Some((limit, remaining, reset)) = self.legacy {
+            // `HeaderValue::from(u32)` allocates twice (a `BytesMut` frozen with spare
+            // capacity); a rendered number once.
+            for (name, n) in [
+                (X_RATELIMIT_LIMIT, u64::from(limit)),
+                (X_RATELIMIT_REMAINING, u64::from(remaining)),
+                (X_RATELIMIT_RESET, reset),
+            ] {
+                if let Some(v) = number(n) {
+                    h.push((name, v));
+                }
+            }
+        }
+        h
+    }
+
+    /// Adds the headers to a response: the IETF fields are lists, so an inner limiter's
+    /// members are kept; a legacy field an inner limiter already set is left alone.
+    pub(crate) fn add_to(self, map: &mut http::HeaderMap) {
+        if let Some(p) = self.policy {
+            map.append(RATELIMIT_POLICY, p);
+        }
+        if let Some(v) = self.ratelimit {
+            map.append(RATELIMIT, v);
+        }
+        if let Some((limit, remaining, reset)) = self.legacy {
+            for (name, n) in [
+                (X_RATELIMIT_LIMIT, u64::from(limit)),
+                (X_RATELIMIT_REMAINING, u64::from(remaining)),
+                (X_RATELIMIT_RESET, reset),
+            ] {
+                if let http::header::Entry::Vacant(e) = map.entry(name)
+                    && let Some(v) = number(n)
+                {
+                    e.insert(v);
+                }
+            }
+        }
+    }
+}
+
+/// The headers `mode` asks for, not yet in a map.
+pub(crate) fn pending(
+    mode: HeaderMode,
+    policy: Option<HeaderValue>,
+    reports: &[Report<'_>],
+    now_ns: u64,
+) -> Pending {
+    let mut h = Pending::default();
     if reports.is_empty() {
         return h;
     }
     if mode.ietf() {
-        let p = match policy {
+        h.policy = match policy {
             Some(v) => Some(v),
             None => {
                 let mut s = StackStr::new();
@@ -309,14 +381,9 @@ pub(crate) fn render_with(
                 value(&s)
             }
         };
-        if let Some(p) = p {
-            h.push((RATELIMIT_POLICY, p));
-        }
         let mut s = StackStr::new();
         write_ratelimit(&mut s, reports);
-        if let Some(v) = value(&s) {
-            h.push((RATELIMIT, v));
-        }
+        h.ratelimit = value(&s);
     }
     if mode.legacy() {
         let tightest = reports.iter().min_by(|a, b| {
@@ -326,17 +393,7 @@ pub(crate) fn render_with(
         });
         if let Some(r) = tightest {
             let reset = ceil_secs(now_ns).saturating_add(r.reset_secs);
-            // `HeaderValue::from(u32)` allocates twice (a `BytesMut` frozen with spare
-            // capacity); a rendered number once.
-            for (name, n) in [
-                (X_RATELIMIT_LIMIT, u64::from(r.quota.burst_size())),
-                (X_RATELIMIT_REMAINING, u64::from(r.remaining)),
-                (X_RATELIMIT_RESET, reset),
-            ] {
-                if let Some(v) = number(n) {
-                    h.push((name, v));
-                }
-            }
+            h.legacy = Some((r.quota.burst_size(), r.remaining, reset));
         }
     }
     h

@@ -5,7 +5,7 @@ use http::{HeaderValue, StatusCode};
 use ipnet::IpNet;
 use tower_layer::Layer;
 
-use super::headers::{self, HeaderMode, Headers, Report};
+use super::headers::{self, HeaderMode, Report};
 use super::key::{self, AllowList, Key, Plan, PlanConfig, Policy, PolicySet};
 use super::service::RateLimitService;
 use crate::core::clock::{SharedClock, SystemClock};
@@ -558,12 +558,17 @@ impl<St> Shared<St> {
     }
 
     /// The headers for an outcome (nothing in dry-run mode).
-    pub(crate) fn headers(&self, plan: &Plan, outcome: &RateOutcome, committed: bool) -> Headers {
+    pub(crate) fn headers(
+        &self,
+        plan: &Plan,
+        outcome: &RateOutcome,
+        committed: bool,
+    ) -> headers::Pending {
         if self.dry_run || self.header_mode == HeaderMode::Off {
-            return Headers::new();
+            return headers::Pending::default();
         }
         let reports = headers::reports(plan.each(&self.policies), outcome, committed);
-        headers::render_with(
+        headers::pending(
             self.header_mode,
             self.policy_value(plan),
             &reports,
