@@ -89,9 +89,11 @@ pin_project! {
         Ready {
             res: Option<Response<ShieldBody<ResB>>>,
         },
+        // Boxed: only a store that does IO (Redis) gets here, and the request it holds
+        // would otherwise make every response future of the stack larger.
         Redeeming {
             check: U::Future,
-            then: Option<Then<S, ReqB>>,
+            then: Option<Box<Then<S, ReqB>>>,
             cfg: Arc<Config<U>>,
             now: Duration,
         },
@@ -261,7 +263,7 @@ where
             Poll::Ready(r) => resolve(&self.cfg, then, r, now),
             Poll::Pending => State::Redeeming {
                 check,
-                then: Some(then),
+                then: Some(Box::new(then)),
                 cfg: self.cfg.clone(),
                 now,
             },
@@ -293,11 +295,11 @@ where
                 let svc = std::mem::replace(&mut self.inner, clone);
                 State::Redeeming {
                     check,
-                    then: Some(Then::Forward {
+                    then: Some(Box::new(Then::Forward {
                         svc,
                         req,
                         from_cookie,
-                    }),
+                    })),
                     cfg: self.cfg.clone(),
                     now,
                 }
@@ -342,7 +344,7 @@ where
                         panic!("PowFuture polled after completion")
                     };
                     let (cfg, now) = (cfg.clone(), *now);
-                    let next = resolve(&cfg, then, r, now);
+                    let next = resolve(&cfg, *then, r, now);
                     state.set(next);
                 }
             }
