@@ -237,14 +237,16 @@ pub fn presented_key<'a>(
             }
         }
     };
-    for v in headers.get_all(X_API_KEY) {
+    // One lookup per header name; two `X-API-Key` fields are ambiguous whatever they hold.
+    let mut api_keys = headers.get_all(X_API_KEY).iter();
+    if let Some(v) = api_keys.next() {
+        if api_keys.next().is_some() {
+            return Presented::Ambiguous;
+        }
         match v.to_str() {
             Ok(s) if add(std::borrow::Cow::Borrowed(s.trim())) => {}
             _ => return Presented::Ambiguous,
         }
-    }
-    if headers.get_all(X_API_KEY).iter().count() > 1 {
-        return Presented::Ambiguous;
     }
     let mut auths = headers.get_all(AUTHORIZATION).iter();
     if let Some(v) = auths.next() {
