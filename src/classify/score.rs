@@ -188,6 +188,37 @@ impl HeaderFindings {
 /// too long: with the UA itself, all [`header_findings`] depends on. Cheap (no UA
 /// parsing), so a cache can key on it and parse only on a miss.
 pub fn header_presence(headers: &HeaderMap) -> u8 {
+    // One pass over the request's (few) names beats five hash lookups; a request with
+    // many header fields falls back to the lookups.
+    if headers.keys_len() <= 16 {
+        let mut bits = 0;
+        for (name, value) in headers {
+            bits |= if *name == ACCEPT {
+                1
+            } else if *name == ACCEPT_LANGUAGE {
+                1 << 1
+            } else if *name == ACCEPT_ENCODING {
+                1 << 2
+            } else if *name == SEC_CH_UA {
+                1 << 3
+            } else if *name == USER_AGENT && value.len() > MAX_UA_BYTES {
+                // Only the first `User-Agent` counts, as `HeaderMap::get` reads it.
+                u8::from(
+                    headers
+                        .get(USER_AGENT)
+                        .is_some_and(|v| v.len() > MAX_UA_BYTES),
+                ) << 4
+            } else {
+                0
+            };
+        }
+        return bits;
+    }
+    presence_by_lookup(headers)
+}
+
+/// [`header_presence`] by one lookup per name.
+fn presence_by_lookup(headers: &HeaderMap) -> u8 {
     let ua_len = headers.get(USER_AGENT).map_or(0, |v| v.len());
     u8::from(headers.contains_key(ACCEPT))
         | u8::from(headers.contains_key(ACCEPT_LANGUAGE)) << 1
@@ -415,6 +446,25 @@ mod presence_tests {
             let (a, b) = (build(&v1), build(&v2));
             prop_assert_eq!(header_presence(&a), header_presence(&b));
             prop_assert_eq!(header_findings(&a), header_findings(&b));
+        }
+
+        /// The one-pass presence equals the lookups, whatever the names, values,
+        /// repetitions and count of fields.
+        #[test]
+        fn one_pass_presence_equals_lookups(
+            fields in proptest::collection::vec((0usize..7, 0usize..3), 0..24),
+        ) {
+            let names = [
+                USER_AGENT, ACCEPT, ACCEPT_LANGUAGE, ACCEPT_ENCODING, SEC_CH_UA,
+                http::HeaderName::from_static("x-other"), http::header::HOST,
+            ];
+            let long = "a".repeat(MAX_UA_BYTES + 1);
+            let values = ["x", "Mozilla/5.0", long.as_str()];
+            let mut h = HeaderMap::new();
+            for (n, v) in fields {
+                h.append(names[n].clone(), http::HeaderValue::from_str(values[v]).unwrap());
+            }
+            prop_assert_eq!(header_presence(&h), presence_by_lookup(&h));
         }
     }
 }
