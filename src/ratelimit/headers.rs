@@ -183,37 +183,42 @@ pub(crate) fn reports<'a>(
     outcome: &RateOutcome,
     committed: bool,
 ) -> SmallVec<[Report<'a>; 2]> {
-    applied
-        .zip(outcome.results.iter())
-        .map(|(a, o)| {
-            if !o.allowed {
-                return Report {
-                    name: a.name,
-                    quota: a.quota,
-                    remaining: 0,
-                    reset_secs: retry_secs(o, a.quota),
-                    denied: true,
-                };
-            }
-            let (remaining, reset_ns) = if committed {
-                (o.remaining, o.reset_after_ns)
-            } else {
-                let g = a.quota.gcra();
-                (
-                    o.remaining.saturating_add(a.cost).min(g.burst),
-                    o.reset_after_ns
-                        .saturating_sub(g.emission_ns.saturating_mul(u64::from(a.cost))),
-                )
-            };
-            Report {
-                name: a.name,
-                quota: a.quota,
-                remaining,
-                reset_secs: ceil_secs(reset_ns),
-                denied: false,
-            }
-        })
-        .collect()
+    // Pushed one by one: `collect` into a `SmallVec` costs more than the reports.
+    let mut out = SmallVec::new();
+    for (a, o) in applied.zip(outcome.results.iter()) {
+        out.push(report(a, o, committed));
+    }
+    out
+}
+
+/// One policy's report (see [`reports`]).
+fn report<'a>(a: Applied<'a>, o: &GcraOutcome, committed: bool) -> Report<'a> {
+    if !o.allowed {
+        return Report {
+            name: a.name,
+            quota: a.quota,
+            remaining: 0,
+            reset_secs: retry_secs(o, a.quota),
+            denied: true,
+        };
+    }
+    let (remaining, reset_ns) = if committed {
+        (o.remaining, o.reset_after_ns)
+    } else {
+        let g = a.quota.gcra();
+        (
+            o.remaining.saturating_add(a.cost).min(g.burst),
+            o.reset_after_ns
+                .saturating_sub(g.emission_ns.saturating_mul(u64::from(a.cost))),
+        )
+    };
+    Report {
+        name: a.name,
+        quota: a.quota,
+        remaining,
+        reset_secs: ceil_secs(reset_ns),
+        denied: false,
+    }
 }
 
 /// `Retry-After` seconds for a denial: the longest wait among the denying policies.

@@ -358,21 +358,21 @@ pub(crate) struct Plan {
 impl Plan {
     /// The store checks, in policy order.
     pub fn checks<'a>(&'a self, policies: &'a [Policy]) -> SmallVec<[RateCheck<'a>; 2]> {
+        // Pushed one by one: `collect` into a `SmallVec` costs more than the checks.
+        let mut checks = SmallVec::new();
         let mut start = 0usize;
-        self.slots
-            .iter()
-            .map(|&(i, end)| {
-                let end = end as usize;
-                let key = self.keys.get(start..end);
-                start = end;
-                let a = self.applied(policies, i);
-                RateCheck {
-                    key,
-                    gcra: a.quota.gcra(),
-                    cost: a.cost,
-                }
-            })
-            .collect()
+        for &(i, end) in &self.slots {
+            let end = end as usize;
+            let key = self.keys.get(start..end);
+            start = end;
+            let a = self.applied(policies, i);
+            checks.push(RateCheck {
+                key,
+                gcra: a.quota.gcra(),
+                cost: a.cost,
+            });
+        }
+        checks
     }
 
     /// The applied policies, in the order of [`Plan::checks`].
@@ -605,28 +605,37 @@ fn push_net(keys: &mut StackStr, net: ipnet::IpNet) {
     }
 }
 
-/// Decimal digits of `n`, without `fmt`.
+/// `00` to `99`, for writing two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// Decimal digits of `n`, without `fmt`, two at a time.
 #[inline]
 pub(crate) fn push_u64(out: &mut StackStr, n: u64) {
     if n < 10 {
         out.push_bytes(&[b'0' + n as u8]);
         return;
     }
-    if n < 100 {
-        out.push_bytes(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
-        return;
-    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = n;
-    loop {
+    fn put_pair(buf: &mut [u8; 20], i: usize, pair: u64) {
+        let p = pair as usize * 2;
+        if let (Some(dst), Some(src)) = (buf.get_mut(i..i + 2), DIGIT_PAIRS.get(p..p + 2)) {
+            dst.copy_from_slice(src);
+        }
+    }
+    while n >= 100 {
+        i -= 2;
+        put_pair(&mut buf, i, n % 100);
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        put_pair(&mut buf, i, n);
+    } else {
         i -= 1;
         if let Some(b) = buf.get_mut(i) {
-            *b = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
+            *b = b'0' + n as u8;
         }
     }
     out.push_bytes(buf.get(i..).unwrap_or(&[]));
@@ -689,7 +698,22 @@ mod tests {
 
     #[test]
     fn hand_written_numbers_and_addresses() {
-        for n in [0u64, 7, 10, 99, 100, 255, 65_535, u64::MAX] {
+        for n in [
+            0u64,
+            7,
+            10,
+            99,
+            100,
+            101,
+            255,
+            1000,
+            65_535,
+            999_999_999,
+            u64::MAX,
+        ]
+        .into_iter()
+        .chain((0..10_000u64).map(|k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (k % 64)))
+        {
             let mut s = StackStr::new();
             push_u64(&mut s, n);
             assert_eq!(s.as_str(), n.to_string());
