@@ -7,8 +7,11 @@
 //! ```
 //!
 //! The configurations mirror `examples/bench_server.rs` (what `scripts/loadtest.sh` drives
-//! with wrk): `bare`; `ratelimit` (`ClientIpLayer::peer` + `RateLimitLayer`, IETF headers);
-//! `ratelimit-no-headers`; `governor` and `governor-headers` (tower-governor, the peer);
+//! with wrk): `bare`; `ratelimit` (`ClientIpLayer::peer` + `RateLimitLayer`, IETF headers,
+//! two `Router::layer` calls); `ratelimit-no-headers`; `ratelimit-stacked` (the same two
+//! layers in one `ServiceBuilder`, one `Router::layer`); `ratelimit-peer` (`RateLimitLayer`
+//! alone, keyed by the socket peer as tower-governor is); `governor` and
+//! `governor-headers` (tower-governor, the peer);
 //! `shield` (client IP behind a trusted proxy, API key, classify, rate limit); and
 //! `shield-pow` (the same plus a `PowLayer` protecting every path, the request carrying a
 //! valid pass). Each request is the browser-like GET of `scripts/loadtest/get.lua` with
@@ -92,10 +95,12 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 7] = [
+const CONFIGS: [&str; 9] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
+    "ratelimit-stacked",
+    "ratelimit-peer",
     "governor",
     "governor-headers",
     "shield",
@@ -145,6 +150,18 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
                 .layer(ClientIpLayer::peer()),
             None,
         ),
+        // The same two layers as one `Router::layer` (axum's advice for several layers):
+        // one boxed route level instead of two.
+        "ratelimit-stacked" => (
+            hello.layer(
+                tower::ServiceBuilder::new()
+                    .layer(ClientIpLayer::peer())
+                    .layer(RateLimitLayer::new(never())),
+            ),
+            None,
+        ),
+        // The rate limiter alone, keyed by the socket peer: the work tower-governor does.
+        "ratelimit-peer" => (hello.layer(RateLimitLayer::new(never())), None),
         "governor" => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)
