@@ -4,12 +4,16 @@
 //! cargo run --release --example bench_server -- --mode shield --listen 127.0.0.1:9001
 //! ```
 //!
-//! Modes: `bare`, `ratelimit` (ClientIpLayer + RateLimitLayer, IETF headers),
-//! `ratelimit-no-headers`, `governor` (tower-governor, the peer, no headers: its default),
-//! `governor-headers` (its `x-ratelimit-*` headers on), `shield` (client IP behind a trusted proxy, API key,
-//! classify, rate limit), `shield-sig` (`shield` plus a SignatureLayer on `POST /signed`),
-//! `flood` (`shield` with a per-client quota that keeps keys alive, and small caps, for the
-//! memory run). `--print-signed` prints the headers of a signed 1 KiB POST for wrk.
+//! Modes: `bare`, `ratelimit` (ClientIpLayer + RateLimitLayer, IETF headers, as two
+//! `Router::layer` calls), `ratelimit-no-headers`, `ratelimit-stacked` (the same two layers
+//! in one `ServiceBuilder`, one `Router::layer`), `ratelimit-peer` (RateLimitLayer alone,
+//! keyed by the socket peer, as tower-governor is), `governor` (tower-governor, the peer, no
+//! headers: its default), `governor-headers` (its `x-ratelimit-*` headers on), `shield`
+//! (client IP behind a trusted proxy, API key, classify, rate limit), `shield-pow` (`shield`
+//! plus a PowLayer protecting every path; requests carry the pass `--print-pass` prints),
+//! `shield-sig` (`shield` plus a SignatureLayer on `POST /signed`), `flood` (`shield` with a
+//! per-client quota that keeps keys alive, and small caps, for the memory run).
+//! `--print-signed` prints the headers of a signed 1 KiB POST for wrk.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,15 +33,23 @@ use tower_shield::signature::{Dialect, SignatureLayer, Signer, StaticKeys, Verif
 pub const API_KEY: &str = "tsk_bench_key_0123456789";
 const SIG_ID: &str = "alk_bench";
 const SIG_SECRET: &str = "als_bench_secret_0123456789abcdef";
+/// The proof-of-work secret of `shield-pow` (the same in every run, so a printed pass
+/// works against any `shield-pow` server).
+const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
+/// The client the load generator claims to forward for (`scripts/loadtest/get.lua`).
+const CLIENT: &str = "81.2.69.160";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Bare,
     Ratelimit,
     RatelimitNoHeaders,
+    RatelimitStacked,
+    RatelimitPeer,
     Governor,
     GovernorHeaders,
     Shield,
+    ShieldPow,
     ShieldSig,
     Flood,
 }
@@ -57,6 +69,9 @@ struct Args {
     /// Print `Header: value` lines of a signed 1 KiB `POST /signed` and exit.
     #[arg(long)]
     print_signed: Option<String>,
+    /// Print a proof-of-work pass for `shield-pow` (client 81.2.69.160, one hour) and exit.
+    #[arg(long)]
+    print_pass: bool,
     /// Instead of serving: send `--count` requests to this URL, each from a new client
     /// address (`X-Forwarded-For`, 11.0.0.1 upwards), `--concurrency` at a time.
     #[arg(long)]
@@ -129,6 +144,18 @@ fn never() -> Quota {
 }
 
 fn shield(max_keys: usize, client_quota: Quota) -> Shield {
+    shield_builder(max_keys, client_quota).build().unwrap()
+}
+
+/// `shield` plus a PowLayer protecting every path with reusable passes.
+fn shield_pow() -> Shield {
+    shield_builder(1_000_000, never())
+        .pow_with(POW_SECRET, Ok)
+        .build()
+        .unwrap()
+}
+
+fn shield_builder(max_keys: usize, client_quota: Quota) -> tower_shield::ShieldBuilder {
     let keys = StaticApiKeys::new()
         .key(API_KEY, ["bench"], Some(never()))
         .unwrap();
@@ -141,8 +168,6 @@ fn shield(max_keys: usize, client_quota: Quota) -> Shield {
         .classify(Classifier::embedded())
         .rate_limit(client_quota)
         .max_tracked_keys(max_keys)
-        .build()
-        .unwrap()
 }
 
 fn app(mode: Mode, max_keys: usize) -> Router {
@@ -157,6 +182,12 @@ fn app(mode: Mode, max_keys: usize) -> Router {
         Mode::RatelimitNoHeaders => hello
             .layer(RateLimitLayer::new(never()).headers(tower_shield::ratelimit::HeaderMode::Off))
             .layer(ClientIpLayer::peer()),
+        Mode::RatelimitStacked => hello.layer(
+            tower::ServiceBuilder::new()
+                .layer(ClientIpLayer::peer())
+                .layer(RateLimitLayer::new(never())),
+        ),
+        Mode::RatelimitPeer => hello.layer(RateLimitLayer::new(never())),
         Mode::GovernorHeaders => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)
@@ -175,6 +206,7 @@ fn app(mode: Mode, max_keys: usize) -> Router {
             hello.layer(tower_governor::GovernorLayer::new(config))
         }
         Mode::Shield => hello.layer(shield(1_000_000, never())),
+        Mode::ShieldPow => hello.layer(shield_pow()),
         Mode::ShieldSig => {
             let keys = StaticKeys::new().key(SIG_ID, SIG_SECRET).unwrap();
             let verify = SignatureLayer::new(Verifier::new(Dialect::verus(), keys));
@@ -202,8 +234,26 @@ fn print_signed(url_path: &str) {
     }
 }
 
+fn print_pass() {
+    let shield = shield_pow();
+    let Some(pow) = shield.pow() else {
+        return;
+    };
+    let (pass, _) = pow.mint_pass(
+        "inline",
+        CLIENT.parse().ok(),
+        Duration::from_secs(3600),
+        pow.now(),
+    );
+    println!("{pass}");
+}
+
 fn main() {
     let args = Args::parse();
+    if args.print_pass {
+        print_pass();
+        return;
+    }
     if let Some(path) = args.print_signed {
         print_signed(&path);
         return;

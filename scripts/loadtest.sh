@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}; secs=${2:-5}; flood_n=${3:-1000000}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release -q --example bench_server
-bin=target/release/examples/bench_server
+bin=${CARGO_TARGET_DIR:-target}/release/examples/bench_server
 port=19090
 cores=$(nproc)
 srv_pin=(); gen_pin=()
@@ -39,14 +39,20 @@ stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   while IFS=': ' read -r k v; do echo "wrk.headers[\"$k\"] = \"$v\""; done < "$tmp/signed.txt"
 } > "$tmp/post.lua"
 
+# The GET plus a proof-of-work pass for shield-pow (the server's fixed bench secret).
+{ cat scripts/loadtest/get.lua; echo "wrk.headers[\"X-Shield-Token\"] = \"$("$bin" --print-pass)\""; } > "$tmp/pow.lua"
+
 # name mode script path
 configs=(
   "bare|bare|scripts/loadtest/get.lua|/"
   "ratelimit|ratelimit|scripts/loadtest/get.lua|/"
   "ratelimit-no-headers|ratelimit-no-headers|scripts/loadtest/get.lua|/"
+  "ratelimit-stacked|ratelimit-stacked|scripts/loadtest/get.lua|/"
+  "ratelimit-peer|ratelimit-peer|scripts/loadtest/get.lua|/"
   "governor|governor|scripts/loadtest/get.lua|/"
   "governor-headers|governor-headers|scripts/loadtest/get.lua|/"
   "shield|shield|scripts/loadtest/get.lua|/"
+  "shield-pow|shield-pow|$tmp/pow.lua|/"
   "bare-post|bare|$tmp/post.lua|/signed"
   "shield-sig|shield-sig|$tmp/post.lua|/signed"
 )
@@ -79,7 +85,7 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print()
 print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
 print("|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "ratelimit-no-headers", "governor", "governor-headers", "shield", "bare-post", "shield-sig"]:
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig"]:
     if k not in med: continue
     base = med["bare-post" if k in ("bare-post", "shield-sig") else "bare"][0]
     rps, p50, p99, bad = med[k]
