@@ -203,7 +203,7 @@ fn nth_from_right(value: &str, n: usize) -> Option<IpAddr> {
 /// `[2001:db8::1]:443`, `fe80::1%eth0` (zone dropped). Surrounding spaces and tabs
 /// are ignored. IPv4-mapped IPv6 is unmapped.
 pub fn parse_hop(hop: &str) -> Option<IpAddr> {
-    let hop = hop.trim_matches([' ', '\t']);
+    let hop = trim_space_tab(hop);
     if hop.is_empty() || hop.len() > 64 {
         return None;
     }
@@ -227,6 +227,16 @@ pub fn parse_hop(hop: &str) -> Option<IpAddr> {
         IpAddr::V6(parse_v6(hop)?)
     };
     Some(unmap(ip))
+}
+
+/// `s` without leading and trailing spaces and tabs (bytewise: both are ASCII, so the
+/// cut is always on a character boundary).
+fn trim_space_tab(s: &str) -> &str {
+    let b = s.as_bytes();
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !blank(c)).map_or(start, |e| e + 1);
+    s.get(start..end).unwrap_or("")
 }
 
 fn parse_v6(s: &str) -> Option<Ipv6Addr> {
@@ -730,6 +740,24 @@ mod tests {
     }
 
     #[test]
+    fn trims_only_spaces_and_tabs() {
+        for s in [
+            "",
+            " ",
+            "\t \t",
+            "a",
+            " a",
+            "a ",
+            "\ta b\t ",
+            " é ",
+            "\n1\r",
+            "  x\u{a0} ",
+        ] {
+            assert_eq!(trim_space_tab(s), s.trim_matches([' ', '\t']), "{s:?}");
+        }
+    }
+
+    #[test]
     fn hop_parser_edges() {
         for bad in [
             "",
@@ -756,6 +784,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn bytewise_trim_equals_trim_matches(s in "[ \t\\PC]{0,12}") {
+            prop_assert_eq!(trim_space_tab(&s), s.trim_matches([' ', '\t']));
+        }
+
         #[test]
         fn never_panics_and_always_answers(
             values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..4),
