@@ -10,7 +10,8 @@
 //! with wrk): `bare`; `ratelimit` (`ClientIpLayer::peer` + `RateLimitLayer`, IETF headers,
 //! two `Router::layer` calls); `ratelimit-no-headers`; `ratelimit-stacked` (the same two
 //! layers in one `ServiceBuilder`, one `Router::layer`); `ratelimit-peer` (`RateLimitLayer`
-//! alone, keyed by the socket peer as tower-governor is); `governor` and
+//! alone, keyed by the socket peer as tower-governor is); `ratelimit-peer-no-headers`;
+//! `governor` and
 //! `governor-headers` (tower-governor, the peer);
 //! `shield` (client IP behind a trusted proxy, API key, classify, rate limit); and
 //! `shield-pow` (the same plus a `PowLayer` protecting every path, the request carrying a
@@ -95,12 +96,13 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 9] = [
+const CONFIGS: [&str; 10] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
     "ratelimit-stacked",
     "ratelimit-peer",
+    "ratelimit-peer-no-headers",
     "governor",
     "governor-headers",
     "shield",
@@ -162,6 +164,11 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
         ),
         // The rate limiter alone, keyed by the socket peer: the work tower-governor does.
         "ratelimit-peer" => (hello.layer(RateLimitLayer::new(never())), None),
+        // ... with no headers, as tower-governor's default.
+        "ratelimit-peer-no-headers" => (
+            hello.layer(RateLimitLayer::new(never()).headers(HeaderMode::Off)),
+            None,
+        ),
         "governor" => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)
