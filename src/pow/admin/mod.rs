@@ -279,12 +279,19 @@ async fn api_auth(
     Ok(())
 }
 
-macro_rules! guard {
-    ($st:expr, $req:expr, $session:expr) => {
-        if let Err(r) = api_auth(&$st, $req.method(), $req.headers(), &$session).await {
-            return fail(&$st, $req.headers(), r);
-        }
+/// Runs an API handler's body `f` after authentication; any rejection becomes the JSON
+/// error response.
+async fn handle<F, Fut>(st: Arc<AdminState>, session: Session, req: Request, f: F) -> Response
+where
+    F: FnOnce(Arc<AdminState>, Body) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, Rejection>>,
+{
+    let (parts, body) = req.into_parts();
+    let res = match api_auth(&st, &parts.method, &parts.headers, &session).await {
+        Ok(()) => f(st.clone(), body).await,
+        Err(r) => Err(r),
     };
+    res.unwrap_or_else(|r| fail(&st, &parts.headers, r))
 }
 
 /// Site ids are `site_` and hex; anything else (too long, odd bytes) cannot name a site
@@ -297,9 +304,14 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+type IdParam = Result<Path<String>, PathRejection>;
+
 /// The `{id}` path segment; a segment axum cannot decode is no site's id.
-fn path_id(p: Result<Path<String>, PathRejection>) -> String {
-    p.map(|Path(id)| id).unwrap_or_default()
+fn site_id(p: IdParam) -> Result<String, Rejection> {
+    p.map(|Path(id)| id)
+        .ok()
+        .filter(|id| valid_id(id))
+        .ok_or_else(not_found)
 }
 
 fn ok(status: StatusCode, data: impl serde::Serialize) -> Response {
@@ -318,104 +330,67 @@ fn with_secret(site: &SiteRecord, keys: &Keys) -> serde_json::Value {
 }
 
 async fn list_sites(State(st): St, session: Session, req: Request) -> Response {
-    guard!(st, req, session);
-    match st.sites.list().await {
-        Ok(sites) => ok(StatusCode::OK, sites),
-        Err(e) => fail(&st, req.headers(), store_failed(e)),
-    }
+    handle(st, session, req, |st, _| async move {
+        let sites = st.sites.list().await.map_err(store_failed)?;
+        Ok(ok(StatusCode::OK, sites))
+    })
+    .await
 }
 
 async fn create_site(State(st): St, session: Session, req: Request) -> Response {
-    guard!(st, req, session);
-    let (parts, body) = req.into_parts();
-    let input: SiteInput = match read_json(body, ADMIN_BODY_LIMIT).await {
-        Ok(v) => v,
-        Err(r) => return fail(&st, &parts.headers, r),
-    };
-    match st.sites.create(&input).await {
-        Ok((site, keys)) => ok(StatusCode::CREATED, with_secret(&site, &keys)),
-        Err(e) => fail(&st, &parts.headers, admin_err(e)),
-    }
+    handle(st, session, req, |st, body| async move {
+        let input: SiteInput = read_json(body, ADMIN_BODY_LIMIT).await?;
+        let (site, keys) = st.sites.create(&input).await.map_err(admin_err)?;
+        Ok(ok(StatusCode::CREATED, with_secret(&site, &keys)))
+    })
+    .await
 }
 
-async fn get_site(
-    State(st): St,
-    id: Result<Path<String>, PathRejection>,
-    session: Session,
-    req: Request,
-) -> Response {
-    guard!(st, req, session);
-    let id = path_id(id);
-    if !valid_id(&id) {
-        return fail(&st, req.headers(), not_found());
-    }
-    match st.sites.get(&id).await {
-        Ok(Some(site)) => ok(StatusCode::OK, site),
-        Ok(None) => fail(&st, req.headers(), not_found()),
-        Err(e) => fail(&st, req.headers(), store_failed(e)),
-    }
+async fn get_site(State(st): St, id: IdParam, session: Session, req: Request) -> Response {
+    handle(st, session, req, |st, _| async move {
+        let id = site_id(id)?;
+        let site = st.sites.get(&id).await.map_err(store_failed)?;
+        Ok(ok(StatusCode::OK, site.ok_or_else(not_found)?))
+    })
+    .await
 }
 
-async fn patch_site(
-    State(st): St,
-    id: Result<Path<String>, PathRejection>,
-    session: Session,
-    req: Request,
-) -> Response {
-    guard!(st, req, session);
-    let id = path_id(id);
-    let (parts, body) = req.into_parts();
-    if !valid_id(&id) {
-        return fail(&st, &parts.headers, not_found());
-    }
-    let input: SiteInput = match read_json(body, ADMIN_BODY_LIMIT).await {
-        Ok(v) => v,
-        Err(r) => return fail(&st, &parts.headers, r),
-    };
-    match st.sites.update(&id, &input).await {
-        Ok(Some(site)) => ok(StatusCode::OK, site),
-        Ok(None) => fail(&st, &parts.headers, not_found()),
-        Err(e) => fail(&st, &parts.headers, admin_err(e)),
-    }
+async fn patch_site(State(st): St, id: IdParam, session: Session, req: Request) -> Response {
+    handle(st, session, req, |st, body| async move {
+        let id = site_id(id)?;
+        let input: SiteInput = read_json(body, ADMIN_BODY_LIMIT).await?;
+        let site = st.sites.update(&id, &input).await.map_err(admin_err)?;
+        Ok(ok(StatusCode::OK, site.ok_or_else(not_found)?))
+    })
+    .await
 }
 
-async fn delete_site(
-    State(st): St,
-    id: Result<Path<String>, PathRejection>,
-    session: Session,
-    req: Request,
-) -> Response {
-    guard!(st, req, session);
-    let id = path_id(id);
-    if !valid_id(&id) {
-        return fail(&st, req.headers(), not_found());
-    }
-    match st.sites.delete(&id).await {
-        Ok(true) => json(
+async fn delete_site(State(st): St, id: IdParam, session: Session, req: Request) -> Response {
+    handle(st, session, req, |st, _| async move {
+        let id = site_id(id)?;
+        if !st.sites.delete(&id).await.map_err(admin_err)? {
+            return Err(not_found());
+        }
+        Ok(ok(
             StatusCode::OK,
-            &serde_json::json!({ "success": true, "data": { "id": id, "deleted": true } }),
-        ),
-        Ok(false) => fail(&st, req.headers(), not_found()),
-        Err(e) => fail(&st, req.headers(), admin_err(e)),
-    }
+            serde_json::json!({ "id": id, "deleted": true }),
+        ))
+    })
+    .await
 }
 
-async fn regenerate_keys(
-    State(st): St,
-    id: Result<Path<String>, PathRejection>,
-    session: Session,
-    req: Request,
-) -> Response {
-    guard!(st, req, session);
-    let id = path_id(id);
-    if !valid_id(&id) {
-        return fail(&st, req.headers(), not_found());
-    }
-    match st.sites.regenerate_keys(&id).await {
-        Ok(Some((site, keys))) => ok(StatusCode::OK, with_secret(&site, &keys)),
-        Ok(None) => fail(&st, req.headers(), not_found()),
-        Err(e) => fail(&st, req.headers(), admin_err(e)),
-    }
+async fn regenerate_keys(State(st): St, id: IdParam, session: Session, req: Request) -> Response {
+    handle(st, session, req, |st, _| async move {
+        let id = site_id(id)?;
+        let (site, keys) = st
+            .sites
+            .regenerate_keys(&id)
+            .await
+            .map_err(admin_err)?
+            .ok_or_else(not_found)?;
+        Ok(ok(StatusCode::OK, with_secret(&site, &keys)))
+    })
+    .await
 }
 
 /// The `period` parameter: absent is `7d`; anything but the four periods is `Err`.
@@ -430,31 +405,27 @@ pub(crate) fn period_param(query: Option<&str>) -> Result<Period, Rejection> {
 
 async fn site_analytics(
     State(st): St,
-    id: Result<Path<String>, PathRejection>,
+    id: IdParam,
     RawQuery(q): RawQuery,
     session: Session,
     req: Request,
 ) -> Response {
-    guard!(st, req, session);
-    let id = path_id(id);
-    let period = match period_param(q.as_deref()) {
-        Ok(p) => p,
-        Err(r) => return fail(&st, req.headers(), r),
-    };
-    if !valid_id(&id) {
-        return fail(&st, req.headers(), not_found());
-    }
-    match st.sites.analytics(&id, period).await {
-        Ok(Some(a)) => {
-            let mut v = serde_json::to_value(&a).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("success".into(), true.into());
-            }
-            json(StatusCode::OK, &v)
+    handle(st, session, req, |st, _| async move {
+        let period = period_param(q.as_deref())?;
+        let id = site_id(id)?;
+        let a = st
+            .sites
+            .analytics(&id, period)
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(not_found)?;
+        let mut v = serde_json::to_value(&a).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("success".into(), true.into());
         }
-        Ok(None) => fail(&st, req.headers(), not_found()),
-        Err(e) => fail(&st, req.headers(), store_failed(e)),
-    }
+        Ok(json(StatusCode::OK, &v))
+    })
+    .await
 }
 
 pub(crate) fn empty(status: StatusCode) -> Response {

@@ -1,4 +1,8 @@
 //! The dashboard: server-rendered pages (maud), no script of its own, charts as SVG.
+//!
+//! Handlers build `Result<page, error page>`: a finished response is a large `Err`, which
+//! is fine on these cold paths.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 
@@ -152,6 +156,35 @@ fn not_found_page(st: &AdminState) -> Response {
     )
 }
 
+/// A form, or why it could not be read.
+type FormOf<T> = Result<Form<T>, FormRejection>;
+
+/// The handlers below build their answer as `Result<page, error page>`.
+async fn either(r: impl std::future::Future<Output = Result<Response, Response>>) -> Response {
+    r.await.unwrap_or_else(|page| page)
+}
+
+fn take<T>(st: &AdminState, form: FormOf<T>) -> Result<T, Response> {
+    form.map(|Form(f)| f).map_err(|e| bad_form(st, e))
+}
+
+/// A value that should exist: none is a 404 page, a database error a 503 page.
+fn found<T, E: std::fmt::Display>(st: &AdminState, r: Result<Option<T>, E>) -> Result<T, Response> {
+    match r {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(not_found_page(st)),
+        Err(e) => Err(store_error_page(st, e)),
+    }
+}
+
+fn checked_id(st: &AdminState, id: &str) -> Result<(), Response> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(not_found_page(st))
+    }
+}
+
 fn bad_form(st: &AdminState, e: FormRejection) -> Response {
     message_page(
         st,
@@ -301,22 +334,17 @@ async fn login_post(
     r
 }
 
-async fn logout(
-    State(st): St,
-    session: Session,
-    form: Result<Form<CsrfForm>, FormRejection>,
-) -> Response {
-    let Form(form) = match form {
-        Ok(f) => f,
-        Err(e) => return bad_form(&st, e),
-    };
-    if let Err(r) = require_post(&st, &session, &form.csrf).await {
-        return r;
-    }
-    if let Err(e) = session.flush().await {
-        return store_error_page(&st, e);
-    }
-    redirect(&url(&st, "/login"))
+async fn logout(State(st): St, session: Session, form: FormOf<CsrfForm>) -> Response {
+    either(async {
+        let form = take(&st, form)?;
+        require_post(&st, &session, &form.csrf).await?;
+        session
+            .flush()
+            .await
+            .map_err(|e| store_error_page(&st, e))?;
+        Ok(redirect(&url(&st, "/login")))
+    })
+    .await
 }
 
 /// `{"csrfToken": "..."}` for API clients that use the session cookie.
@@ -341,16 +369,14 @@ fn usage(s: &SiteRecord) -> String {
 }
 
 async fn sites_page(State(st): St, session: Session) -> Response {
-    let csrf = match require(&st, &session).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let sites = match st.sites.list().await {
-        Ok(s) => s,
-        Err(e) => return store_error_page(&st, e),
-    };
+    either(sites_page_inner(&st, &session)).await
+}
+
+async fn sites_page_inner(st: &AdminState, session: &Session) -> Result<Response, Response> {
+    let csrf = require(st, session).await?;
+    let sites = st.sites.list().await.map_err(|e| store_error_page(st, e))?;
     let body = html! {
-        p { a.button href=(url(&st, "/sites/new")) { "Create a site" } }
+        p { a.button href=(url(st, "/sites/new")) { "Create a site" } }
         @if sites.is_empty() {
             p { "No sites yet." }
         } @else {
@@ -361,7 +387,7 @@ async fn sites_page(State(st): St, session: Session) -> Response {
                     tbody {
                         @for s in &sites {
                             tr {
-                                th scope="row" { a href=(url(&st, &format!("/sites/{}", s.id))) { (s.name) } }
+                                th scope="row" { a href=(url(st, &format!("/sites/{}", s.id))) { (s.name) } }
                                 td { (s.domain.as_deref().unwrap_or("-")) }
                                 td { code { (s.site_key) } }
                                 td { (s.mode.as_str()) }
@@ -375,7 +401,7 @@ async fn sites_page(State(st): St, session: Session) -> Response {
             }
         }
     };
-    page(StatusCode::OK, layout(&st, "Sites", Some(&csrf), body))
+    Ok(page(StatusCode::OK, layout(st, "Sites", Some(&csrf), body)))
 }
 
 #[derive(Deserialize)]
@@ -465,12 +491,15 @@ fn site_form(
 }
 
 async fn new_site_page(State(st): St, session: Session) -> Response {
-    let csrf = match require(&st, &session).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body = site_form(&csrf, &url(&st, "/sites"), None, None, "Create site");
-    page(StatusCode::OK, layout(&st, "New site", Some(&csrf), body))
+    either(async {
+        let csrf = require(&st, &session).await?;
+        let body = site_form(&csrf, &url(&st, "/sites"), None, None, "Create site");
+        Ok(page(
+            StatusCode::OK,
+            layout(&st, "New site", Some(&csrf), body),
+        ))
+    })
+    .await
 }
 
 fn keys_page(st: &AdminState, csrf: &str, title: &str, site: &SiteRecord, keys: &Keys) -> Response {
@@ -485,35 +514,28 @@ fn keys_page(st: &AdminState, csrf: &str, title: &str, site: &SiteRecord, keys: 
     page(StatusCode::OK, layout(st, title, Some(csrf), body))
 }
 
-async fn create_site_post(
-    State(st): St,
-    session: Session,
-    form: Result<Form<SiteForm>, FormRejection>,
-) -> Response {
-    let Form(form) = match form {
-        Ok(f) => f,
-        Err(e) => return bad_form(&st, e),
-    };
-    let csrf = match require_post(&st, &session, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let res = match form.input() {
-        Ok(input) => st.sites.create(&input).await,
-        Err(e) => Err(e),
-    };
-    match res {
-        Ok((site, keys)) => keys_page(&st, &csrf, "Site created", &site, &keys),
-        Err(AdminError::Invalid(f, why)) => {
-            let msg = format!("{f} {why}");
-            let body = site_form(&csrf, &url(&st, "/sites"), None, Some(&msg), "Create site");
-            page(
-                StatusCode::BAD_REQUEST,
-                layout(&st, "New site", Some(&csrf), body),
-            )
+async fn create_site_post(State(st): St, session: Session, form: FormOf<SiteForm>) -> Response {
+    either(async {
+        let form = take(&st, form)?;
+        let csrf = require_post(&st, &session, &form.csrf).await?;
+        match form.input() {
+            Ok(input) => st.sites.create(&input).await,
+            Err(e) => Err(e),
         }
-        Err(AdminError::Store(e)) => store_error_page(&st, e),
-    }
+        .map(|(site, keys)| keys_page(&st, &csrf, "Site created", &site, &keys))
+        .map_err(|e| match e {
+            AdminError::Invalid(f, why) => {
+                let msg = format!("{f} {why}");
+                let body = site_form(&csrf, &url(&st, "/sites"), None, Some(&msg), "Create site");
+                page(
+                    StatusCode::BAD_REQUEST,
+                    layout(&st, "New site", Some(&csrf), body),
+                )
+            }
+            AdminError::Store(e) => store_error_page(&st, e),
+        })
+    })
+    .await
 }
 
 fn chart(a: &Analytics) -> Markup {
@@ -639,40 +661,25 @@ async fn site_page(
     RawQuery(q): RawQuery,
     session: Session,
 ) -> Response {
-    let csrf = match require(&st, &session).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Ok(period) = period_param(q.as_deref()) else {
-        return message_page(
-            &st,
-            StatusCode::BAD_REQUEST,
-            "Bad period",
-            "The period must be one of 24h, 7d, 30d, 90d.",
-        );
-    };
-    if !valid_id(&id) {
-        return not_found_page(&st);
-    }
-    let site = match st.sites.get(&id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found_page(&st),
-        Err(e) => return store_error_page(&st, e),
-    };
-    let a = match st.sites.analytics(&id, period).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return not_found_page(&st),
-        Err(e) => return store_error_page(&st, e),
-    };
-    page(
-        StatusCode::OK,
-        layout(
-            &st,
-            &site.name,
-            Some(&csrf),
-            site_body(&st, &csrf, &site, &a, None),
-        ),
-    )
+    either(async {
+        let csrf = require(&st, &session).await?;
+        let period = period_param(q.as_deref()).map_err(|_| {
+            message_page(
+                &st,
+                StatusCode::BAD_REQUEST,
+                "Bad period",
+                "The period must be one of 24h, 7d, 30d, 90d.",
+            )
+        })?;
+        let site = load_site(&st, &id).await?;
+        let a = found(&st, st.sites.analytics(&id, period).await)?;
+        let body = site_body(&st, &csrf, &site, &a, None);
+        Ok(page(
+            StatusCode::OK,
+            layout(&st, &site.name, Some(&csrf), body),
+        ))
+    })
+    .await
 }
 
 fn site_body(
@@ -706,48 +713,30 @@ async fn update_site_post(
     State(st): St,
     Path(id): Path<String>,
     session: Session,
-    form: Result<Form<SiteForm>, FormRejection>,
+    form: FormOf<SiteForm>,
 ) -> Response {
-    let Form(form) = match form {
-        Ok(f) => f,
-        Err(e) => return bad_form(&st, e),
-    };
-    let csrf = match require_post(&st, &session, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !valid_id(&id) {
-        return not_found_page(&st);
-    }
-    let res = match form.input() {
-        Ok(input) => st.sites.update(&id, &input).await,
-        Err(e) => Err(e),
-    };
-    match res {
-        Ok(Some(_)) => redirect(&url(&st, &format!("/sites/{id}"))),
-        Ok(None) => not_found_page(&st),
-        Err(AdminError::Invalid(f, why)) => {
-            let (site, a) = match (
-                st.sites.get(&id).await,
-                st.sites.analytics(&id, Period::default()).await,
-            ) {
-                (Ok(Some(s)), Ok(Some(a))) => (s, a),
-                (Ok(None), _) | (_, Ok(None)) => return not_found_page(&st),
-                (Err(e), _) | (_, Err(e)) => return store_error_page(&st, e),
-            };
+    either(async {
+        let form = take(&st, form)?;
+        let csrf = require_post(&st, &session, &form.csrf).await?;
+        checked_id(&st, &id)?;
+        let res = match form.input() {
+            Ok(input) => st.sites.update(&id, &input).await,
+            Err(e) => Err(e),
+        };
+        if let Err(AdminError::Invalid(f, why)) = res {
+            let site = load_site(&st, &id).await?;
+            let a = found(&st, st.sites.analytics(&id, Period::default()).await)?;
             let msg = format!("{f} {why}");
-            page(
+            let body = site_body(&st, &csrf, &site, &a, Some(&msg));
+            return Ok(page(
                 StatusCode::BAD_REQUEST,
-                layout(
-                    &st,
-                    &site.name,
-                    Some(&csrf),
-                    site_body(&st, &csrf, &site, &a, Some(&msg)),
-                ),
-            )
+                layout(&st, &site.name, Some(&csrf), body),
+            ));
         }
-        Err(AdminError::Store(e)) => store_error_page(&st, e),
-    }
+        found(&st, res)?;
+        Ok(redirect(&url(&st, &format!("/sites/{id}"))))
+    })
+    .await
 }
 
 fn confirm_page(
@@ -771,23 +760,15 @@ fn confirm_page(
 }
 
 async fn load_site(st: &AdminState, id: &str) -> Result<SiteRecord, Response> {
-    if !valid_id(id) {
-        return Err(not_found_page(st));
-    }
-    match st.sites.get(id).await {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(not_found_page(st)),
-        Err(e) => Err(store_error_page(st, e)),
-    }
+    checked_id(st, id)?;
+    found(st, st.sites.get(id).await)
 }
 
 async fn regenerate_page(State(st): St, Path(id): Path<String>, session: Session) -> Response {
-    let csrf = match require(&st, &session).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match load_site(&st, &id).await {
-        Ok(site) => confirm_page(
+    either(async {
+        let csrf = require(&st, &session).await?;
+        let site = load_site(&st, &id).await?;
+        Ok(confirm_page(
             &st,
             &csrf,
             &site,
@@ -795,42 +776,32 @@ async fn regenerate_page(State(st): St, Path(id): Path<String>, session: Session
             &format!("Regenerate the keys of {}?", site.name),
             "The current site key and secret key stop working at once: pages and servers using them fail until you deploy the new keys.",
             "Regenerate keys",
-        ),
-        Err(r) => r,
-    }
+        ))
+    })
+    .await
 }
 
 async fn regenerate_post(
     State(st): St,
     Path(id): Path<String>,
     session: Session,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: FormOf<CsrfForm>,
 ) -> Response {
-    let Form(form) = match form {
-        Ok(f) => f,
-        Err(e) => return bad_form(&st, e),
-    };
-    let csrf = match require_post(&st, &session, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !valid_id(&id) {
-        return not_found_page(&st);
-    }
-    match st.sites.regenerate_keys(&id).await {
-        Ok(Some((site, keys))) => keys_page(&st, &csrf, "New keys", &site, &keys),
-        Ok(None) => not_found_page(&st),
-        Err(e) => store_error_page(&st, e),
-    }
+    either(async {
+        let form = take(&st, form)?;
+        let csrf = require_post(&st, &session, &form.csrf).await?;
+        checked_id(&st, &id)?;
+        let (site, keys) = found(&st, st.sites.regenerate_keys(&id).await)?;
+        Ok(keys_page(&st, &csrf, "New keys", &site, &keys))
+    })
+    .await
 }
 
 async fn delete_page(State(st): St, Path(id): Path<String>, session: Session) -> Response {
-    let csrf = match require(&st, &session).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match load_site(&st, &id).await {
-        Ok(site) => confirm_page(
+    either(async {
+        let csrf = require(&st, &session).await?;
+        let site = load_site(&st, &id).await?;
+        Ok(confirm_page(
             &st,
             &csrf,
             &site,
@@ -838,43 +809,38 @@ async fn delete_page(State(st): St, Path(id): Path<String>, session: Session) ->
             &format!("Delete {}?", site.name),
             "The site, its keys and all its analytics are deleted. This cannot be undone.",
             "Delete site",
-        ),
-        Err(r) => r,
-    }
+        ))
+    })
+    .await
 }
 
 async fn delete_post(
     State(st): St,
     Path(id): Path<String>,
     session: Session,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: FormOf<CsrfForm>,
 ) -> Response {
-    let Form(form) = match form {
-        Ok(f) => f,
-        Err(e) => return bad_form(&st, e),
-    };
-    if let Err(r) = require_post(&st, &session, &form.csrf).await {
-        return r;
-    }
-    if !valid_id(&id) {
-        return not_found_page(&st);
-    }
-    match st.sites.delete(&id).await {
-        Ok(true) => redirect(&url(&st, "/")),
-        Ok(false) => not_found_page(&st),
-        Err(e) => store_error_page(&st, e),
-    }
+    either(async {
+        let form = take(&st, form)?;
+        require_post(&st, &session, &form.csrf).await?;
+        checked_id(&st, &id)?;
+        found(&st, st.sites.delete(&id).await.map(|d| d.then_some(())))?;
+        Ok(redirect(&url(&st, "/")))
+    })
+    .await
 }
 
 async fn try_page(State(st): St, Path(id): Path<String>, session: Session) -> Response {
-    let csrf = match require(&st, &session).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let site = match load_site(&st, &id).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    either(try_page_inner(&st, &id, &session)).await
+}
+
+async fn try_page_inner(
+    st: &AdminState,
+    id: &str,
+    session: &Session,
+) -> Result<Response, Response> {
+    let csrf = require(st, session).await?;
+    let site = load_site(st, id).await?;
     let w = format!("{}/widget", st.base);
     let body = html! {
         link rel="stylesheet" href=(format!("{w}/shield-pow.css"));
@@ -884,17 +850,17 @@ async fn try_page(State(st): St, Path(id): Path<String>, session: Session) -> Re
         }
         p { "Token: " code id="demo-token" { "none yet" } }
         p { output id="demo-result" aria-live="polite" {} }
-        p { a href=(url(&st, &format!("/sites/{}", site.id))) { "Back to " (site.name) } }
+        p { a href=(url(st, &format!("/sites/{}", site.id))) { "Back to " (site.name) } }
         script src=(format!("{w}/shield-pow.js")) {}
         script src=(format!("{w}/demo.js")) {}
     };
-    page(
+    Ok(page(
         StatusCode::OK,
         layout(
-            &st,
+            st,
             &format!("Try the widget: {}", site.name),
             Some(&csrf),
             body,
         ),
-    )
+    ))
 }
