@@ -267,17 +267,8 @@ pub struct SiteBody {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteWithSecret {
-    id: String,
-    name: String,
-    domain: Option<String>,
-    site_key: String,
-    mode: WidgetMode,
-    difficulty: u8,
-    active: bool,
-    monthly_quota: Option<u64>,
-    verifications_this_month: u64,
-    created_at: String,
-    updated_at: String,
+    #[serde(flatten)]
+    site: SiteBody,
     /// `ecs_live_...`: for `/api/validate`; keep it on the server.
     secret_key: String,
 }

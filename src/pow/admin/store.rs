@@ -517,6 +517,13 @@ mod futures_core_shim {
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
 
+/// Which unique column a lookup goes by.
+#[derive(Clone, Copy)]
+enum SiteColumn {
+    Id,
+    SiteKey,
+}
+
 const SITE_COLUMNS: &str = "s.id, s.name, s.domain, s.mode, s.difficulty, s.active, \
      s.monthly_quota, s.site_key, s.secret_sha256, s.created_ms, s.updated_ms, \
      COALESCE(u.verifications, 0) AS used";
@@ -631,18 +638,31 @@ impl SqlSites {
             .collect()
     }
 
-    async fn get_full(&self, id: &str) -> Result<Option<(SiteRecord, String)>, StoreError> {
+    /// The site whose `column` (`id` or `site_key`) is `value`, with its secret digest.
+    async fn fetch(
+        &self,
+        column: SiteColumn,
+        value: &str,
+    ) -> Result<Option<(SiteRecord, String)>, StoreError> {
         let sql = format!(
             "SELECT {SITE_COLUMNS} FROM ecurtiy_sites s LEFT JOIN ecurtiy_usage u \
-             ON u.site_id = s.id AND u.month = $1 WHERE s.id = $2"
+             ON u.site_id = s.id AND u.month = $1 WHERE s.{} = $2",
+            match column {
+                SiteColumn::Id => "id",
+                SiteColumn::SiteKey => "site_key",
+            }
         );
         let row = sqlx::query(&sql)
             .bind(month_of(self.now()))
-            .bind(id)
+            .bind(value)
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(db_err)?;
         row.as_ref().map(record_of).transpose().map_err(db_err)
+    }
+
+    async fn get_full(&self, id: &str) -> Result<Option<(SiteRecord, String)>, StoreError> {
+        self.fetch(SiteColumn::Id, id).await
     }
 
     /// One site by id.
@@ -965,17 +985,7 @@ impl SqlSites {
             }
         }
         let generation = sh.generation.load(Ordering::SeqCst);
-        let sql = format!(
-            "SELECT {SITE_COLUMNS} FROM ecurtiy_sites s LEFT JOIN ecurtiy_usage u \
-             ON u.site_id = s.id AND u.month = $1 WHERE s.site_key = $2"
-        );
-        let row = sqlx::query(&sql)
-            .bind(month_of(self.now()))
-            .bind(site_key)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(db_err)?;
-        let site = match row.as_ref().map(record_of).transpose().map_err(db_err)? {
+        let site = match self.fetch(SiteColumn::SiteKey, site_key).await? {
             Some((rec, digest)) => site_of(&rec, &digest),
             None => None,
         };
