@@ -5,6 +5,7 @@
 //   node tests/peers/admin_browser.mjs <base-url> <password> <screenshot-dir>
 // Prints "PASS"; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
+import { shot } from './shot.mjs';
 
 const [base, password, outDir = 'target'] = process.argv.slice(2);
 if (!base || !password) {
@@ -41,7 +42,7 @@ try {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor();
   await page.getByLabel('Admin password').fill(password);
-  await page.screenshot({ path: outDir + '/admin-login.png', fullPage: true });
+  await shot(page, outDir + '/admin-login.png');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
   const cookies = await ctx.cookies();
@@ -61,7 +62,7 @@ try {
   const siteKey = (await page.textContent('#site-key')).trim();
   const secretKey = (await page.textContent('#secret-key')).trim();
   if (!siteKey.startsWith('eck_live_') || !secretKey.startsWith('ecs_live_')) fail('keys: ' + siteKey + ' ' + secretKey);
-  await page.screenshot({ path: outDir + '/admin-keys.png', fullPage: true });
+  await shot(page, outDir + '/admin-keys.png');
   await page.getByRole('link', { name: 'Go to Browser shop' }).click();
   await page.getByRole('heading', { name: 'Browser shop', level: 1 }).waitFor();
   if ((await page.textContent('#total-verifications')).trim() !== '0') fail('a new site has verifications');
@@ -76,7 +77,7 @@ try {
   await page.waitForSelector('.shield-pow[data-state=verified], .shield-pow[data-state=failed]', { timeout: 90000 });
   const state = await page.getAttribute('.shield-pow', 'data-state');
   if (state !== 'verified') fail('widget did not verify: ' + (await page.textContent('.shield-pow .sp-status')));
-  await page.screenshot({ path: outDir + '/admin-try.png', fullPage: true });
+  await shot(page, outDir + '/admin-try.png');
 
   // 4. The verification shows in the analytics (written in the background: poll briefly).
   let total = '0';
@@ -95,7 +96,7 @@ try {
   if ((await page.locator('#recent tbody tr').count()) !== 1) fail('recent verifications');
   await noHorizontalScroll(page, 'the analytics page');
   await page.locator('svg.chart').scrollIntoViewIfNeeded();
-  await page.screenshot({ path: outDir + '/admin-analytics.png', fullPage: true });
+  await shot(page, outDir + '/admin-analytics.png');
 
   // 5. Regenerate the keys, with a confirmation step.
   await page.getByRole('link', { name: 'Regenerate keys' }).click();
@@ -106,7 +107,7 @@ try {
   if (newKey === siteKey || !newKey.startsWith('eck_live_')) fail('key not regenerated: ' + newKey);
   const old = await page.request.post(base + '/captcha/api/challenge', { data: { siteKey } });
   if (old.status() !== 401) fail('the old site key still works: ' + old.status());
-  await page.screenshot({ path: outDir + '/admin-regenerated.png', fullPage: true });
+  await shot(page, outDir + '/admin-regenerated.png');
 
   // 6. Sign out.
   await page.getByRole('button', { name: 'Sign out' }).click();

@@ -3,6 +3,7 @@
 //   node tests/peers/pow_browser.mjs <base-url> <screenshot-dir>
 // Prints the widget's hash rate and "PASS"; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
+import { shot } from './shot.mjs';
 
 const base = process.argv[2];
 const outDir = process.argv[3] || 'target';
@@ -52,7 +53,7 @@ try {
   const result = await page.textContent('#demo-result');
   console.log('protected API answered: ' + result);
   if (!result.startsWith('200 ')) fail('protected route refused the token: ' + result);
-  await page.screenshot({ path: outDir + '/pow-widget.png', fullPage: true });
+  await shot(page, outDir + '/pow-widget.png');
 
   // 2. The inline layer's interstitial: a fresh browser profile navigates to a protected page.
   const ctx2 = await browser.newContext({ viewport: { width: 800, height: 600 } });
@@ -60,7 +61,7 @@ try {
   page2.on('pageerror', (e) => console.log('[pageerror] ' + e.message));
   const first = await page2.goto(base + '/app/', { waitUntil: 'domcontentloaded' });
   if (first.status() !== 401) fail('expected the interstitial (401), got ' + first.status());
-  await page2.screenshot({ path: outDir + '/pow-interstitial.png' }).catch(() => {});
+  await shot(page2, outDir + '/pow-interstitial.png').catch(() => {});
   await page2.waitForSelector('#app', { timeout: 90000 });
   const heading = await page2.textContent('#app');
   const stats2 = await page2.evaluate(() => window.ShieldPow ? window.ShieldPow.stats : null).catch(() => null);
@@ -74,7 +75,7 @@ try {
     return rs.map((r) => r.status);
   });
   if (!codes.every((c) => c === 200)) fail('parallel requests with the pass: ' + codes.join(','));
-  await page2.screenshot({ path: outDir + '/pow-after-interstitial.png' });
+  await shot(page2, outDir + '/pow-after-interstitial.png');
 
   console.log(`widget solve: ${stats.hashes} hashes in ${stats.solveMs} ms with ${stats.workers} workers (includes worker start-up)`);
   // A steady-state measurement: every worker on an unsolvable difficulty for 3 s.
