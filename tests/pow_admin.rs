@@ -62,6 +62,27 @@ async fn connect(backend: Backend, clock: &ManualClock) -> SqlSites {
             let pool = sqlx::AnyPool::connect(&pg_base())
                 .await
                 .expect("PostgreSQL at 127.0.0.1:5432 (database test) must be running");
+            // Schemas of earlier runs whose process is gone: dropped, so runs leave no
+            // growing pile behind (a live run's schemas are never touched).
+            let stale: Vec<String> =
+                sqlx::query("SELECT CAST(nspname AS TEXT) FROM pg_namespace WHERE nspname LIKE 'ts\\_admin\\_%'")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| sqlx::Row::get::<String, _>(r, 0))
+                    .filter(|name| {
+                        let pid = name.split('_').nth(2).unwrap_or("");
+                        !pid.is_empty()
+                            && pid.bytes().all(|b| b.is_ascii_digit())
+                            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                    })
+                    .collect();
+            for name in stale {
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&pool)
+                    .await;
+            }
             sqlx::query(&format!("CREATE SCHEMA {schema}"))
                 .execute(&pool)
                 .await
