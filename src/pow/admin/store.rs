@@ -332,6 +332,10 @@ struct Shared {
     unknown: Mutex<HashMap<Box<str>, Instant>>,
     /// Bumped by every change: a lookup that started before a change does not cache.
     generation: AtomicU64,
+    /// Held for writing by the writer from a batch's commit to moving its events from
+    /// `pending` to `db`, and for reading by a quota refresh: a refresh never reads a
+    /// count that already holds events still counted as pending (a double count).
+    gate: tokio::sync::RwLock<()>,
 }
 
 struct Inner {
@@ -463,6 +467,7 @@ impl SqlSitesBuilder {
             sites: Mutex::new(HashMap::new()),
             unknown: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            gate: tokio::sync::RwLock::new(()),
         });
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         tokio::spawn(writer(pool.clone(), rx, shared.clone(), self.batch));
@@ -1023,6 +1028,7 @@ impl SqlSites {
         let used = match cached {
             Some(n) => n,
             None => {
+                let _gate = self.inner.shared.gate.read().await;
                 let db: i64 = sqlx::query(
                     "SELECT COALESCE(MAX(verifications), 0) AS n FROM ecurtiy_usage \
                      WHERE site_id = $1 AND month = $2",
@@ -1073,23 +1079,33 @@ impl SiteStore for SqlSites {
     }
 
     fn record(&self, event: VerificationEvent) {
-        let verify = event.kind == EventKind::Verify;
-        let site = event.site_id.clone();
-        let month = month_of(event.at);
         let shared = &self.inner.shared;
+        // Counted as pending *before* it is queued: the writer may write it (and move it
+        // from pending to written) before `try_send` even returns.
+        let counted = (event.kind == EventKind::Verify).then(|| {
+            let month = month_of(event.at);
+            let mut u = lock(&shared.usage);
+            match u.get_mut(&event.site_id) {
+                Some(e) if e.month == month => {
+                    e.pending += 1;
+                    Some((event.site_id.clone(), month))
+                }
+                _ => None,
+            }
+        });
         match self.inner.tx.try_send(Msg::Event(event)) {
             Ok(()) => {
                 shared.stats.queued.fetch_add(1, Ordering::Relaxed);
-                if verify {
+            }
+            Err(_) => {
+                if let Some((site, month)) = counted.flatten() {
                     let mut u = lock(&shared.usage);
                     if let Some(e) = u.get_mut(&site)
                         && e.month == month
                     {
-                        e.pending += 1;
+                        e.pending = e.pending.saturating_sub(1);
                     }
                 }
-            }
-            Err(_) => {
                 let n = shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 if n.is_power_of_two() {
                     tracing::warn!(
@@ -1153,7 +1169,9 @@ async fn write_with_retry(
     let n = events.len() as u64;
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=3 {
-        match write_batch(pool, sigil, events).await {
+        let gate = shared.gate.write().await;
+        let res = write_batch(pool, sigil, events).await;
+        match res {
             Ok(()) => {
                 shared.stats.written.fetch_add(n, Ordering::Relaxed);
                 let mut u = lock(&shared.usage);
@@ -1168,6 +1186,7 @@ async fn write_with_retry(
                 return;
             }
             Err(e) if attempt < 3 => {
+                drop(gate);
                 tracing::warn!(error = %e, attempt, "ECURTIY analytics write failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 5;
