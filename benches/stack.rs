@@ -47,11 +47,12 @@ use axum::routing::get;
 use criterion::{BatchSize, Criterion};
 use http::Request;
 use tower::ServiceExt;
+use tower_http::map_response_body::MapResponseBodyLayer;
 use tower_shield::Shield;
 use tower_shield::auth::StaticApiKeys;
 use tower_shield::classify::Classifier;
 use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
-use tower_shield::core::Quota;
+use tower_shield::core::{Quota, ShieldBody};
 use tower_shield::ratelimit::{HeaderMode, RateLimitLayer};
 
 struct Counting;
@@ -96,7 +97,7 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 10] = [
+const CONFIGS: [&str; 12] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
@@ -106,6 +107,8 @@ const CONFIGS: [&str; 10] = [
     "governor",
     "governor-headers",
     "shield",
+    "shield-axum-body",
+    "ratelimit-peer-axum-body",
     "shield-pow",
 ];
 
@@ -193,6 +196,23 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             )
         }
         "shield" => (hello.layer(shield_builder().build().unwrap()), None),
+        // The same, with the response body handed to axum as its own `Body` (unboxed).
+        "shield-axum-body" => (
+            hello.layer(
+                tower::ServiceBuilder::new()
+                    .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
+                    .layer(shield_builder().build().unwrap()),
+            ),
+            None,
+        ),
+        "ratelimit-peer-axum-body" => (
+            hello.layer(
+                tower::ServiceBuilder::new()
+                    .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
+                    .layer(RateLimitLayer::new(never()).headers(HeaderMode::Off)),
+            ),
+            None,
+        ),
         "shield-pow" => {
             let shield = shield_builder().pow_with(POW_SECRET, Ok).build().unwrap();
             let pow = shield.pow().unwrap();

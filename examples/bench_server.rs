@@ -49,6 +49,8 @@ enum Mode {
     Governor,
     GovernorHeaders,
     Shield,
+    /// The full stack with its response body handed to axum unboxed.
+    ShieldAxumBody,
     ShieldPow,
     ShieldSig,
     Flood,
@@ -206,6 +208,13 @@ fn app(mode: Mode, max_keys: usize) -> Router {
             hello.layer(tower_governor::GovernorLayer::new(config))
         }
         Mode::Shield => hello.layer(shield(1_000_000, never())),
+        Mode::ShieldAxumBody => hello.layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::map_response_body::MapResponseBodyLayer::new(
+                    tower_shield::core::ShieldBody::into_axum,
+                ))
+                .layer(shield(1_000_000, never())),
+        ),
         Mode::ShieldPow => hello.layer(shield_pow()),
         Mode::ShieldSig => {
             let keys = StaticKeys::new().key(SIG_ID, SIG_SECRET).unwrap();

@@ -49,6 +49,36 @@ impl<B> ShieldBody<B> {
     }
 }
 
+#[cfg(feature = "axum")]
+impl ShieldBody<axum::body::Body> {
+    /// This body as axum's [`Body`](axum::body::Body): the inner body as it is, a body
+    /// tower-shield wrote as a full one.
+    ///
+    /// axum boxes every layer's response body unless it already is its `Body`; mapping a
+    /// tower-shield layer's responses with this (tower-http's `MapResponseBodyLayer`)
+    /// spares that allocation and the dynamic calls on every request:
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tower::ServiceBuilder;
+    /// use tower_http::map_response_body::MapResponseBodyLayer;
+    /// use tower_shield::core::ShieldBody;
+    /// use tower_shield::client_ip::ClientIpLayer;
+    ///
+    /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(
+    ///     ServiceBuilder::new()
+    ///         .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
+    ///         .layer(ClientIpLayer::peer()),
+    /// );
+    /// ```
+    pub fn into_axum(self) -> axum::body::Body {
+        match self {
+            ShieldBody::Inner { body } => body,
+            ShieldBody::Full { data } => data.map_or_else(axum::body::Body::empty, Into::into),
+        }
+    }
+}
+
 impl<B> Default for ShieldBody<B> {
     fn default() -> Self {
         Self::empty()
