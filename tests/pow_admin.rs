@@ -349,6 +349,21 @@ async fn authorization(b: Backend) {
             assert_eq!(r.body["success"], false);
         }
     }
+    // Without credentials, an unknown or malformed id is 401 too (existence is not told).
+    for p in [
+        "/api/sites/site_nope",
+        "/api/sites/%00",
+        "/api/analytics/site_nope?period=1y",
+    ] {
+        let r = e
+            .call(
+                Request::get(format!("/captcha{p}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{p}");
+    }
     // Unknown ids: 404.
     for (m, p) in [
         ("GET", "/api/sites/site_nope"),
@@ -875,10 +890,24 @@ async fn login(e: &Env, planted: Option<&str>) -> (String, String) {
 
 async fn dashboard_forms_need_csrf_and_escape(b: Backend) {
     let e = env(b).await;
-    // A session id planted before sign-in is not the one that comes out of it.
-    let planted = "ecurtiy_admin=AAAAAAAAAAAAAAAAAAAAAA";
-    let (session, csrf) = login(&e, Some(planted)).await;
+    // A session that exists (signed in, as an attacker could have for a victim's
+    // browser) planted before sign-in: the sign-in issues a new id and the old one dies.
+    let (planted, _) = login(&e, None).await;
+    let (session, csrf) = login(&e, Some(&planted)).await;
     assert_ne!(session, planted);
+    let old = e
+        .call(
+            Request::get("/captcha/api/sites")
+                .header(header::COOKIE, &planted)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "the planted id still works"
+    );
     let form = |path: &str, body: String| {
         Request::post(format!("/captcha/admin{path}"))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

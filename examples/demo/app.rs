@@ -104,17 +104,18 @@ pub struct Built {
     pub one_time_admin: Option<crate::config::OneTimeAdmin>,
 }
 
-/// `scheme://user:password@host/...` without the password.
+/// `scheme://user:password@host/...` without the password (which may hold `@` itself).
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+    let Some(s) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let end = url[s..].find(['/', '?']).map_or(url.len(), |i| s + i);
+    let Some(at) = url[s..end].rfind('@').map(|i| s + i) else {
+        return url.to_owned();
+    };
+    match url[s..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..s], &url[at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -442,4 +443,21 @@ async fn app_protected(ip: ClientIp) -> Json<AppData> {
         data: vec![4, 5, 6],
         principal: format!("pow:{ip}"),
     })
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://u:p@ss@db:5432/x?sslmode=require"),
+            "postgres://u:***@db:5432/x?sslmode=require"
+        );
+        assert_eq!(super::redact("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(
+            super::redact("sqlite://data/e.db?mode=rwc"),
+            "sqlite://data/e.db?mode=rwc"
+        );
+        assert_eq!(super::redact("sqlite::memory:"), "sqlite::memory:");
+    }
 }

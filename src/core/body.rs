@@ -59,17 +59,28 @@ impl ShieldBody<axum::body::Body> {
     /// spares that allocation and the dynamic calls on every request:
     ///
     /// ```
-    /// use axum::{Router, routing::get};
-    /// use tower::ServiceBuilder;
+    /// use std::convert::Infallible;
+    /// use axum::body::Body;
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
     /// use tower_http::map_response_body::MapResponseBodyLayer;
     /// use tower_shield::core::ShieldBody;
-    /// use tower_shield::client_ip::ClientIpLayer;
     ///
-    /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(
-    ///     ServiceBuilder::new()
-    ///         .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
-    ///         .layer(ClientIpLayer::peer()),
-    /// );
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Stands for a tower-shield layer's service: `Response<ShieldBody<Body>>`.
+    /// let shielded = service_fn(|_req: Request<Body>| async {
+    ///     Ok::<_, Infallible>(Response::new(ShieldBody::full("refused")))
+    /// });
+    /// // `Router::layer(ServiceBuilder::new().layer(MapResponseBodyLayer::new(..)).layer(shield))`
+    /// // in an app; here the mapped service alone.
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
+    ///     .service(shielded);
+    /// let res: Response<Body> = svc.oneshot(Request::new(Body::empty())).await.unwrap();
+    /// let bytes = axum::body::to_bytes(res.into_body(), 64).await.unwrap();
+    /// assert_eq!(&bytes[..], b"refused");
+    /// # }
     /// ```
     pub fn into_axum(self) -> axum::body::Body {
         match self {

@@ -30,12 +30,17 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 const MAX_CACHED_KEYS: usize = 4096;
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "init", include_str!("migrations/0001_init.sql")),
     (
         2,
         "imports and tombstones",
         include_str!("migrations/0002_imports_tombstones.sql"),
+    ),
+    (
+        3,
+        "sites before imports were tracked",
+        include_str!("migrations/0003_mark_existing_imported.sql"),
     ),
 ];
 /// Longest solve time stored, ms (a day): the client reports it, and sums must not overflow.
@@ -305,7 +310,8 @@ struct Stats {
 }
 
 enum Msg {
-    Event(VerificationEvent),
+    /// An event, and whether `record` counted it as pending (only those are uncounted).
+    Event(VerificationEvent, bool),
     Flush(oneshot::Sender<()>),
 }
 
@@ -450,7 +456,9 @@ impl SqlSitesBuilder {
         let mut opts = AnyPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(Duration::from_secs(5));
-        if self.url.starts_with("sqlite::memory:") || self.url.contains("mode=memory") {
+        if self.url.starts_with("sqlite:")
+            && (self.url.contains(":memory:") || self.url.contains("mode=memory"))
+        {
             // Every connection to an in-memory SQLite database is a database of its own:
             // keep exactly one, for ever.
             opts = opts
@@ -622,9 +630,13 @@ impl SqlSites {
 
     fn forget_cached(&self) {
         let sh = &self.inner.shared;
+        // Bumped under both locks: a lookup compares the generation under the lock it
+        // inserts with, so it either inserts before this clear or sees the new value.
+        let mut sites = lock(&sh.sites);
+        let mut unknown = lock(&sh.unknown);
         sh.generation.fetch_add(1, Ordering::SeqCst);
-        lock(&sh.sites).clear();
-        lock(&sh.unknown).clear();
+        sites.clear();
+        unknown.clear();
     }
 
     /// Every site, oldest first, with this month's verification counts.
@@ -870,16 +882,17 @@ impl SqlSites {
         self.forget_cached();
         lock(&self.inner.shared.usage).remove(id);
         if n == 1 {
-            // This instance's own queued events for the site: write them, then delete them.
+            // This instance's own queued events for the site: write them, then delete
+            // them. The site is gone already; what fails here the tombstone sweeps later.
             self.flush().await;
-            sqlx::query("DELETE FROM ecurtiy_events WHERE site_id = $1")
-                .bind(id)
-                .execute(&self.inner.pool)
-                .await?;
-            sqlx::query("DELETE FROM ecurtiy_usage WHERE site_id = $1")
-                .bind(id)
-                .execute(&self.inner.pool)
-                .await?;
+            for sql in [
+                "DELETE FROM ecurtiy_events WHERE site_id = $1",
+                "DELETE FROM ecurtiy_usage WHERE site_id = $1",
+            ] {
+                if let Err(e) = sqlx::query(sql).bind(id).execute(&self.inner.pool).await {
+                    tracing::warn!(error = %e, site = id, "ECURTIY: cleanup after delete failed");
+                }
+            }
         }
         Ok(n == 1)
     }
@@ -996,19 +1009,23 @@ impl SqlSites {
         };
         // A change (update, new keys, delete) since the query started: the answer may be
         // stale, so it is not cached.
-        if !ttl.is_zero() && sh.generation.load(Ordering::SeqCst) == generation {
+        if !ttl.is_zero() {
             if site.is_some() {
                 let mut c = lock(&sh.sites);
-                if c.len() >= MAX_SITES as usize * 2 {
-                    c.clear();
+                if sh.generation.load(Ordering::SeqCst) == generation {
+                    if c.len() >= MAX_SITES as usize * 2 {
+                        c.clear();
+                    }
+                    c.insert(site_key.into(), (Instant::now(), site.clone()));
                 }
-                c.insert(site_key.into(), (Instant::now(), site.clone()));
             } else {
                 let mut c = lock(&sh.unknown);
-                if c.len() >= MAX_CACHED_KEYS {
-                    c.clear();
+                if sh.generation.load(Ordering::SeqCst) == generation {
+                    if c.len() >= MAX_CACHED_KEYS {
+                        c.clear();
+                    }
+                    c.insert(site_key.into(), Instant::now());
                 }
-                c.insert(site_key.into(), Instant::now());
             }
         }
         Ok(site)
@@ -1093,7 +1110,8 @@ impl SiteStore for SqlSites {
                 _ => None,
             }
         });
-        match self.inner.tx.try_send(Msg::Event(event)) {
+        let is_counted = matches!(counted, Some(Some(_)));
+        match self.inner.tx.try_send(Msg::Event(event, is_counted)) {
             Ok(()) => {
                 shared.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
@@ -1130,15 +1148,19 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>,
             return; // every SqlSites is gone
         }
         let mut events = Vec::with_capacity(msgs.len());
+        let mut counted = Vec::with_capacity(msgs.len());
         let mut flushes = Vec::new();
         for m in msgs.drain(..) {
             match m {
-                Msg::Event(e) => events.push(e),
+                Msg::Event(e, c) => {
+                    events.push(e);
+                    counted.push(c);
+                }
                 Msg::Flush(f) => flushes.push(f),
             }
         }
         if !events.is_empty() {
-            write_with_retry(&pool, sigil, &events, &shared).await;
+            write_with_retry(&pool, sigil, &events, &counted, &shared).await;
         }
         for f in flushes {
             let _ = f.send(());
@@ -1164,9 +1186,18 @@ async fn write_with_retry(
     pool: &AnyPool,
     sigil: char,
     events: &[VerificationEvent],
+    counted: &[bool],
     shared: &Shared,
 ) {
     let n = events.len() as u64;
+    // Verify events of the month each site's usage entry holds, with whether `record`
+    // counted them as pending.
+    let verifies = || {
+        events
+            .iter()
+            .zip(counted)
+            .filter(|(e, _)| e.kind == EventKind::Verify)
+    };
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=3 {
         let gate = shared.gate.write().await;
@@ -1175,11 +1206,13 @@ async fn write_with_retry(
             Ok(()) => {
                 shared.stats.written.fetch_add(n, Ordering::Relaxed);
                 let mut u = lock(&shared.usage);
-                for e in events.iter().filter(|e| e.kind == EventKind::Verify) {
+                for (e, &was_counted) in verifies() {
                     if let Some(entry) = u.get_mut(&e.site_id)
                         && entry.month == month_of(e.at)
                     {
-                        entry.pending = entry.pending.saturating_sub(1);
+                        if was_counted {
+                            entry.pending = entry.pending.saturating_sub(1);
+                        }
                         entry.db += 1;
                     }
                 }
@@ -1196,7 +1229,7 @@ async fn write_with_retry(
                 shared.stats.failed.fetch_add(n, Ordering::Relaxed);
                 // They will never be counted in the database: stop counting them here.
                 let mut u = lock(&shared.usage);
-                for e in events.iter().filter(|e| e.kind == EventKind::Verify) {
+                for (e, _) in verifies().filter(|(_, c)| **c) {
                     if let Some(entry) = u.get_mut(&e.site_id)
                         && entry.month == month_of(e.at)
                     {
