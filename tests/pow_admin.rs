@@ -133,6 +133,15 @@ struct Res {
 }
 
 impl Env {
+    /// A site with only a name, straight through the store.
+    async fn site(&self, name: &str) -> tower_shield::pow::admin::SiteRecord {
+        let input = SiteInput {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        self.sites.create(&input).await.unwrap().0
+    }
+
     async fn call(&self, mut req: Request<Body>) -> Res {
         req.extensions_mut()
             .insert(PeerAddr("203.0.113.7:4000".parse().unwrap()));
@@ -628,14 +637,7 @@ fn ev(site: &str, at_ms: u64, passed: bool, risk: f64, solve: u64) -> Verificati
 
 async fn analytics_period_boundaries(b: Backend) {
     let e = env(b).await;
-    let (site, _) = e
-        .sites
-        .create(&SiteInput {
-            name: Some("A".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let site = e.site("A").await;
     let id = site.id.as_str();
     // now = 2024-12-08T12:30:00Z
     let now = T0 * 1000 + 30 * 60_000;
@@ -708,14 +710,7 @@ async fn analytics_period_boundaries(b: Backend) {
     assert_eq!(r.body["recentVerifications"][0]["passed"], true);
     assert_eq!(r.body["recentVerifications"][0]["solveTimeMs"], 1000);
     // Empty site: zeros, not NaN.
-    let (other, _) = e
-        .sites
-        .create(&SiteInput {
-            name: Some("B".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let other = e.site("B").await;
     let z = e
         .api("GET", &format!("/api/analytics/{}", other.id), None)
         .await;
@@ -725,14 +720,7 @@ async fn analytics_period_boundaries(b: Backend) {
 
 async fn queue_under_load_loses_nothing(b: Backend) {
     let e = env(b).await;
-    let (site, _) = e
-        .sites
-        .create(&SiteInput {
-            name: Some("L".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let site = e.site("L").await;
     let now = T0 * 1000;
     let tasks: Vec<_> = (0..8u64)
         .map(|t| {
@@ -770,14 +758,7 @@ async fn queue_under_load_loses_nothing(b: Backend) {
 
 async fn delete_removes_data(b: Backend) {
     let e = env(b).await;
-    let (site, _) = e
-        .sites
-        .create(&SiteInput {
-            name: Some("D".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let site = e.site("D").await;
     for i in 0..10 {
         e.sites.record(ev(&site.id, T0 * 1000 - i, true, 0.1, 500));
     }
@@ -988,14 +969,7 @@ async fn dashboard_forms_need_csrf_and_escape(b: Backend) {
 
 async fn huge_solve_times_do_not_break_sums(b: Backend) {
     let e = env(b).await;
-    let (site, _) = e
-        .sites
-        .create(&SiteInput {
-            name: Some("S".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let site = e.site("S").await;
     for _ in 0..3 {
         e.sites.record(ev(&site.id, T0 * 1000, true, 0.1, u64::MAX));
     }

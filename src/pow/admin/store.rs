@@ -174,16 +174,7 @@ impl SiteInput {
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<(), AdminError> {
-        Fields {
-            name: String::new(),
-            domain: None,
-            mode: Mode::Checkbox,
-            difficulty: crate::pow::DEFAULT_DIFFICULTY,
-            active: true,
-            monthly_quota: None,
-        }
-        .apply(self)
-        .map(|_| ())
+        Fields::new_site().apply(self).map(|_| ())
     }
 }
 
@@ -198,6 +189,19 @@ struct Fields {
 }
 
 impl Fields {
+    /// A new site's settings before its input: an active checkbox site at the default
+    /// difficulty, with no domain and no quota.
+    fn new_site() -> Self {
+        Self {
+            name: String::new(),
+            domain: None,
+            mode: Mode::Checkbox,
+            difficulty: crate::pow::DEFAULT_DIFFICULTY,
+            active: true,
+            monthly_quota: None,
+        }
+    }
+
     fn apply(mut self, input: &SiteInput) -> Result<Self, AdminError> {
         if let Some(name) = &input.name {
             let name = name.trim();
@@ -282,10 +286,17 @@ fn ms(d: Duration) -> i64 {
 
 /// `YYYY-MM` (UTC) of a time since the epoch.
 pub fn month_of(at: Duration) -> String {
+    let k = month_key(at);
+    format!("{:04}-{:02}", k / 100, k % 100)
+}
+
+/// The calendar month (UTC) as `year * 100 + month`: compared in memory per event, no
+/// string built.
+fn month_key(at: Duration) -> u32 {
     let secs = i64::try_from(at.as_secs()).unwrap_or(i64::MAX);
     let t =
         time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!("{:04}-{:02}", t.year(), u8::from(t.month()))
+    u32::try_from(t.year()).unwrap_or(0) * 100 + u32::from(u8::from(t.month()))
 }
 
 /// Counters of the analytics recorder.
@@ -316,7 +327,8 @@ enum Msg {
 }
 
 struct UsageEntry {
-    month: String,
+    /// [`month_key`] of the month counted.
+    month: u32,
     db: u64,
     fetched: Instant,
     /// Verify events queued but not yet written.
@@ -693,15 +705,7 @@ impl SqlSites {
         if input.name.is_none() {
             return Err(invalid("name", "is required"));
         }
-        let f = Fields {
-            name: String::new(),
-            domain: None,
-            mode: Mode::Checkbox,
-            difficulty: crate::pow::DEFAULT_DIFFICULTY,
-            active: true,
-            monthly_quota: None,
-        }
-        .apply(input)?;
+        let f = Fields::new_site().apply(input)?;
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ecurtiy_sites")
             .fetch_one(&self.inner.pool)
             .await?
@@ -1035,7 +1039,7 @@ impl SqlSites {
         let Some(quota) = site.monthly_quota else {
             return Ok(QuotaDecision::Allowed);
         };
-        let month = month_of(now);
+        let month = month_key(now);
         let cached = {
             let u = lock(&self.inner.shared.usage);
             u.get(&site.id)
@@ -1051,7 +1055,7 @@ impl SqlSites {
                      WHERE site_id = $1 AND month = $2",
                 )
                 .bind(site.id.as_ref())
-                .bind(&month)
+                .bind(month_of(now))
                 .fetch_one(&self.inner.pool)
                 .await
                 .map_err(db_err)?
@@ -1060,7 +1064,7 @@ impl SqlSites {
                 let db = u64::try_from(db).unwrap_or(0);
                 let mut u = lock(&self.inner.shared.usage);
                 let e = u.entry(site.id.clone()).or_insert(UsageEntry {
-                    month: month.clone(),
+                    month,
                     db,
                     fetched: Instant::now(),
                     pending: 0,
@@ -1099,24 +1103,24 @@ impl SiteStore for SqlSites {
         let shared = &self.inner.shared;
         // Counted as pending *before* it is queued: the writer may write it (and move it
         // from pending to written) before `try_send` even returns.
-        let counted = (event.kind == EventKind::Verify).then(|| {
-            let month = month_of(event.at);
+        let month = month_key(event.at);
+        let counted = event.kind == EventKind::Verify && {
             let mut u = lock(&shared.usage);
             match u.get_mut(&event.site_id) {
                 Some(e) if e.month == month => {
                     e.pending += 1;
-                    Some((event.site_id.clone(), month))
+                    true
                 }
-                _ => None,
+                _ => false,
             }
-        });
-        let is_counted = matches!(counted, Some(Some(_)));
-        match self.inner.tx.try_send(Msg::Event(event, is_counted)) {
+        };
+        let site = counted.then(|| event.site_id.clone());
+        match self.inner.tx.try_send(Msg::Event(event, counted)) {
             Ok(()) => {
                 shared.stats.queued.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {
-                if let Some((site, month)) = counted.flatten() {
+                if let Some(site) = site {
                     let mut u = lock(&shared.usage);
                     if let Some(e) = u.get_mut(&site)
                         && e.month == month
@@ -1208,7 +1212,7 @@ async fn write_with_retry(
                 let mut u = lock(&shared.usage);
                 for (e, &was_counted) in verifies() {
                     if let Some(entry) = u.get_mut(&e.site_id)
-                        && entry.month == month_of(e.at)
+                        && entry.month == month_key(e.at)
                     {
                         if was_counted {
                             entry.pending = entry.pending.saturating_sub(1);
@@ -1231,7 +1235,7 @@ async fn write_with_retry(
                 let mut u = lock(&shared.usage);
                 for (e, _) in verifies().filter(|(_, c)| **c) {
                     if let Some(entry) = u.get_mut(&e.site_id)
-                        && entry.month == month_of(e.at)
+                        && entry.month == month_key(e.at)
                     {
                         entry.pending = entry.pending.saturating_sub(1);
                     }
@@ -1383,6 +1387,7 @@ mod tests {
 
     #[test]
     fn months_are_utc() {
+        assert_eq!(month_key(Duration::from_secs(1_733_661_296)), 202_412);
         assert_eq!(month_of(Duration::from_secs(1_733_661_296)), "2024-12");
         assert_eq!(month_of(Duration::from_secs(1_735_689_599)), "2024-12");
         assert_eq!(month_of(Duration::from_secs(1_735_689_600)), "2025-01");
