@@ -139,6 +139,9 @@ pub struct ShieldBuilder {
     v6_prefix: Option<u8>,
     renderer: Renderer,
     clock: SharedClock,
+    /// Whether [`ShieldBuilder::clock`] was called. Without it the memory stores keep
+    /// their own clock (the CPU's timestamp counter, no system call per request).
+    custom_clock: bool,
     #[cfg(feature = "apikey")]
     api_keys: Option<ApiKeyLayer<DynApiKeys>>,
     #[cfg(feature = "classify")]
@@ -167,6 +170,7 @@ impl Default for ShieldBuilder {
             v6_prefix: None,
             renderer: Renderer::default(),
             clock: Arc::new(SystemClock),
+            custom_clock: false,
             #[cfg(feature = "apikey")]
             api_keys: None,
             #[cfg(feature = "classify")]
@@ -317,10 +321,13 @@ impl ShieldBuilder {
         self
     }
 
-    /// The clock every layer reads (default: the system clock). It also drives the
-    /// in-memory stores the shield creates.
+    /// The clock every layer reads (default: the system clock). When set, it also drives
+    /// the in-memory stores the shield creates (so a `ManualClock` moves everything);
+    /// unset, those keep their own monotonic clock (the CPU's timestamp counter anchored
+    /// to the system clock, a few nanoseconds a read instead of a system call).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self.custom_clock = true;
         self
     }
 
@@ -334,20 +341,20 @@ impl ShieldBuilder {
             client_ip = client_ip.v6_prefix(bits)?;
         }
         let rate_store = self.rate_store.unwrap_or_else(|| {
-            ShieldRateStore::Memory(
-                MemoryRateStore::builder()
-                    .max_keys(self.max_tracked_keys)
-                    .clock(self.clock.clone())
-                    .build(),
-            )
+            let b = MemoryRateStore::builder().max_keys(self.max_tracked_keys);
+            ShieldRateStore::Memory(if self.custom_clock {
+                b.clock(self.clock.clone()).build()
+            } else {
+                b.build()
+            })
         });
         let single_use = self.single_use.unwrap_or_else(|| {
-            ShieldSingleUseStore::Memory(
-                MemorySingleUseStore::builder()
-                    .max_keys(self.max_tracked_keys)
-                    .clock(self.clock.clone())
-                    .build(),
-            )
+            let b = MemorySingleUseStore::builder().max_keys(self.max_tracked_keys);
+            ShieldSingleUseStore::Memory(if self.custom_clock {
+                b.clock(self.clock.clone()).build()
+            } else {
+                b.build()
+            })
         });
         #[cfg(feature = "pow")]
         let pow = match self.pow {
