@@ -230,3 +230,64 @@ async fn the_classifier_decides_and_handlers_read_its_verdict() {
     );
     assert!(res.action.is_allowed());
 }
+
+/// The front of the stack decides in order, and the first refusal is the answer: no
+/// socket peer is a misconfiguration before any key is read; a bad key is refused before
+/// the classifier would block the client; a refused request reaches no handler.
+#[cfg(feature = "classify")]
+#[tokio::test]
+async fn the_first_refusal_in_stack_order_is_the_answer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower_shield::classify::Classifier;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let shield = Shield::builder()
+        .client_ip(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        )
+        .api_keys(
+            StaticApiKeys::new()
+                .key("tsk_demo_key", ["verify"], None)
+                .unwrap(),
+        )
+        .classify(Classifier::embedded())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || async move {
+                counted.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }),
+        )
+        .layer(shield);
+    let kind = |res: &http::Response<Body>| res.extensions().get::<Rejection>().map(|r| r.kind());
+    let script = |key: &str| {
+        let mut r = req("/", "81.2.69.160", Some(key));
+        r.headers_mut()
+            .insert("user-agent", "python-requests/2.32.3".parse().unwrap());
+        r
+    };
+
+    let mut no_peer = script("tsk_wrong");
+    no_peer.extensions_mut().remove::<PeerAddr>();
+    let res = app.clone().oneshot(no_peer).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(kind(&res), Some(RejectionKind::Misconfigured));
+
+    let res = app.clone().oneshot(script("tsk_wrong")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(kind(&res), Some(RejectionKind::InvalidApiKey));
+
+    let res = app.clone().oneshot(script("tsk_demo_key")).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "a script UA is blocked"
+    );
+    assert_eq!(kind(&res), Some(RejectionKind::Blocked));
+    assert_eq!(hits.load(Ordering::Relaxed), 0);
+}

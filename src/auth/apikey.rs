@@ -516,16 +516,30 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        match self.layer.authenticate(req.headers(), req.uri()) {
+        match self.layer.decide(&mut req) {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(res) => ResponseFuture::ready(res),
+        }
+    }
+}
+
+impl<K: ApiKeyStore> ApiKeyLayer<K> {
+    /// The layer's decision: inserts the [`Principal`] (if a key was presented), or
+    /// returns the response that refuses the request.
+    pub(crate) fn decide<ReqB, ResB>(
+        &self,
+        req: &mut Request<ReqB>,
+    ) -> Result<(), Response<ShieldBody<ResB>>> {
+        match self.authenticate(req.headers(), req.uri()) {
             Ok(principal) => {
                 if let Some(p) = principal {
                     req.extensions_mut().insert(p);
                 }
-                ResponseFuture::inner(self.inner.call(req))
+                Ok(())
             }
             Err(rejection) => {
-                let c = &self.layer.inner;
-                ResponseFuture::ready(c.renderer.reject(&req, c.clock.now(), rejection))
+                let c = &self.inner;
+                Err(c.renderer.reject(req, c.clock.now(), rejection))
             }
         }
     }

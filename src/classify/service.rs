@@ -76,27 +76,43 @@ where
             .get::<ClientIp>()
             .map(|c| c.ip)
             .or_else(|| peer_addr(req.extensions()).map(|a| a.ip()));
+        match self.layer.decide(ip, &mut req) {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(res) => ResponseFuture::ready(res),
+        }
+    }
+}
+
+impl ClassifyLayer {
+    /// The layer's decision for a client at `ip`: inserts the [`Verdict`] (and a
+    /// [`ChallengeMark`] when marking for proof of work), or returns the response that
+    /// refuses the request.
+    pub(crate) fn decide<ReqB, ResB>(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        req: &mut Request<ReqB>,
+    ) -> Result<(), Response<ShieldBody<ResB>>> {
         let Some(ip) = ip else {
             tracing::error!("ClassifyLayer: no ClientIp and no socket peer address on the request");
-            return ResponseFuture::ready(self.layer.renderer.reject(
-                &req,
-                self.layer.clock.now(),
+            return Err(self.renderer.reject(
+                req,
+                self.clock.now(),
                 Rejection::new(
                     RejectionKind::Misconfigured,
                     "no client address: add ClientIpLayer, or serve with into_make_service_with_connect_info::<SocketAddr>()",
                 ),
             ));
         };
-        let verdict = self.layer.classifier.classify(ip, req.headers());
-        match enforcement(&verdict, self.layer.on_challenge, self.layer.dry_run) {
+        let verdict = self.classifier.classify(ip, req.headers());
+        match enforcement(&verdict, self.on_challenge, self.dry_run) {
             Enforcement::Pass => {
                 req.extensions_mut().insert(verdict);
-                ResponseFuture::inner(self.inner.call(req))
+                Ok(())
             }
             Enforcement::Mark(mark) => {
                 req.extensions_mut().insert(verdict);
                 req.extensions_mut().insert(mark);
-                ResponseFuture::inner(self.inner.call(req))
+                Ok(())
             }
             Enforcement::Reject(kind) => {
                 let rejection = match kind {
@@ -108,12 +124,9 @@ where
                 };
                 // The reasons stay server-side (response extensions, logs): telling a
                 // scraper which signal fired tells it what to fix.
-                let mut res = self
-                    .layer
-                    .renderer
-                    .reject(&req, self.layer.clock.now(), rejection);
+                let mut res = self.renderer.reject(req, self.clock.now(), rejection);
                 res.extensions_mut().insert(verdict);
-                ResponseFuture::ready(res)
+                Err(res)
             }
         }
     }

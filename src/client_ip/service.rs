@@ -5,6 +5,7 @@ use tower_service::Service;
 
 use super::extract::extract;
 use super::layer::ClientIpLayer;
+use crate::core::body::ShieldBody;
 use crate::core::ext::peer_addr;
 use crate::core::future::ResponseFuture;
 use crate::core::reject::{Rejection, RejectionKind};
@@ -27,7 +28,7 @@ impl<S, ReqB, ResB> Service<Request<ReqB>> for ClientIpService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
 {
-    type Response = Response<crate::core::body::ShieldBody<ResB>>;
+    type Response = Response<ShieldBody<ResB>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, ResB>;
 
@@ -36,17 +37,32 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        match self.layer.decide(&mut req) {
+            Ok(_) => ResponseFuture::inner(self.inner.call(req)),
+            Err(res) => ResponseFuture::ready(res),
+        }
+    }
+}
+
+impl ClientIpLayer {
+    /// The layer's decision: inserts the [`ClientIp`](crate::core::ClientIp) and returns
+    /// its address, or the response that refuses the request (no socket peer address).
+    pub(crate) fn decide<ReqB, ResB>(
+        &self,
+        req: &mut Request<ReqB>,
+    ) -> Result<std::net::IpAddr, Response<ShieldBody<ResB>>> {
         let peer = peer_addr(req.extensions());
-        match extract(req.headers(), peer, &self.layer.config) {
+        match extract(req.headers(), peer, &self.config) {
             Some(client) => {
+                let ip = client.ip;
                 req.extensions_mut().insert(client);
-                ResponseFuture::inner(self.inner.call(req))
+                Ok(ip)
             }
             None => {
                 tracing::error!("ClientIpLayer: no socket peer address on the request");
-                ResponseFuture::ready(self.layer.renderer.reject(
-                    &req,
-                    self.layer.clock.now(),
+                Err(self.renderer.reject(
+                    req,
+                    self.clock.now(),
                     Rejection::new(
                         RejectionKind::Misconfigured,
                         "no client address: serve with into_make_service_with_connect_info::<SocketAddr>() or insert PeerAddr",

@@ -7,7 +7,7 @@ mod store;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use ipnet::IpNet;
@@ -18,18 +18,19 @@ use tower_service::Service;
 pub use stack::{Lift, Opt, OptFuture};
 pub use store::{ShieldRateStore, ShieldSingleUseStore, StoreFuture};
 
-use crate::client_ip::{ClientIpLayer, ClientIpService, ClientIpSource};
+use crate::client_ip::{ClientIpLayer, ClientIpSource};
 use crate::core::body::ShieldBody;
 use crate::core::clock::{Clock, SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::reject::Renderer;
 use crate::core::store::{MemoryRateStore, MemorySingleUseStore};
-use stack::{OptLayer, flatten};
+#[cfg(any(feature = "pow", feature = "ratelimit"))]
+use stack::OptLayer;
 
 #[cfg(feature = "apikey")]
-use crate::auth::{ApiKeyLayer, ApiKeyService, ApiKeyStore};
+use crate::auth::{ApiKeyLayer, ApiKeyStore};
 #[cfg(feature = "classify")]
-use crate::classify::{ClassifyLayer, ClassifyService};
+use crate::classify::ClassifyLayer;
 #[cfg(feature = "ratelimit")]
 use crate::core::quota::Quota;
 #[cfg(feature = "pow")]
@@ -59,15 +60,40 @@ type L0<S> = Lift<S>;
 type L1<S> = Opt<RateLimitService<L0<S>, ShieldRateStore>, L0<S>>;
 #[cfg(not(feature = "ratelimit"))]
 type L1<S> = L0<S>;
-#[cfg(feature = "classify")]
-type L2<S> = Opt<ClassifyService<L1<S>>, L1<S>>;
-#[cfg(not(feature = "classify"))]
-type L2<S> = L1<S>;
-#[cfg(feature = "apikey")]
-type L3<S> = Opt<ApiKeyService<L2<S>, DynApiKeys>, L2<S>>;
-#[cfg(not(feature = "apikey"))]
-type L3<S> = L2<S>;
-type Top<S> = ClientIpService<L3<S>>;
+/// What runs after the synchronous front: the layers that may wait on a store.
+type Rest<S> = L1<S>;
+
+/// The decisions that never wait (client address, API key, classification), made in
+/// [`ShieldService::call`] one after the other on the request in place: one `Arc` for
+/// axum to clone per request and no service, future or response move per decision.
+#[derive(Clone, Debug)]
+struct Front {
+    client_ip: ClientIpLayer,
+    #[cfg(feature = "apikey")]
+    api_keys: Option<ApiKeyLayer<DynApiKeys>>,
+    #[cfg(feature = "classify")]
+    classify: Option<ClassifyLayer>,
+}
+
+impl Front {
+    /// Runs the front's layers in order; the first refusal is the response.
+    #[inline]
+    fn decide<ReqB, ResB>(
+        &self,
+        req: &mut Request<ReqB>,
+    ) -> Result<(), Response<ShieldBody<ResB>>> {
+        let _ip = self.client_ip.decide(req)?;
+        #[cfg(feature = "apikey")]
+        if let Some(l) = &self.api_keys {
+            l.decide(req)?;
+        }
+        #[cfg(feature = "classify")]
+        if let Some(l) = &self.classify {
+            l.decide(Some(_ip), req)?;
+        }
+        Ok(())
+    }
+}
 
 /// The whole protection stack as one tower [`Layer`].
 ///
@@ -95,11 +121,7 @@ type Top<S> = ClientIpService<L3<S>>;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Shield {
-    client_ip: ClientIpLayer,
-    #[cfg(feature = "apikey")]
-    api_keys: Option<ApiKeyLayer<DynApiKeys>>,
-    #[cfg(feature = "classify")]
-    classify: Option<ClassifyLayer>,
+    front: Arc<Front>,
     #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer<ShieldRateStore>>,
     #[cfg(feature = "pow")]
@@ -378,13 +400,16 @@ impl ShieldBuilder {
         #[cfg(all(not(feature = "pow"), feature = "classify"))]
         let classify = self.classify;
         Ok(Shield {
-            client_ip,
-            #[cfg(feature = "apikey")]
-            api_keys: self
-                .api_keys
-                .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
-            #[cfg(feature = "classify")]
-            classify: classify.map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+            front: Arc::new(Front {
+                client_ip,
+                #[cfg(feature = "apikey")]
+                api_keys: self
+                    .api_keys
+                    .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+                #[cfg(feature = "classify")]
+                classify: classify
+                    .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+            }),
             #[cfg(feature = "pow")]
             pow,
             #[cfg(feature = "ratelimit")]
@@ -411,29 +436,24 @@ impl<S> Layer<S> for Shield {
         let l1 = OptLayer(self.rate_limit.clone()).layer(l0);
         #[cfg(not(feature = "ratelimit"))]
         let l1 = l0;
-        #[cfg(feature = "classify")]
-        let l2 = OptLayer(self.classify.clone()).layer(l1);
-        #[cfg(not(feature = "classify"))]
-        let l2 = l1;
-        #[cfg(feature = "apikey")]
-        let l3 = OptLayer(self.api_keys.clone()).layer(l2);
-        #[cfg(not(feature = "apikey"))]
-        let l3 = l2;
         ShieldService {
-            inner: self.client_ip.layer(l3),
+            front: self.front.clone(),
+            rest: l1,
         }
     }
 }
 
 /// The service a [`Shield`] wraps around your app.
 pub struct ShieldService<S> {
-    inner: Top<S>,
+    front: Arc<Front>,
+    rest: Rest<S>,
 }
 
 impl<S: Clone> Clone for ShieldService<S> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
+            front: self.front.clone(),
+            rest: self.rest.clone(),
         }
     }
 }
@@ -446,38 +466,53 @@ impl<S> std::fmt::Debug for ShieldService<S> {
 
 impl<S, ReqB, ResB, E> Service<Request<ReqB>> for ShieldService<S>
 where
-    Top<S>: Service<Request<ReqB>, Response = Response<ShieldBody<ShieldBody<ResB>>>, Error = E>,
+    Rest<S>: Service<Request<ReqB>, Response = Response<ShieldBody<ResB>>, Error = E>,
 {
     type Response = Response<ShieldBody<ResB>>;
     type Error = E;
-    type Future = ShieldFuture<<Top<S> as Service<Request<ReqB>>>::Future>;
+    type Future = ShieldFuture<<Rest<S> as Service<Request<ReqB>>>::Future, ResB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        self.inner.poll_ready(cx)
+        self.rest.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        ShieldFuture {
-            inner: self.inner.call(req),
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        match self.front.decide(&mut req) {
+            Ok(()) => ShieldFuture::Inner {
+                inner: self.rest.call(req),
+            },
+            Err(res) => ShieldFuture::Ready { res: Some(res) },
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`ShieldService`].
-    pub struct ShieldFuture<F> {
-        #[pin]
-        inner: F,
+    /// The response future of [`ShieldService`]: the rest of the stack's, or a refusal
+    /// decided in `call`.
+    // pin-project-lite takes no doc comments on variant fields.
+    #[allow(missing_docs)]
+    #[project = ShieldFutureProj]
+    pub enum ShieldFuture<F, B> {
+        /// Waiting on the rate limiter, proof of work and the app.
+        Inner { #[pin] inner: F },
+        /// Refused in `call`.
+        Ready { res: Option<Response<ShieldBody<B>>> },
     }
 }
 
-impl<F, B, E> Future for ShieldFuture<F>
+impl<F, B, E> Future for ShieldFuture<F, B>
 where
-    F: Future<Output = Result<Response<ShieldBody<ShieldBody<B>>>, E>>,
+    F: Future<Output = Result<Response<ShieldBody<B>>, E>>,
 {
     type Output = Result<Response<ShieldBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(ready!(self.project().inner.poll(cx)).map(flatten))
+        match self.project() {
+            ShieldFutureProj::Inner { inner } => inner.poll(cx),
+            ShieldFutureProj::Ready { res } => match res.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                None => panic!("ShieldFuture polled after completion"),
+            },
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use http::Response;
 use pin_project_lite::pin_project;
+#[cfg(any(feature = "pow", feature = "ratelimit"))]
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -43,9 +44,11 @@ where
 }
 
 /// A layer that may be absent.
+#[cfg(any(feature = "pow", feature = "ratelimit"))]
 #[derive(Clone, Debug)]
 pub(crate) struct OptLayer<L>(pub(crate) Option<L>);
 
+#[cfg(any(feature = "pow", feature = "ratelimit"))]
 impl<L: Layer<S>, S> Layer<S> for OptLayer<L> {
     type Service = Opt<L::Service, S>;
 
