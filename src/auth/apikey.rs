@@ -526,6 +526,9 @@ where
 impl<K: ApiKeyStore> ApiKeyLayer<K> {
     /// The layer's decision: inserts the [`Principal`] (if a key was presented), or
     /// returns the response that refuses the request.
+    // The refusal is returned once and goes straight into the response future; boxing
+    // it would add an allocation to every refused request.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn decide<ReqB, ResB>(
         &self,
         req: &mut Request<ReqB>,

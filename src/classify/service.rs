@@ -87,6 +87,9 @@ impl ClassifyLayer {
     /// The layer's decision for a client at `ip`: inserts the [`Verdict`] (and a
     /// [`ChallengeMark`] when marking for proof of work), or returns the response that
     /// refuses the request.
+    // The refusal is returned once and goes straight into the response future; boxing
+    // it would add an allocation to every refused request.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn decide<ReqB, ResB>(
         &self,
         ip: Option<std::net::IpAddr>,

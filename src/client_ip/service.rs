@@ -47,6 +47,9 @@ where
 impl ClientIpLayer {
     /// The layer's decision: inserts the [`ClientIp`](crate::core::ClientIp) and returns
     /// its address, or the response that refuses the request (no socket peer address).
+    // The refusal is returned once and goes straight into the response future; boxing
+    // it would add an allocation to every refused request.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn decide<ReqB, ResB>(
         &self,
         req: &mut Request<ReqB>,

@@ -78,6 +78,9 @@ struct Front {
 impl Front {
     /// Runs the front's layers in order; the first refusal is the response.
     #[inline]
+    // The refusal is returned once and goes straight into the response future; boxing
+    // it would add an allocation to every refused request.
+    #[allow(clippy::result_large_err)]
     fn decide<ReqB, ResB>(
         &self,
         req: &mut Request<ReqB>,
