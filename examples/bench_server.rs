@@ -7,7 +7,8 @@
 //! Modes: `bare`, `ratelimit` (ClientIpLayer + RateLimitLayer, IETF headers, as two
 //! `Router::layer` calls), `ratelimit-no-headers`, `ratelimit-stacked` (the same two layers
 //! in one `ServiceBuilder`, one `Router::layer`), `ratelimit-peer` (RateLimitLayer alone,
-//! keyed by the socket peer, as tower-governor is), `governor` (tower-governor, the peer, no
+//! keyed by the socket peer, as tower-governor is), `ratelimit-peer-no-headers` (the same
+//! without headers, like for like with `governor`), `governor` (tower-governor, the peer, no
 //! headers: its default), `governor-headers` (its `x-ratelimit-*` headers on), `shield`
 //! (client IP behind a trusted proxy, API key, classify, rate limit), `shield-pow` (`shield`
 //! plus a PowLayer protecting every path; requests carry the pass `--print-pass` prints),
@@ -46,6 +47,8 @@ enum Mode {
     RatelimitNoHeaders,
     RatelimitStacked,
     RatelimitPeer,
+    /// `RatelimitPeer` without headers: like for like with `Governor`.
+    RatelimitPeerNoHeaders,
     Governor,
     GovernorHeaders,
     Shield,
@@ -190,6 +193,9 @@ fn app(mode: Mode, max_keys: usize) -> Router {
                 .layer(RateLimitLayer::new(never())),
         ),
         Mode::RatelimitPeer => hello.layer(RateLimitLayer::new(never())),
+        Mode::RatelimitPeerNoHeaders => hello.layer(
+            RateLimitLayer::new(never()).headers(tower_shield::ratelimit::HeaderMode::Off),
+        ),
         Mode::GovernorHeaders => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)

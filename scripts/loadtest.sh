@@ -49,6 +49,7 @@ configs=(
   "ratelimit-no-headers|ratelimit-no-headers|scripts/loadtest/get.lua|/"
   "ratelimit-stacked|ratelimit-stacked|scripts/loadtest/get.lua|/"
   "ratelimit-peer|ratelimit-peer|scripts/loadtest/get.lua|/"
+  "ratelimit-peer-no-headers|ratelimit-peer-no-headers|scripts/loadtest/get.lua|/"
   "governor|governor|scripts/loadtest/get.lua|/"
   "governor-headers|governor-headers|scripts/loadtest/get.lua|/"
   "shield|shield|scripts/loadtest/get.lua|/"
@@ -85,7 +86,7 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print()
 print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
 print("|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig"]:
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig"]:
     if k not in med: continue
     base = med["bare-post" if k in ("bare-post", "shield-sig") else "bare"][0]
     rps, p50, p99, bad = med[k]
