@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{AUTHORIZATION, HeaderName};
-use http::{HeaderMap, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use sha2::{Digest, Sha256};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::core::body::ShieldBody;
 use crate::core::clock::{SharedClock, SystemClock};
-use crate::core::ct::ct_eq;
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
 use crate::core::future::ResponseFuture;
@@ -34,6 +33,31 @@ impl KeyDigest {
     /// The digest of `key`.
     pub fn of(key: &str) -> Self {
         Self(Sha256::digest(key.as_bytes()).into())
+    }
+}
+
+impl KeyDigest {
+    /// `true` when `self` and `other` are the same digest, in constant time: the four
+    /// 64-bit words are XORed and ORed together and only the result is compared (one
+    /// `subtle` comparison, not one per byte).
+    ///
+    /// Why constant time at all: [`StaticApiKeys`] finds a record by hashing and `==` on
+    /// the digest, which leaks only how much of a *digest* matched, and a guess at a
+    /// SHA-256 digest cannot be steered byte by byte; but an [`ApiKeyStore`] may hand back
+    /// a record for a digest it did not compare (a prefix index, a cache), and this check
+    /// is what then stands between a near miss and a login.
+    pub fn ct_eq(&self, other: &KeyDigest) -> bool {
+        use subtle::ConstantTimeEq;
+        let mut diff = 0u64;
+        for (a, b) in self.0.chunks_exact(8).zip(other.0.chunks_exact(8)) {
+            let word = |c: &[u8]| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(c);
+                u64::from_ne_bytes(w)
+            };
+            diff |= word(a) ^ word(b);
+        }
+        diff.ct_eq(&0).into()
     }
 }
 
@@ -225,41 +249,38 @@ pub fn presented_key<'a>(
     query_param: Option<&str>,
 ) -> Presented<'a> {
     let mut found: Option<std::borrow::Cow<'a, str>> = None;
-    let mut add = |k: std::borrow::Cow<'a, str>| -> bool {
-        if k.is_empty() || k.len() > MAX_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) {
-            return false;
-        }
-        match &found {
-            Some(prev) if prev != &k => false,
-            _ => {
-                found = Some(k);
-                true
+    let add =
+        |found: &mut Option<std::borrow::Cow<'a, str>>, k: std::borrow::Cow<'a, str>| -> bool {
+            if k.is_empty() || k.len() > MAX_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) {
+                return false;
             }
-        }
+            match found {
+                Some(prev) if *prev != k => false,
+                _ => {
+                    *found = Some(k);
+                    true
+                }
+            }
+        };
+    // Two `X-API-Key` (or `Authorization`) fields are ambiguous whatever they hold.
+    let (api_key, auth) = match key_headers(headers) {
+        Some(found) => found,
+        None => return Presented::Ambiguous,
     };
-    // One lookup per header name; two `X-API-Key` fields are ambiguous whatever they hold.
-    let mut api_keys = headers.get_all(X_API_KEY).iter();
-    if let Some(v) = api_keys.next() {
-        if api_keys.next().is_some() {
-            return Presented::Ambiguous;
-        }
-        match v.to_str() {
-            Ok(s) if add(std::borrow::Cow::Borrowed(s.trim())) => {}
-            _ => return Presented::Ambiguous,
+    if let Some(v) = api_key {
+        // The first key seen, and `header_key` checked what `add` would: taken as is.
+        match header_key(v.as_bytes()) {
+            Some(s) => found = Some(std::borrow::Cow::Borrowed(s)),
+            None => return Presented::Ambiguous,
         }
     }
-    let mut auths = headers.get_all(AUTHORIZATION).iter();
-    if let Some(v) = auths.next() {
-        if auths.next().is_some() {
-            return Presented::Ambiguous;
-        }
-        if let Ok(s) = v.to_str()
-            && let Some((scheme, token)) = s.split_once(' ')
-            && scheme.eq_ignore_ascii_case("bearer")
-            && !add(std::borrow::Cow::Borrowed(token.trim()))
-        {
-            return Presented::Ambiguous;
-        }
+    if let Some(v) = auth
+        && let Ok(s) = v.to_str()
+        && let Some((scheme, token)) = s.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+        && !add(&mut found, std::borrow::Cow::Borrowed(token.trim()))
+    {
+        return Presented::Ambiguous;
     }
     if let (Some(param), Some(query)) = (query_param, uri.query()) {
         let mut seen = 0;
@@ -267,8 +288,9 @@ pub fn presented_key<'a>(
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             if k == param {
                 seen += 1;
-                let accepted =
-                    seen == 1 && percent_decode(v).is_some_and(|d| add(std::borrow::Cow::Owned(d)));
+                let accepted = seen == 1
+                    && percent_decode(v)
+                        .is_some_and(|d| add(&mut found, std::borrow::Cow::Owned(d)));
                 if !accepted {
                     return Presented::Ambiguous;
                 }
@@ -279,6 +301,61 @@ pub fn presented_key<'a>(
         Some(k) => Presented::Key(k),
         None => Presented::Missing,
     }
+}
+
+/// The one `X-API-Key` and the one `Authorization` field of `headers` (each `None` when
+/// absent); `None` when either is repeated. A request's few fields are read in one pass
+/// (one name comparison each) rather than hashing both names; one with many fields
+/// falls back to the two lookups.
+fn key_headers(headers: &HeaderMap) -> Option<(Option<&HeaderValue>, Option<&HeaderValue>)> {
+    if headers.keys_len() > 16 {
+        return Some((
+            only(headers.get_all(X_API_KEY).iter())?,
+            only(headers.get_all(AUTHORIZATION).iter())?,
+        ));
+    }
+    let (mut api_key, mut auth) = (None, None);
+    for (name, value) in headers {
+        // `Authorization` is a standard name (compared as an enum tag); `X-API-Key` is
+        // custom (compared as bytes, after the length).
+        let slot = if *name == AUTHORIZATION {
+            &mut auth
+        } else if *name == X_API_KEY {
+            &mut api_key
+        } else {
+            continue;
+        };
+        if slot.replace(value).is_some() {
+            return None;
+        }
+    }
+    Some((api_key, auth))
+}
+
+/// The only item of `values`: `Some(None)` when empty, `None` when there are several.
+fn only<'a>(
+    mut values: http::header::ValueIter<'a, HeaderValue>,
+) -> Option<Option<&'a HeaderValue>> {
+    let first = values.next();
+    if values.next().is_some() {
+        return None;
+    }
+    Some(first)
+}
+
+/// An `X-API-Key` value as a key: spaces and tabs around it dropped, then 1 to
+/// [`MAX_KEY_LEN`] visible ASCII characters (no space), else `None`. One pass: what
+/// `HeaderValue::to_str`, `str::trim` and the key check did in three (a value `to_str`
+/// accepts holds no other whitespace than spaces and tabs, so `trim` cut only those).
+fn header_key(value: &[u8]) -> Option<&str> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b))?;
+    let end = value.iter().rposition(|b| !blank(b))? + 1;
+    let key = value.get(start..end)?;
+    if key.len() > MAX_KEY_LEN || !key.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
+    std::str::from_utf8(key).ok()
 }
 
 /// `application/x-www-form-urlencoded` value decoding; `None` on bad escapes or non-UTF-8.
@@ -443,7 +520,7 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
         };
         let digest = KeyDigest::of(&key);
         let record = match c.keys.find(&digest) {
-            Some((stored, record)) if ct_eq(&stored.0, &digest.0) && !record.revoked => record,
+            Some((stored, record)) if stored.ct_eq(&digest) && !record.revoked => record,
             _ => {
                 return Err(Rejection::new(
                     RejectionKind::InvalidApiKey,
@@ -698,6 +775,159 @@ mod tests {
                 .key("tsk_dup_key", ["y"], None)
                 .is_err()
         );
+    }
+
+    /// The header part of `presented_key` before the one-pass rewrite: two lookups,
+    /// `to_str`, `trim` and the key check, kept to test the rewrite against.
+    fn presented_by_lookup(headers: &HeaderMap) -> Presented<'_> {
+        let mut found: Option<std::borrow::Cow<'_, str>> = None;
+        let mut add = |k: std::borrow::Cow<'static, str>| -> bool {
+            if k.is_empty() || k.len() > MAX_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) {
+                return false;
+            }
+            match &found {
+                Some(prev) if prev != &k => false,
+                _ => {
+                    found = Some(k);
+                    true
+                }
+            }
+        };
+        let mut api_keys = headers.get_all(X_API_KEY).iter();
+        if let Some(v) = api_keys.next() {
+            if api_keys.next().is_some() {
+                return Presented::Ambiguous;
+            }
+            match v.to_str() {
+                Ok(s) if add(std::borrow::Cow::Owned(s.trim().to_owned())) => {}
+                _ => return Presented::Ambiguous,
+            }
+        }
+        let mut auths = headers.get_all(AUTHORIZATION).iter();
+        if let Some(v) = auths.next() {
+            if auths.next().is_some() {
+                return Presented::Ambiguous;
+            }
+            if let Ok(s) = v.to_str()
+                && let Some((scheme, token)) = s.split_once(' ')
+                && scheme.eq_ignore_ascii_case("bearer")
+                && !add(std::borrow::Cow::Owned(token.trim().to_owned()))
+            {
+                return Presented::Ambiguous;
+            }
+        }
+        match found {
+            Some(k) => Presented::Key(k),
+            None => Presented::Missing,
+        }
+    }
+
+    #[test]
+    fn digest_ct_eq_is_eq() {
+        let a = KeyDigest::of("tsk_demo_key");
+        assert!(a.ct_eq(&a));
+        for i in 0..32 {
+            for bit in 0..8 {
+                let mut b = a;
+                b.0[i] ^= 1 << bit;
+                assert!(!a.ct_eq(&b) && !b.ct_eq(&a));
+            }
+        }
+    }
+
+    #[test]
+    fn many_fields_take_the_lookup_path() {
+        let mut h = HeaderMap::new();
+        for i in 0..20 {
+            h.insert(
+                HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+                "v".parse().unwrap(),
+            );
+        }
+        h.insert(X_API_KEY, " tsk_demo_key\t".parse().unwrap());
+        let uri: Uri = "/".parse().unwrap();
+        assert_eq!(
+            presented_key(&h, &uri, None),
+            Presented::Key("tsk_demo_key".into())
+        );
+        h.append(X_API_KEY, "tsk_demo_key".parse().unwrap());
+        assert_eq!(presented_key(&h, &uri, None), Presented::Ambiguous);
+        h.remove(X_API_KEY);
+        h.append(AUTHORIZATION, "Bearer a".parse().unwrap());
+        h.append(AUTHORIZATION, "Bearer a".parse().unwrap());
+        assert_eq!(presented_key(&h, &uri, None), Presented::Ambiguous);
+    }
+
+    /// A field value from a small alphabet that hits every branch: blanks, bearer
+    /// schemes, controls, non-ASCII, DEL, and keys of every length near the bound.
+    fn hostile_value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b' '),
+                    Just(b'\t'),
+                    Just(b'a'),
+                    Just(b'k'),
+                    Just(0x7f),
+                    Just(0x80),
+                    Just(0xff),
+                    Just(0x01),
+                    Just(b'"'),
+                ],
+                0..12
+            ),
+            (0usize..3, "[a-z]{0,4}", 0usize..3, any::<bool>()).prop_map(
+                |(pre, k, post, bearer)| {
+                    let mut v = Vec::new();
+                    if bearer {
+                        v.extend_from_slice(b"Bearer ");
+                    }
+                    v.extend(std::iter::repeat_n(b' ', pre));
+                    v.extend_from_slice(k.as_bytes());
+                    v.extend(std::iter::repeat_n(b'\t', post));
+                    v
+                }
+            ),
+            (250usize..260, any::<bool>()).prop_map(|(n, bearer)| {
+                let mut v = if bearer {
+                    b"bearer ".to_vec()
+                } else {
+                    Vec::new()
+                };
+                v.extend(std::iter::repeat_n(b'x', n));
+                v
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_equals_lookups(
+            fields in proptest::collection::vec((0usize..4, hostile_value()), 0..6),
+            filler in 0usize..20,
+        ) {
+            let mut h = HeaderMap::new();
+            for i in 0..filler {
+                h.append(
+                    HeaderName::from_bytes(format!("x-f{i}").as_bytes()).unwrap(),
+                    http::HeaderValue::from_static("1"),
+                );
+            }
+            for (name, v) in &fields {
+                let name = [X_API_KEY, AUTHORIZATION, http::header::ACCEPT, HeaderName::from_static("x-api-keys")][*name].clone();
+                if let Ok(v) = http::HeaderValue::from_bytes(v) {
+                    h.append(name, v);
+                }
+            }
+            let uri: Uri = "/".parse().unwrap();
+            prop_assert_eq!(presented_key(&h, &uri, None), presented_by_lookup(&h));
+        }
+
+        #[test]
+        fn ct_eq_matches_eq(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), same in any::<bool>()) {
+            let b = if same { a } else { b };
+            prop_assert_eq!(KeyDigest(a).ct_eq(&KeyDigest(b)), a == b);
+        }
     }
 
     proptest! {
