@@ -85,7 +85,27 @@ impl ClientIpConfig {
     /// `true` when `ip` is a trusted proxy.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = unmap(ip);
-        self.trusted.iter().any(|n| n.contains(&ip))
+        self.trusted.iter().any(|n| net_contains(n, ip))
+    }
+}
+
+/// `IpNet::contains`, as one masked compare (no network and broadcast addresses built).
+#[inline]
+fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
+    match (net, ip) {
+        (IpNet::V4(n), IpAddr::V4(a)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(n.prefix_len()))
+                .unwrap_or(0);
+            (u32::from(a) ^ u32::from(n.addr())) & mask == 0
+        }
+        (IpNet::V6(n), IpAddr::V6(a)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(n.prefix_len()))
+                .unwrap_or(0);
+            (u128::from(a) ^ u128::from(n.addr())) & mask == 0
+        }
+        _ => false,
     }
 }
 
@@ -121,7 +141,7 @@ pub fn extract(
         ClientIpSource::Peer => None,
         ClientIpSource::RightmostXForwardedFor => {
             joined(headers, &X_FORWARDED_FOR, config.max_header_bytes)
-                .and_then(|v| rightmost_untrusted(v.split(',').map(parse_hop), config))
+                .and_then(|v| rightmost_untrusted_xff(&v, config))
                 .map(|ip| (ip, IpSource::XForwardedFor))
         }
         ClientIpSource::XForwardedForHop(n) => {
@@ -192,6 +212,24 @@ where
     None
 }
 
+/// [`rightmost_untrusted`] over the comma-separated hops of `value`, cutting them off
+/// right to left with a plain byte loop (hops are short: `str::rsplit`'s `memrchr` set-up
+/// costs more than it saves).
+fn rightmost_untrusted_xff(value: &str, config: &ClientIpConfig) -> Option<IpAddr> {
+    let mut rest = value;
+    loop {
+        let (left, hop) = match rest.as_bytes().iter().rposition(|b| *b == b',') {
+            Some(i) => (Some(rest.get(..i)?), rest.get(i + 1..)?),
+            None => (None, rest),
+        };
+        let ip = parse_hop(hop)?;
+        if !config.is_trusted(ip) {
+            return Some(ip);
+        }
+        rest = left?;
+    }
+}
+
 fn nth_from_right(value: &str, n: usize) -> Option<IpAddr> {
     if n == 0 {
         return None;
@@ -213,7 +251,7 @@ pub fn parse_hop(hop: &str) -> Option<IpAddr> {
             return None;
         }
         IpAddr::V6(parse_v6(inside)?)
-    } else if let Ok(v4) = hop.parse::<Ipv4Addr>() {
+    } else if let Some(v4) = parse_v4(hop.as_bytes()) {
         IpAddr::V4(v4)
     } else if let Some((addr, port)) = hop
         .split_once(':')
@@ -222,11 +260,51 @@ pub fn parse_hop(hop: &str) -> Option<IpAddr> {
         if !is_port(port) {
             return None;
         }
-        IpAddr::V4(addr.parse().ok()?)
+        IpAddr::V4(parse_v4(addr.as_bytes())?)
     } else {
         IpAddr::V6(parse_v6(hop)?)
     };
     Some(unmap(ip))
+}
+
+/// Dotted-quad IPv4 exactly as `Ipv4Addr::from_str` accepts it (four groups of one to
+/// three ASCII digits, each at most 255, no leading zero in a group of two or more), in
+/// one pass without std's backtracking parser.
+fn parse_v4(s: &[u8]) -> Option<Ipv4Addr> {
+    if s.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let (mut value, mut digits) = (0u32, 0u32);
+    for &b in s {
+        if b == b'.' {
+            if digits == 0 {
+                return None;
+            }
+            // `value <= 255` here (checked per digit); a fifth group has no slot.
+            *octets.get_mut(n)? = value as u8;
+            n += 1;
+            (value, digits) = (0, 0);
+        } else {
+            let d = u32::from(b.wrapping_sub(b'0'));
+            // Not a digit, or a digit after a leading `0`.
+            if d > 9 || (digits == 1 && value == 0) {
+                return None;
+            }
+            value = value * 10 + d;
+            digits += 1;
+            // Four digits without a leading zero are at least 1000: this bounds them too.
+            if value > 255 {
+                return None;
+            }
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// `s` without leading and trailing spaces and tabs (bytewise: both are ASCII, so the
@@ -783,7 +861,149 @@ mod tests {
         );
     }
 
+    /// `parse_hop` before `parse_v4`: std's parser for the dotted quads.
+    fn parse_hop_std(hop: &str) -> Option<IpAddr> {
+        let hop = trim_space_tab(hop);
+        if hop.is_empty() || hop.len() > 64 {
+            return None;
+        }
+        let ip = if let Some(rest) = hop.strip_prefix('[') {
+            let (inside, after) = rest.split_once(']')?;
+            if !after.is_empty() && !is_port(after.strip_prefix(':')?) {
+                return None;
+            }
+            IpAddr::V6(parse_v6(inside)?)
+        } else if let Ok(v4) = hop.parse::<Ipv4Addr>() {
+            IpAddr::V4(v4)
+        } else if let Some((addr, port)) = hop
+            .split_once(':')
+            .filter(|(a, _)| !a.contains(':') && a.contains('.'))
+        {
+            if !is_port(port) {
+                return None;
+            }
+            IpAddr::V4(addr.parse().ok()?)
+        } else {
+            IpAddr::V6(parse_v6(hop)?)
+        };
+        Some(unmap(ip))
+    }
+
+    /// Hop-ish text: digits (with zeros), dots, colons, brackets, blanks, hex letters,
+    /// a zone, a comma and non-ASCII, so that near-misses of every form come up.
+    fn hop_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9.]{0,18}",
+            "[0-9.:]{0,24}",
+            "[0-9a-fA-F.:\\[\\]% \t,é]{0,30}",
+            (any::<[u8; 4]>(), 0usize..4).prop_map(|(o, pad)| {
+                // Valid quads, sometimes zero-padded (std refuses those).
+                o.iter()
+                    .map(|b| format!("{b:0pad$}"))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            }),
+            any::<std::net::Ipv6Addr>().prop_map(|a| a.to_string()),
+            (any::<std::net::Ipv4Addr>(), any::<u32>()).prop_map(|(a, p)| format!("{a}:{p}")),
+            "\\PC{0,20}",
+        ]
+    }
+
+    #[test]
+    fn v4_edges_match_std() {
+        for s in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.0",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "01.2.3.4",
+            "1.02.3.4",
+            "1.2.3.00",
+            "1.2.3.0",
+            "1..2.3",
+            "1.2.3.1000",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            "001.002.003.004",
+            "1.2.3.4:80",
+            "999.1.1.1",
+            "1.2.3.25a",
+            "",
+        ] {
+            assert_eq!(parse_v4(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn parse_v4_equals_std(s in hop_text()) {
+            prop_assert_eq!(parse_v4(s.as_bytes()), s.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn parse_v4_equals_std_any_bytes(b in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let want = std::str::from_utf8(&b).ok().and_then(|s| s.parse::<Ipv4Addr>().ok());
+            prop_assert_eq!(parse_v4(&b), want);
+        }
+
+        #[test]
+        fn net_contains_equals_ipnet(
+            v4 in any::<(std::net::Ipv4Addr, std::net::Ipv4Addr)>(),
+            v6 in any::<(std::net::Ipv6Addr, std::net::Ipv6Addr)>(),
+            len in 0u8..=128,
+            share in 0u32..=128,
+        ) {
+            // Addresses that share `share` leading bits with the net, so both answers come up.
+            let a4 = u32::from(v4.0);
+            let mask4 = u32::MAX.checked_shl(32 - share.min(32)).unwrap_or(0);
+            let ip4 = (a4 & mask4) | (u32::from(v4.1) & !mask4);
+            let a6 = u128::from(v6.0);
+            let mask6 = u128::MAX.checked_shl(128 - share).unwrap_or(0);
+            let ip6 = (a6 & mask6) | (u128::from(v6.1) & !mask6);
+            let nets = [
+                IpNet::V4(ipnet::Ipv4Net::new(v4.0, len.min(32)).unwrap()),
+                IpNet::V6(ipnet::Ipv6Net::new(v6.0, len).unwrap()),
+            ];
+            let ips = [
+                IpAddr::V4(ip4.into()),
+                IpAddr::V6(ip6.into()),
+                IpAddr::V4(v4.1),
+                IpAddr::V6(v6.1),
+            ];
+            for net in &nets {
+                for ip in ips {
+                    prop_assert_eq!(net_contains(net, ip), net.contains(&ip), "{} {}", net, ip);
+                }
+            }
+        }
+
+        #[test]
+        fn parse_hop_equals_std_parser(s in hop_text()) {
+            prop_assert_eq!(parse_hop(&s), parse_hop_std(&s));
+        }
+
+        #[test]
+        fn xff_walk_equals_split_walk(
+            hops in proptest::collection::vec(
+                prop_oneof![
+                    hop_text(),
+                    any::<std::net::Ipv4Addr>().prop_map(|a| a.to_string()),
+                    (0u8..4).prop_map(|i| format!(" 10.0.0.{i}")),
+                ],
+                0..5,
+            ),
+        ) {
+            let v = hops.join(",");
+            let c = cfg(RightmostXForwardedFor);
+            prop_assert_eq!(
+                rightmost_untrusted_xff(&v, &c),
+                rightmost_untrusted(v.split(',').map(parse_hop_std), &c)
+            );
+        }
+
         #[test]
         fn bytewise_trim_equals_trim_matches(s in "[ \t\\PC]{0,12}") {
             prop_assert_eq!(trim_space_tab(&s), s.trim_matches([' ', '\t']));
