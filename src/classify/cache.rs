@@ -1,7 +1,7 @@
 //! A bounded verdict cache keyed by client network, user-agent hash and header findings.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -90,8 +90,21 @@ impl VerdictCache {
             IpAddr::V6(a) => (u128::from(a) & !u128::from(u64::MAX), true),
         };
         // One keyed SipHash pass over everything: attacker-chosen addresses and agents
-        // cannot aim at one bucket without the per-cache key.
-        let hash = self.hasher.hash_one((ua, net, v6, rec, hdr));
+        // cannot aim at one bucket without the per-cache key. The fixed-size fields go in
+        // as one 32-byte block that ends with the agent's length, then the agent's bytes:
+        // two `write`s (not eight, one per field) over an unambiguous encoding.
+        let mut fixed = [0u8; 32];
+        fixed[..16].copy_from_slice(&net.to_le_bytes());
+        fixed[16..20].copy_from_slice(&rec.to_le_bytes());
+        fixed[20] = u8::from(v6);
+        fixed[21] = hdr;
+        fixed[22] = u8::from(ua.is_some());
+        let ua = ua.unwrap_or_default();
+        fixed[24..].copy_from_slice(&(ua.len() as u64).to_le_bytes());
+        let mut h = self.hasher.build_hasher();
+        h.write(&fixed);
+        h.write(ua);
+        let hash = h.finish();
         CacheKey {
             net,
             v6,
@@ -170,6 +183,25 @@ mod tests {
         assert_ne!(
             c.key("1.2.3.4".parse().unwrap(), 0, Some(b"x"), 0),
             c.key("1.2.3.4".parse().unwrap(), 0, Some(b"y"), 0)
+        );
+        // No agent and an empty agent, and each field, make different keys.
+        let ip = "1.2.3.4".parse().unwrap();
+        let base = c.key(ip, 0, Some(b"ua"), 0);
+        for other in [
+            c.key(ip, 0, None, 0),
+            c.key(ip, 0, Some(b""), 0),
+            c.key(ip, 1, Some(b"ua"), 0),
+            c.key(ip, 0, Some(b"ua"), 1),
+            c.key("1.2.3.5".parse().unwrap(), 0, Some(b"ua"), 0),
+            c.key("::1.2.3.4".parse().unwrap(), 0, Some(b"ua"), 0),
+        ] {
+            assert_ne!(base.hash, other.hash);
+        }
+        assert_ne!(c.key(ip, 0, None, 0).hash, c.key(ip, 0, Some(b""), 0).hash);
+        assert_eq!(
+            base,
+            c.key(ip, 0, Some(b"ua"), 0),
+            "the same input, the same key"
         );
     }
 }

@@ -13,7 +13,7 @@ use http::header::USER_AGENT;
 use super::cache::VerdictCache;
 use super::data::{LoadError, PrefixTable, embedded};
 use super::score::{
-    Bands, Policy, RequestSignals, Weights, header_findings, header_presence, score,
+    Bands, Policy, RequestSignals, Weights, header_findings, presence_and_ua, score,
 };
 use super::ua::{UaCategory, UaMatcher};
 use crate::core::error::ConfigError;
@@ -94,10 +94,11 @@ impl Classifier {
             return self.compute(&data, ip, headers);
         };
         let rec = data.table.lookup_id(ip);
-        let ua = headers.get(USER_AGENT).map(|v| v.as_bytes());
+        let (presence, ua) = presence_and_ua(headers);
+        let ua = ua.map(|v| v.as_bytes());
         // Keyed on what the findings depend on (the UA and which headers are present), so a
         // hit parses nothing.
-        let key = cache.key(ip, rec, ua, header_presence(headers));
+        let key = cache.key(ip, rec, ua, presence);
         if let Some(v) = cache.get(&key, data.generation) {
             return v;
         }

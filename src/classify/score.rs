@@ -188,10 +188,17 @@ impl HeaderFindings {
 /// too long: with the UA itself, all [`header_findings`] depends on. Cheap (no UA
 /// parsing), so a cache can key on it and parse only on a miss.
 pub fn header_presence(headers: &HeaderMap) -> u8 {
+    presence_and_ua(headers).0
+}
+
+/// [`header_presence`] and the `User-Agent` (its first value, as `HeaderMap::get` reads
+/// it), found in the same pass.
+pub(crate) fn presence_and_ua(headers: &HeaderMap) -> (u8, Option<&http::HeaderValue>) {
     // One pass over the request's (few) names beats five hash lookups; a request with
     // many header fields falls back to the lookups.
     if headers.keys_len() <= 16 {
         let mut bits = 0;
+        let mut ua = None;
         for (name, value) in headers {
             bits |= if *name == ACCEPT {
                 1
@@ -201,20 +208,19 @@ pub fn header_presence(headers: &HeaderMap) -> u8 {
                 1 << 2
             } else if *name == SEC_CH_UA {
                 1 << 3
-            } else if *name == USER_AGENT && value.len() > MAX_UA_BYTES {
-                // Only the first `User-Agent` counts, as `HeaderMap::get` reads it.
-                u8::from(
-                    headers
-                        .get(USER_AGENT)
-                        .is_some_and(|v| v.len() > MAX_UA_BYTES),
-                ) << 4
             } else {
+                // Only the first `User-Agent` counts, as `HeaderMap::get` reads it: the
+                // iteration yields a name's first value first.
+                if *name == USER_AGENT && ua.is_none() {
+                    ua = Some(value);
+                }
                 0
             };
         }
-        return bits;
+        let too_long = ua.is_some_and(|v| v.len() > MAX_UA_BYTES);
+        return (bits | u8::from(too_long) << 4, ua);
     }
-    presence_by_lookup(headers)
+    (presence_by_lookup(headers), headers.get(USER_AGENT))
 }
 
 /// [`header_presence`] by one lookup per name.
@@ -452,19 +458,20 @@ mod presence_tests {
         /// repetitions and count of fields.
         #[test]
         fn one_pass_presence_equals_lookups(
-            fields in proptest::collection::vec((0usize..7, 0usize..3), 0..24),
+            fields in proptest::collection::vec((0usize..7, 0usize..4), 0..24),
         ) {
             let names = [
                 USER_AGENT, ACCEPT, ACCEPT_LANGUAGE, ACCEPT_ENCODING, SEC_CH_UA,
                 http::HeaderName::from_static("x-other"), http::header::HOST,
             ];
             let long = "a".repeat(MAX_UA_BYTES + 1);
-            let values = ["x", "Mozilla/5.0", long.as_str()];
+            let values = ["x", "Mozilla/5.0", long.as_str(), "y"];
             let mut h = HeaderMap::new();
             for (n, v) in fields {
                 h.append(names[n].clone(), http::HeaderValue::from_str(values[v]).unwrap());
             }
             prop_assert_eq!(header_presence(&h), presence_by_lookup(&h));
+            prop_assert_eq!(presence_and_ua(&h).1, h.get(USER_AGENT));
         }
     }
 }
