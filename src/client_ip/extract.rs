@@ -274,36 +274,38 @@ fn parse_v4(s: &[u8]) -> Option<Ipv4Addr> {
     if s.len() > 15 {
         return None;
     }
+    // A group is checked when it ends (at a dot or the end): 1..=3 digits, at most 255,
+    // and no leading zero, i.e. at least 10 with two digits and 100 with three. Fifteen
+    // bytes at most, so `value` cannot overflow before that check.
+    fn group(value: u64, digits: usize) -> Option<u8> {
+        const LEAST: [u64; 4] = [u64::MAX, 0, 10, 100];
+        let least = *LEAST.get(digits)?;
+        if value < least || value > 255 {
+            return None;
+        }
+        Some(value as u8)
+    }
     let mut octets = [0u8; 4];
     let mut n = 0;
-    let (mut value, mut digits) = (0u32, 0u32);
+    let (mut value, mut digits) = (0u64, 0usize);
     for &b in s {
-        if b == b'.' {
-            if digits == 0 {
-                return None;
-            }
-            // `value <= 255` here (checked per digit); a fifth group has no slot.
-            *octets.get_mut(n)? = value as u8;
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            value = value * 10 + u64::from(d);
+            digits += 1;
+        } else if b == b'.' {
+            // A fifth group has no slot.
+            *octets.get_mut(n)? = group(value, digits)?;
             n += 1;
             (value, digits) = (0, 0);
         } else {
-            let d = u32::from(b.wrapping_sub(b'0'));
-            // Not a digit, or a digit after a leading `0`.
-            if d > 9 || (digits == 1 && value == 0) {
-                return None;
-            }
-            value = value * 10 + d;
-            digits += 1;
-            // Four digits without a leading zero are at least 1000: this bounds them too.
-            if value > 255 {
-                return None;
-            }
+            return None;
         }
     }
-    if n != 3 || digits == 0 {
+    if n != 3 {
         return None;
     }
-    octets[3] = value as u8;
+    octets[3] = group(value, digits)?;
     Some(Ipv4Addr::from(octets))
 }
 
