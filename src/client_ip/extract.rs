@@ -84,7 +84,12 @@ impl ClientIpConfig {
 
     /// `true` when `ip` is a trusted proxy.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        let ip = unmap(ip);
+        self.is_trusted_unmapped(unmap(ip))
+    }
+
+    /// [`ClientIpConfig::is_trusted`] for an address already unmapped (the peer after
+    /// `unmap`, every hop `parse_hop` returns).
+    fn is_trusted_unmapped(&self, ip: IpAddr) -> bool {
         self.trusted.iter().any(|n| net_contains(n, ip))
     }
 }
@@ -134,7 +139,7 @@ pub fn extract(
 ) -> Option<ClientIp> {
     let peer_ip = unmap(peer?.ip());
     let from_peer = || Some(ClientIp::new(peer_ip, IpSource::Peer, config.v6_prefix));
-    if config.source == ClientIpSource::Peer || !config.is_trusted(peer_ip) {
+    if config.source == ClientIpSource::Peer || !config.is_trusted_unmapped(peer_ip) {
         return from_peer();
     }
     let found = match &config.source {
@@ -223,7 +228,7 @@ fn rightmost_untrusted_xff(value: &str, config: &ClientIpConfig) -> Option<IpAdd
             None => (None, rest),
         };
         let ip = parse_hop(hop)?;
-        if !config.is_trusted(ip) {
+        if !config.is_trusted_unmapped(ip) {
             return Some(ip);
         }
         rest = left?;
