@@ -350,8 +350,10 @@ fn is_port(s: &str) -> bool {
 /// The `for=` node of each RFC 7239 element, in order. An element without `for`,
 /// or whose node is `unknown`, obfuscated (`_hidden`) or unparseable, yields `None`
 /// (which ends a right-to-left walk). Quoted strings may hold `,` `;` `=`.
-fn forwarded_for_nodes(value: &str) -> std::vec::IntoIter<Option<IpAddr>> {
-    let mut nodes = Vec::new();
+///
+/// Up to eight elements are held inline (no allocation for a usual chain of proxies).
+fn forwarded_for_nodes(value: &str) -> smallvec::IntoIter<[Option<IpAddr>; 8]> {
+    let mut nodes = smallvec::SmallVec::<[Option<IpAddr>; 8]>::new();
     for element in split_unquoted(value, b',') {
         let mut node = None;
         let mut seen_for = false;
@@ -914,6 +916,25 @@ mod tests {
             (any::<std::net::Ipv4Addr>(), any::<u32>()).prop_map(|(a, p)| format!("{a}:{p}")),
             "\\PC{0,20}",
         ]
+    }
+
+    #[test]
+    fn forwarded_chains_longer_than_the_inline_nodes() {
+        for n in [1usize, 7, 8, 9, 20] {
+            let mut hops: Vec<String> = (0..n).map(|i| format!("for=192.0.2.{i}")).collect();
+            hops.extend((0..n).map(|i| format!("for=10.0.0.{i}")));
+            let (ip, source) = run(
+                Forwarded,
+                "10.0.0.1:1",
+                &[("forwarded", hops.join(", ").as_bytes())],
+            );
+            assert_eq!(
+                (ip, source),
+                (format!("192.0.2.{}", n - 1), S::Forwarded),
+                "{n}"
+            );
+            assert_eq!(forwarded_for_nodes(&hops.join(",")).len(), 2 * n);
+        }
     }
 
     #[test]
