@@ -23,12 +23,14 @@ pub enum ClientIpSource {
     /// any chain of proxies you list as trusted.
     RightmostXForwardedFor,
     /// The `n`-th `X-Forwarded-For` hop from the right (1 = rightmost). Right when
-    /// exactly `n` proxies of yours append to the header.
+    /// exactly `n` proxies of yours append to the header. A hop that is one of the
+    /// trusted proxies is not taken for the client (the peer is).
     XForwardedForHop(usize),
     /// The rightmost RFC 7239 `Forwarded` `for=` node that is not a trusted proxy.
     Forwarded,
     /// A header your edge sets to a single address (`CF-Connecting-IP`, `X-Real-IP`,
-    /// `True-Client-IP`, `Fly-Client-IP`).
+    /// `True-Client-IP`, `Fly-Client-IP`). An address that is one of the trusted
+    /// proxies is not taken for the client (the peer is).
     Header(HeaderName),
 }
 
@@ -162,8 +164,12 @@ pub fn extract(
             .map(|ip| (ip, IpSource::Header)),
     };
     match found {
-        Some((ip, source)) => Some(ClientIp::new(ip, source, config.v6_prefix)),
-        None => from_peer(),
+        // A trusted proxy is never the client: a single-address header or a counted
+        // hop that names one is forwarding data "made only of trusted proxies".
+        Some((ip, source)) if !config.is_trusted_unmapped(ip) => {
+            Some(ClientIp::new(ip, source, config.v6_prefix))
+        }
+        _ => from_peer(),
     }
 }
 
@@ -800,6 +806,46 @@ mod tests {
             let (ip, source) = run(source.clone(), p, headers);
             assert_eq!((ip.as_str(), source), (*want_ip, *want_source), "{name}");
         }
+    }
+
+    /// A single-address header or a counted hop naming a trusted proxy is not a client:
+    /// the answer is the peer, as for a chain made only of trusted proxies (found by the
+    /// `client_ip_headers` fuzz target).
+    #[test]
+    fn a_trusted_proxy_named_by_a_header_is_not_the_client() {
+        for source in [
+            ClientIpSource::x_real_ip(),
+            ClientIpSource::cf_connecting_ip(),
+        ] {
+            let name = match &source {
+                Header(n) => n.as_str().to_owned(),
+                _ => unreachable!(),
+            };
+            assert_eq!(
+                run(source.clone(), "10.0.0.1:443", &[(&name, b"10.1.0.1")]),
+                ("10.0.0.1".into(), S::Peer)
+            );
+            assert_eq!(
+                run(source, "10.0.0.1:443", &[(&name, b"198.51.100.7")]),
+                ("198.51.100.7".into(), S::Header)
+            );
+        }
+        assert_eq!(
+            run(
+                XForwardedForHop(2),
+                "10.0.0.1:443",
+                &[("x-forwarded-for", b"198.51.100.7, 10.9.9.9, 10.0.0.2")]
+            ),
+            ("10.0.0.1".into(), S::Peer)
+        );
+        assert_eq!(
+            run(
+                XForwardedForHop(2),
+                "10.0.0.1:443",
+                &[("x-forwarded-for", b"10.9.9.9, 198.51.100.7, 10.0.0.2")]
+            ),
+            ("198.51.100.7".into(), S::XForwardedFor)
+        );
     }
 
     #[test]
