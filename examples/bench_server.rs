@@ -193,9 +193,8 @@ fn app(mode: Mode, max_keys: usize) -> Router {
                 .layer(RateLimitLayer::new(never())),
         ),
         Mode::RatelimitPeer => hello.layer(RateLimitLayer::new(never())),
-        Mode::RatelimitPeerNoHeaders => hello.layer(
-            RateLimitLayer::new(never()).headers(tower_shield::ratelimit::HeaderMode::Off),
-        ),
+        Mode::RatelimitPeerNoHeaders => hello
+            .layer(RateLimitLayer::new(never()).headers(tower_shield::ratelimit::HeaderMode::Off)),
         Mode::GovernorHeaders => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)
