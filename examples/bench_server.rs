@@ -14,6 +14,10 @@
 //! plus a PowLayer protecting every path; requests carry the pass `--print-pass` prints),
 //! `shield-sig` (`shield` plus a SignatureLayer on `POST /signed`), `flood` (`shield` with a
 //! per-client quota that keeps keys alive, and small caps, for the memory run).
+//! `shield-outer`, `shield-pow-outer`, `shield-sig-outer`, `ratelimit-peer-outer` and
+//! `governor-outer` apply the same stacks around the whole router from outside (one
+//! `ServiceBuilder`, served with `axum::ServiceExt::into_make_service_with_connect_info`)
+//! instead of `Router::layer`, with tower-shield's body handed to axum unboxed.
 //! `--print-signed` prints the headers of a signed 1 KiB POST for wrk.
 
 use std::net::SocketAddr;
@@ -56,6 +60,17 @@ enum Mode {
     ShieldAxumBody,
     ShieldPow,
     ShieldSig,
+    /// `Shield` wrapped around the whole router from outside (one `ServiceBuilder`, no
+    /// `Router::layer`), its body handed to axum unboxed: the fastest way to apply it.
+    ShieldOuter,
+    /// `ShieldPow` applied the same way.
+    ShieldPowOuter,
+    /// `ShieldSig` applied the same way (the `SignatureLayer` stays a route layer).
+    ShieldSigOuter,
+    /// `RatelimitPeer` applied the same way.
+    RatelimitPeerOuter,
+    /// `Governor` applied the same way.
+    GovernorOuter,
     Flood,
 }
 
@@ -221,17 +236,129 @@ fn app(mode: Mode, max_keys: usize) -> Router {
                 .layer(shield(1_000_000, never())),
         ),
         Mode::ShieldPow => hello.layer(shield_pow()),
-        Mode::ShieldSig => {
-            let keys = StaticKeys::new().key(SIG_ID, SIG_SECRET).unwrap();
-            let verify = SignatureLayer::new(Verifier::new(Dialect::verus(), keys));
-            Router::new()
-                .route("/", get(|| async { "Hello, World!" }))
-                .route("/signed", post(|| async { "ok" }).route_layer(verify))
-                .layer(shield(1_000_000, never()))
-        }
+        Mode::ShieldSig => signed_router().layer(shield(1_000_000, never())),
+        Mode::ShieldOuter
+        | Mode::ShieldPowOuter
+        | Mode::ShieldSigOuter
+        | Mode::RatelimitPeerOuter
+        | Mode::GovernorOuter => unreachable!("served by `outer`"),
         // A real per-client quota: each client's key stays alive for an hour.
         Mode::Flood => hello.layer(shield(max_keys, Quota::per_hour(100))),
     }
+}
+
+/// The hello-world routes with a `SignatureLayer` on `POST /signed`.
+fn signed_router() -> Router {
+    let keys = StaticKeys::new().key(SIG_ID, SIG_SECRET).unwrap();
+    let verify = SignatureLayer::new(Verifier::new(Dialect::verus(), keys));
+    Router::new()
+        .route("/", get(|| async { "Hello, World!" }))
+        .route("/signed", post(|| async { "ok" }).route_layer(verify))
+}
+
+impl Mode {
+    fn is_outer(self) -> bool {
+        matches!(
+            self,
+            Mode::ShieldOuter
+                | Mode::ShieldPowOuter
+                | Mode::ShieldSigOuter
+                | Mode::RatelimitPeerOuter
+                | Mode::GovernorOuter
+        )
+    }
+}
+
+/// Serves an `*-outer` mode: the router wrapped from outside. No `Router::layer`: the
+/// router is the wrapped service, so axum boxes neither a service clone nor a future per
+/// request for the layer.
+async fn outer(mode: Mode, listener: tokio::net::TcpListener) {
+    use tower::ServiceBuilder;
+    use tower_http::map_response_body::MapResponseBodyLayer;
+    use tower_shield::core::ShieldBody;
+    let hello = Router::new()
+        .route("/", get(|| async { "Hello, World!" }))
+        .route("/signed", post(|| async { "ok" }));
+    let axum_body = || MapResponseBodyLayer::new(ShieldBody::into_axum);
+    match mode {
+        Mode::ShieldOuter => {
+            serve(
+                listener,
+                ServiceBuilder::new()
+                    .layer(axum_body())
+                    .layer(shield(1_000_000, never()))
+                    .service(hello),
+            )
+            .await
+        }
+        Mode::ShieldPowOuter => {
+            serve(
+                listener,
+                ServiceBuilder::new()
+                    .layer(axum_body())
+                    .layer(shield_pow())
+                    .service(hello),
+            )
+            .await
+        }
+        Mode::ShieldSigOuter => {
+            serve(
+                listener,
+                ServiceBuilder::new()
+                    .layer(axum_body())
+                    .layer(shield(1_000_000, never()))
+                    .service(signed_router()),
+            )
+            .await
+        }
+        Mode::RatelimitPeerOuter => {
+            serve(
+                listener,
+                ServiceBuilder::new()
+                    .layer(axum_body())
+                    .layer(RateLimitLayer::new(never()))
+                    .service(hello),
+            )
+            .await
+        }
+        Mode::GovernorOuter => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(1_000_000_000)
+                .finish()
+                .unwrap();
+            serve(
+                listener,
+                ServiceBuilder::new()
+                    .layer(tower_governor::GovernorLayer::new(config))
+                    .service(hello),
+            )
+            .await
+        }
+        other => unreachable!("{other:?} is not an outer mode"),
+    }
+}
+
+async fn serve<S>(listener: tokio::net::TcpListener, svc: S)
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    use axum::ServiceExt;
+    axum::serve(
+        listener,
+        ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+            svc,
+        ),
+    )
+    .await
+    .unwrap();
 }
 
 fn print_signed(url_path: &str) {
@@ -287,13 +414,17 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let app = app(args.mode, args.max_keys);
         let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap();
         println!(
             "bench_server {:?} on {}",
             args.mode,
             listener.local_addr().unwrap()
         );
+        if args.mode.is_outer() {
+            outer(args.mode, listener).await;
+            return;
+        }
+        let app = app(args.mode, args.max_keys);
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

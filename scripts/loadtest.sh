@@ -56,6 +56,11 @@ configs=(
   "shield-pow|shield-pow|$tmp/pow.lua|/"
   "bare-post|bare|$tmp/post.lua|/signed"
   "shield-sig|shield-sig|$tmp/post.lua|/signed"
+  "ratelimit-peer-outer|ratelimit-peer-outer|scripts/loadtest/get.lua|/"
+  "governor-outer|governor-outer|scripts/loadtest/get.lua|/"
+  "shield-outer|shield-outer|scripts/loadtest/get.lua|/"
+  "shield-pow-outer|shield-pow-outer|$tmp/pow.lua|/"
+  "shield-sig-outer|shield-sig-outer|$tmp/post.lua|/signed"
 )
 echo "# $rounds rounds x ${secs}s per configuration, order rotated each round; wrk -t1 -c64"
 for r in $(seq "$rounds"); do
@@ -86,9 +91,9 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print()
 print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
 print("|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig"]:
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
     if k not in med: continue
-    base = med["bare-post" if k in ("bare-post", "shield-sig") else "bare"][0]
+    base = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-outer") else "bare"][0]
     rps, p50, p99, bad = med[k]
     print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / base:.2f} | {bad} |")
 PY
