@@ -44,9 +44,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use criterion::{BatchSize, Criterion};
-use http::Request;
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion};
+use http::{Request, Response};
+use std::convert::Infallible;
 use tower::ServiceExt;
+use tower::{Service, ServiceBuilder};
 use tower_http::map_response_body::MapResponseBodyLayer;
 use tower_shield::Shield;
 use tower_shield::auth::StaticApiKeys;
@@ -97,7 +100,7 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 12] = [
+const CONFIGS: [&str; 16] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
@@ -110,6 +113,10 @@ const CONFIGS: [&str; 12] = [
     "shield-axum-body",
     "ratelimit-peer-axum-body",
     "shield-pow",
+    "ratelimit-peer-outer",
+    "governor-outer",
+    "shield-outer",
+    "shield-pow-outer",
 ];
 
 /// A limit no run reaches.
@@ -130,6 +137,19 @@ fn shield_builder() -> tower_shield::ShieldBuilder {
         .classify(Classifier::embedded())
         .rate_limit(never())
         .max_tracked_keys(1_000_000)
+}
+
+/// The full stack plus a `PowLayer` protecting every path, and a valid pass for it.
+fn shield_pow() -> (Shield, String) {
+    let shield = shield_builder().pow_with(POW_SECRET, Ok).build().unwrap();
+    let pow = shield.pow().unwrap();
+    let (pass, _) = pow.mint_pass(
+        "inline",
+        Some(CLIENT.parse().unwrap()),
+        Duration::from_secs(3600),
+        pow.now(),
+    );
+    (shield, pass)
 }
 
 /// The router of `config`, finished the way `axum::serve` finishes it (`with_state`, so
@@ -214,14 +234,7 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             None,
         ),
         "shield-pow" => {
-            let shield = shield_builder().pow_with(POW_SECRET, Ok).build().unwrap();
-            let pow = shield.pow().unwrap();
-            let (pass, _) = pow.mint_pass(
-                "inline",
-                Some(CLIENT.parse().unwrap()),
-                Duration::from_secs(3600),
-                pow.now(),
-            );
+            let (shield, pass) = shield_pow();
             (hello.layer(shield), Some(pass))
         }
         other => panic!("unknown configuration {other}"),
@@ -262,9 +275,12 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// One request through the router, response dropped. What callgrind counts.
+/// One request through the app, response dropped. What callgrind counts.
 #[inline(never)]
-fn run_one(app: &Router, req: Request<Body>) -> u16 {
+fn run_one<S, B>(app: &S, req: Request<Body>) -> u16
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
+{
     let res = block_on(app.clone().oneshot(req)).unwrap();
     let status = res.status().as_u16();
     drop(black_box(res));
@@ -274,34 +290,133 @@ fn run_one(app: &Router, req: Request<Body>) -> u16 {
 /// The warm-up's request function: the same as [`run_one`], kept apart so callgrind's
 /// `--toggle-collect` counts only the measured requests.
 #[inline(never)]
-fn warm_one(app: &Router, req: Request<Body>) -> u16 {
+fn warm_one<S, B>(app: &S, req: Request<Body>) -> u16
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
+{
     let res = block_on(app.clone().oneshot(req)).unwrap();
     res.status().as_u16()
 }
 
-fn warm(app: &Router, pass: Option<&str>) {
-    for _ in 0..1000 {
-        assert_eq!(warm_one(app, request(pass)), 200);
+/// A configuration's app with its pass. Type-erased once per configuration (so one
+/// `main` drives routers and outer-wrapped services alike), never per request.
+trait Bench {
+    /// Allocations and bytes per request over `n` requests, after a warm-up.
+    fn count(&self, n: u64) -> (f64, f64);
+    /// `n` requests for callgrind, after a warm-up.
+    fn requests(&self, n: u64);
+    fn criterion(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str);
+}
+
+struct Stack<S> {
+    app: S,
+    pass: Option<String>,
+}
+
+impl<S, B> Bench for Stack<S>
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    fn count(&self, n: u64) -> (f64, f64) {
+        self.warm();
+        let reqs: Vec<_> = (0..n).map(|_| request(self.pass.as_deref())).collect();
+        let (a0, b0) = (
+            ALLOCS.load(Ordering::Relaxed),
+            BYTES.load(Ordering::Relaxed),
+        );
+        for r in reqs {
+            run_one(&self.app, r);
+        }
+        let (a1, b1) = (
+            ALLOCS.load(Ordering::Relaxed),
+            BYTES.load(Ordering::Relaxed),
+        );
+        ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64)
+    }
+
+    fn requests(&self, n: u64) {
+        self.warm();
+        for _ in 0..n {
+            let req = request(self.pass.as_deref());
+            assert_eq!(run_one(&self.app, req), 200);
+        }
+    }
+
+    fn criterion(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+        self.warm();
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || request(self.pass.as_deref()),
+                |req| run_one(&self.app, req),
+                BatchSize::SmallInput,
+            )
+        });
     }
 }
 
-/// Allocations and bytes per request over `n` requests, after a warm-up.
-fn count(config: &str, n: u64) -> (f64, f64) {
-    let (app, pass) = app(config);
-    warm(&app, pass.as_deref());
-    let reqs: Vec<_> = (0..n).map(|_| request(pass.as_deref())).collect();
-    let (a0, b0) = (
-        ALLOCS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
-    for r in reqs {
-        run_one(&app, r);
+impl<S, B> Stack<S>
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    fn warm(&self) {
+        for _ in 0..1000 {
+            assert_eq!(warm_one(&self.app, request(self.pass.as_deref())), 200);
+        }
     }
-    let (a1, b1) = (
-        ALLOCS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
-    ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64)
+}
+
+/// The stack of `config`: a router (its layers applied with `Router::layer`), or for
+/// `*-outer` the finished router wrapped from outside in one `ServiceBuilder`.
+fn stack(config: &str) -> Box<dyn Bench> {
+    let router = || {
+        Router::new()
+            .route("/", get(|| async { "Hello, World!" }))
+            .with_state(())
+    };
+    let axum_body = || MapResponseBodyLayer::new(ShieldBody::into_axum);
+    match config {
+        "ratelimit-peer-outer" => Box::new(Stack {
+            app: ServiceBuilder::new()
+                .layer(axum_body())
+                .layer(RateLimitLayer::new(never()))
+                .service(router()),
+            pass: None,
+        }),
+        "governor-outer" => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(1_000_000_000)
+                .finish()
+                .unwrap();
+            Box::new(Stack {
+                app: ServiceBuilder::new()
+                    .layer(tower_governor::GovernorLayer::new(config))
+                    .service(router()),
+                pass: None,
+            })
+        }
+        "shield-outer" => Box::new(Stack {
+            app: ServiceBuilder::new()
+                .layer(axum_body())
+                .layer(shield_builder().build().unwrap())
+                .service(router()),
+            pass: None,
+        }),
+        "shield-pow-outer" => {
+            let (shield, pass) = shield_pow();
+            Box::new(Stack {
+                app: ServiceBuilder::new()
+                    .layer(axum_body())
+                    .layer(shield)
+                    .service(router()),
+                pass: Some(pass),
+            })
+        }
+        other => {
+            let (app, pass) = app(other);
+            Box::new(Stack { app, pass })
+        }
+    }
 }
 
 fn main() {
@@ -309,12 +424,7 @@ fn main() {
     if let Ok(n) = std::env::var("STACK_ITERS") {
         let n: u64 = n.parse().expect("STACK_ITERS is a number");
         let config = std::env::var("STACK_CONFIG").unwrap_or_else(|_| "shield".into());
-        let (app, pass) = app(&config);
-        warm(&app, pass.as_deref());
-        for _ in 0..n {
-            let req = request(pass.as_deref());
-            assert_eq!(run_one(&app, req), 200);
-        }
+        stack(&config).requests(n);
         println!("{config}: {n} requests");
         return;
     }
@@ -322,9 +432,9 @@ fn main() {
     println!("# heap allocations per request (steady state, 10,000 requests each)");
     println!("| configuration | allocs/req | bytes/req | allocs over bare |");
     println!("|---|---|---|---|");
-    let (bare, _) = count("bare", 10_000);
+    let (bare, _) = stack("bare").count(10_000);
     for config in CONFIGS {
-        let (a, b) = count(config, 10_000);
+        let (a, b) = stack(config).count(10_000);
         println!("| {config} | {a:.2} | {b:.0} | {:+.2} |", a - bare);
     }
     println!();
@@ -332,15 +442,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut g = c.benchmark_group("stack");
     for config in CONFIGS {
-        let (app, pass) = app(config);
-        warm(&app, pass.as_deref());
-        g.bench_function(config, |b| {
-            b.iter_batched(
-                || request(pass.as_deref()),
-                |req| run_one(&app, req),
-                BatchSize::SmallInput,
-            )
-        });
+        stack(config).criterion(&mut g, config);
     }
     g.finish();
     c.final_summary();
