@@ -479,12 +479,12 @@ impl<'a> Reader<'a> {
             _ => None,
         }
     }
-    fn site(&mut self) -> Option<String> {
+    fn site(&mut self) -> Option<&'a str> {
         let n = usize::from(self.u8()?);
         if n > MAX_SITE_KEY_LEN {
             return None;
         }
-        String::from_utf8(self.take(n)?.to_vec()).ok()
+        std::str::from_utf8(self.take(n)?).ok()
     }
     fn end(&self) -> Option<()> {
         self.0.is_empty().then_some(())
@@ -564,7 +564,7 @@ pub fn decode_challenge(ring: &Keyring, s: &str) -> Result<ChallengeClaims, Deco
             expires_ms: r.u64()?,
             random: r.arr16()?,
             binding: r.binding()?,
-            site: r.site()?,
+            site: r.site()?.to_owned(),
         };
         r.end()?;
         Some(c)
@@ -594,9 +594,58 @@ pub fn encode_token(ring: &Keyring, t: &TokenClaims) -> String {
     seal(ring, prefix, &w)
 }
 
+/// What [`decode_token_in`] decodes into.
+pub(crate) type DecodeBuf = [u8; BUF + TAG_LEN];
+
+/// A fresh [`DecodeBuf`].
+pub(crate) const fn decode_buf() -> DecodeBuf {
+    [0; BUF + TAG_LEN]
+}
+
+/// [`TokenClaims`] whose site borrows the decoding buffer: what [`decode_token_in`]
+/// returns, so checking a pass allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TokenView<'b> {
+    pub(crate) kind: TokenKind,
+    pub(crate) kid: u8,
+    pub(crate) issued_ms: u64,
+    pub(crate) expires_ms: u64,
+    pub(crate) id: [u8; 16],
+    pub(crate) risk_milli: u16,
+    pub(crate) solve_ms: u32,
+    pub(crate) binding: Option<IpBinding>,
+    pub(crate) site: &'b str,
+}
+
+impl TokenView<'_> {
+    /// The owned claims.
+    pub(crate) fn to_claims(&self) -> TokenClaims {
+        TokenClaims {
+            kind: self.kind,
+            kid: self.kid,
+            issued_ms: self.issued_ms,
+            expires_ms: self.expires_ms,
+            id: self.id,
+            risk_milli: self.risk_milli,
+            solve_ms: self.solve_ms,
+            binding: self.binding,
+            site: self.site.to_owned(),
+        }
+    }
+}
+
 /// Verifies and decodes an `ect_` token or `esp_` pass (told apart by the prefix).
 pub fn decode_token(ring: &Keyring, s: &str) -> Result<TokenClaims, DecodeError> {
-    let mut buf = [0u8; BUF + TAG_LEN];
+    let mut buf = decode_buf();
+    decode_token_in(ring, s, &mut buf).map(|t| t.to_claims())
+}
+
+/// [`decode_token`] into `buf`, without allocating.
+pub(crate) fn decode_token_in<'b>(
+    ring: &Keyring,
+    s: &str,
+    buf: &'b mut DecodeBuf,
+) -> Result<TokenView<'b>, DecodeError> {
     let (kind, prefix, ty) = if s.starts_with("ect_") {
         (TokenKind::Token, "ect_", T_TOKEN)
     } else if s.starts_with("esp_") {
@@ -604,8 +653,8 @@ pub fn decode_token(ring: &Keyring, s: &str) -> Result<TokenClaims, DecodeError>
     } else {
         return Err(DecodeError::Malformed);
     };
-    let (kid, mut r) = open(ring, prefix, ty, s, &mut buf)?;
-    let mut parse = || -> Option<TokenClaims> {
+    let (kid, mut r) = open(ring, prefix, ty, s, buf)?;
+    let mut parse = || -> Option<TokenView<'b>> {
         let issued_ms = r.u64()?;
         let expires_ms = r.u64()?;
         let id = r.arr16()?;
@@ -613,7 +662,7 @@ pub fn decode_token(ring: &Keyring, s: &str) -> Result<TokenClaims, DecodeError>
             TokenKind::Token => (r.u16()?.min(1000), r.u32()?, None),
             TokenKind::Pass => (0, 0, r.binding()?),
         };
-        let t = TokenClaims {
+        let t = TokenView {
             kind,
             kid,
             issued_ms,
@@ -788,6 +837,36 @@ mod tests {
             prop_assert!(decode_challenge(&r, &with_prefix).is_err());
             let t = format!("ect_{s}");
             prop_assert!(decode_token(&r, &t).is_err());
+        }
+
+        #[test]
+        fn token_views_match_owned_claims(pass in any::<bool>(), issued in any::<u64>(),
+                                          id in any::<[u8; 16]>(), site in "\\PC{0,20}",
+                                          flip in any::<Option<(prop::sample::Index, u8)>>()) {
+            let r = ring();
+            let t = TokenClaims {
+                kind: if pass { TokenKind::Pass } else { TokenKind::Token },
+                kid: 7,
+                issued_ms: issued,
+                expires_ms: issued.wrapping_add(1),
+                id,
+                risk_milli: if pass { 0 } else { 999 },
+                solve_ms: if pass { 0 } else { 1234 },
+                binding: pass.then(|| IpBinding::of("192.0.2.9".parse().unwrap(), 24, 56)),
+                site,
+            };
+            let mut s = encode_token(&r, &t).into_bytes();
+            if let Some((i, b)) = flip {
+                let i = i.index(s.len());
+                s[i] = b;
+            }
+            let s = String::from_utf8_lossy(&s);
+            let mut buf = decode_buf();
+            let view = decode_token_in(&r, &s, &mut buf).map(|v| v.to_claims());
+            prop_assert_eq!(&view, &decode_token(&r, &s));
+            if flip.is_none() && t.site.len() <= MAX_SITE_KEY_LEN {
+                prop_assert_eq!(view, Ok(t));
+            }
         }
 
         #[test]

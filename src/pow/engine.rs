@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::challenge::{
-    self, ChallengeClaims, DecodeError, IpBinding, Keyring, MAX_DIFFICULTY, MAX_SITE_KEY_LEN,
-    RandomSource, TokenClaims, TokenKind, ms,
+    self, ChallengeClaims, DecodeBuf, DecodeError, IpBinding, Keyring, MAX_DIFFICULTY,
+    MAX_SITE_KEY_LEN, RandomSource, TokenClaims, TokenKind, TokenView, ms,
 };
 use super::risk::{self, Behavior, RiskConfig, RiskInput, RiskReport};
 use super::site::Mode;
@@ -653,7 +653,21 @@ impl<U: SingleUseStore> Pow<U> {
         client: Option<IpAddr>,
         now: Duration,
     ) -> Result<TokenClaims, Rejection> {
-        let t = challenge::decode_token(&self.inner.ring, pass)
+        let mut buf = challenge::decode_buf();
+        self.check_pass_in(pass, site, client, now, &mut buf)
+            .map(|t| t.to_claims())
+    }
+
+    /// [`Pow::check_pass`] decoding into `buf`, without allocating.
+    pub(crate) fn check_pass_in<'b>(
+        &self,
+        pass: &str,
+        site: &str,
+        client: Option<IpAddr>,
+        now: Duration,
+        buf: &'b mut DecodeBuf,
+    ) -> Result<TokenView<'b>, Rejection> {
+        let t = challenge::decode_token_in(&self.inner.ring, pass, buf)
             .map_err(|_| reject(RejectionKind::InvalidToken, "The pass is invalid"))?;
         if t.kind != TokenKind::Pass || t.site != truncate_site(site) {
             return Err(reject(RejectionKind::InvalidToken, "The pass is invalid"));

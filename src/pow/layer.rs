@@ -10,7 +10,9 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode};
 use tower_layer::Layer;
 
-use super::challenge::{ChallengeClaims, MAX_ENCODED_LEN, MAX_SITE_KEY_LEN, TokenClaims};
+use super::challenge::{
+    ChallengeClaims, MAX_ENCODED_LEN, MAX_SITE_KEY_LEN, TokenClaims, decode_buf,
+};
 use super::engine::{Pow, SolutionInfo};
 use super::service::PowService;
 use super::site::Mode;
@@ -396,7 +398,11 @@ impl<U: SingleUseStore> Config<U> {
                     "This route needs a single-use token, not a pass",
                 ));
             }
-            return match self.pow.check_pass(value, &self.site, client, now) {
+            let mut buf = decode_buf();
+            return match self
+                .pow
+                .check_pass_in(value, &self.site, client, now, &mut buf)
+            {
                 Ok(_) => Decision::Pass,
                 Err(r) => Decision::Challenge(r),
             };
