@@ -209,9 +209,45 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let now = self.cfg.pow.now();
+        let decision = self.cfg.decide(&req, now);
+        if let Decision::Pass = decision {
+            // The hot path, built in place: a request with a valid pass (or an
+            // unprotected one) goes straight to the inner service. `Pass` owns nothing:
+            // forgetting it only skips a call to the enum's drop glue.
+            std::mem::forget(decision);
+            return PowFuture {
+                state: State::Inner {
+                    fut: self.inner.call(req),
+                    after: Vec::new(),
+                },
+            };
+        }
+        PowFuture {
+            state: self.answer(decision, req, now),
+        }
+    }
+}
+
+impl<S, U> PowService<S, U>
+where
+    U: SingleUseStore,
+    U::Future: Unpin,
+{
+    /// Every decision but [`Decision::Pass`]: kept out of line so `call`'s pass path
+    /// stays small (fewer and smaller moves of the request and the future).
+    #[inline(never)]
+    fn answer<ReqB, ResB>(
+        &mut self,
+        decision: Decision,
+        req: Request<ReqB>,
+        now: Duration,
+    ) -> State<S, ReqB, ResB, U>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    {
         let cfg = &*self.cfg;
-        let now = cfg.pow.now();
-        let state = match cfg.decide(&req, now) {
+        match decision {
             Decision::Pass => State::Inner {
                 fut: self.inner.call(req),
                 after: Vec::new(),
@@ -239,8 +275,7 @@ where
                 // The inner service is only cloned if the store does not answer at once.
                 self.redeem_forward(check, req, from_cookie, now)
             }
-        };
-        PowFuture { state }
+        }
     }
 }
 
