@@ -651,6 +651,7 @@ pub fn decode_token(ring: &Keyring, s: &str) -> Result<TokenClaims, DecodeError>
 }
 
 /// [`decode_token`] into `buf`, without allocating.
+#[inline]
 pub(crate) fn decode_token_in<'b>(
     ring: &Keyring,
     s: &str,

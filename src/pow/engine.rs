@@ -654,12 +654,27 @@ impl<U: SingleUseStore> Pow<U> {
         now: Duration,
     ) -> Result<TokenClaims, Rejection> {
         let mut buf = challenge::decode_buf();
-        self.check_pass_in(pass, site, client, now, &mut buf)
+        self.verify_pass(pass, site, client, now, &mut buf)
             .map(|t| t.to_claims())
     }
 
-    /// [`Pow::check_pass`] decoding into `buf`, without allocating.
-    pub(crate) fn check_pass_in<'b>(
+    /// [`Pow::check_pass`] for the inline layer: the same checks, nothing allocated and
+    /// no claims returned.
+    pub(crate) fn pass_ok(
+        &self,
+        pass: &str,
+        site: &str,
+        client: Option<IpAddr>,
+        now: Duration,
+    ) -> Result<(), Rejection> {
+        let mut buf = challenge::decode_buf();
+        self.verify_pass(pass, site, client, now, &mut buf)
+            .map(|_| ())
+    }
+
+    /// The checks of [`Pow::check_pass`], decoding into `buf`.
+    #[inline(always)]
+    fn verify_pass<'b>(
         &self,
         pass: &str,
         site: &str,

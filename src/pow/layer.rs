@@ -10,9 +10,7 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode};
 use tower_layer::Layer;
 
-use super::challenge::{
-    ChallengeClaims, MAX_ENCODED_LEN, MAX_SITE_KEY_LEN, TokenClaims, decode_buf,
-};
+use super::challenge::{ChallengeClaims, MAX_ENCODED_LEN, MAX_SITE_KEY_LEN, TokenClaims};
 use super::engine::{Pow, SolutionInfo};
 use super::service::PowService;
 use super::site::Mode;
@@ -398,11 +396,7 @@ impl<U: SingleUseStore> Config<U> {
                     "This route needs a single-use token, not a pass",
                 ));
             }
-            let mut buf = decode_buf();
-            return match self
-                .pow
-                .check_pass_in(value, &self.site, client, now, &mut buf)
-            {
+            return match self.pow.pass_ok(value, &self.site, client, now) {
                 Ok(_) => Decision::Pass,
                 Err(r) => Decision::Challenge(r),
             };
