@@ -614,7 +614,7 @@ pub(crate) const fn decode_buf() -> DecodeBuf {
 
 /// [`TokenClaims`] whose site borrows the decoding buffer: what [`decode_token_in`]
 /// returns, so checking a pass allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TokenView<'b> {
     pub(crate) kind: TokenKind,
     pub(crate) kid: u8,
