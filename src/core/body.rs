@@ -22,9 +22,14 @@ pin_project! {
             #[pin]
             body: B,
         },
-        /// A complete body owned by tower-shield.
+        /// A complete body owned by tower-shield. Boxed: a response that carries one
+        /// is a refusal or a page, rare next to the responses that pass through, and
+        /// the box keeps `ShieldBody<axum::body::Body>` as small as axum's `Body` (16
+        /// bytes, the variants packed into its pointer's niche), so every response moves
+        /// through the layers and axum's mapping with plain register moves instead of a
+        /// `memcpy` call.
         Full {
-            data: Option<Bytes>,
+            data: Option<Box<Bytes>>,
         },
     }
 }
@@ -39,7 +44,7 @@ impl<B> ShieldBody<B> {
     pub fn full(data: impl Into<Bytes>) -> Self {
         let data = data.into();
         Self::Full {
-            data: (!data.is_empty()).then_some(data),
+            data: (!data.is_empty()).then(|| Box::new(data)),
         }
     }
 
@@ -85,7 +90,9 @@ impl ShieldBody<axum::body::Body> {
     pub fn into_axum(self) -> axum::body::Body {
         match self {
             ShieldBody::Inner { body } => body,
-            ShieldBody::Full { data } => data.map_or_else(axum::body::Body::empty, Into::into),
+            ShieldBody::Full { data } => {
+                data.map_or_else(axum::body::Body::empty, |d| axum::body::Body::from(*d))
+            }
         }
     }
 }
@@ -109,7 +116,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
             ShieldBodyProj::Inner { body } => body.poll_frame(cx),
-            ShieldBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            ShieldBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(*d)))),
         }
     }
 
@@ -124,8 +131,28 @@ where
         match self {
             Self::Inner { body } => body.size_hint(),
             Self::Full { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+                SizeHint::with_exact(data.as_deref().map_or(0, |d| d.len() as u64))
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "axum"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shield_body_around_axums_is_no_bigger_than_axums() {
+        // What lets a `Response<ShieldBody<Body>>` move without a `memcpy` call (see
+        // `ShieldBody::Full`).
+        use axum::body::Body as AxumBody;
+        assert_eq!(
+            std::mem::size_of::<ShieldBody<AxumBody>>(),
+            std::mem::size_of::<AxumBody>()
+        );
+        assert_eq!(
+            std::mem::size_of::<http::Response<ShieldBody<AxumBody>>>(),
+            std::mem::size_of::<http::Response<AxumBody>>()
+        );
     }
 }

@@ -13,13 +13,8 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let cx = RejectionContext::from_headers(&http::HeaderMap::new(), SystemClock.now());
         Renderer::default()
-            .reject_with::<()>(&cx, self)
-            .map(|b| match b {
-                crate::core::body::ShieldBody::Full { data } => {
-                    axum::body::Body::from(data.unwrap_or_default())
-                }
-                crate::core::body::ShieldBody::Inner { .. } => axum::body::Body::empty(),
-            })
+            .reject_with::<axum::body::Body>(&cx, self)
+            .map(crate::core::body::ShieldBody::into_axum)
     }
 }
 

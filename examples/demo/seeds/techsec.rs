@@ -160,13 +160,8 @@ fn bad(headers: &HeaderMap, message: impl Into<std::borrow::Cow<'static, str>>) 
 fn refuse(headers: &HeaderMap, rejection: Rejection) -> Response {
     let cx = RejectionContext::from_headers(headers, SystemClock.now());
     Renderer::default()
-        .reject_with::<()>(&cx, rejection)
-        .map(|b| match b {
-            tower_shield::core::ShieldBody::Full { data } => {
-                axum::body::Body::from(data.unwrap_or_default())
-            }
-            tower_shield::core::ShieldBody::Inner { .. } => axum::body::Body::empty(),
-        })
+        .reject_with::<axum::body::Body>(&cx, rejection)
+        .map(tower_shield::core::ShieldBody::into_axum)
 }
 
 /// Reads at most [`BODY_LIMIT`] bytes (413 past it, without reading the rest) and parses.
