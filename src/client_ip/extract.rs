@@ -23,14 +23,15 @@ pub enum ClientIpSource {
     /// any chain of proxies you list as trusted.
     RightmostXForwardedFor,
     /// The `n`-th `X-Forwarded-For` hop from the right (1 = rightmost). Right when
-    /// exactly `n` proxies of yours append to the header. A hop that is one of the
-    /// trusted proxies is not taken for the client (the peer is).
+    /// exactly `n` proxies of yours append to the header. The hop is taken as it is,
+    /// even inside a trusted range (you counted the proxies).
     XForwardedForHop(usize),
     /// The rightmost RFC 7239 `Forwarded` `for=` node that is not a trusted proxy.
     Forwarded,
     /// A header your edge sets to a single address (`CF-Connecting-IP`, `X-Real-IP`,
-    /// `True-Client-IP`, `Fly-Client-IP`). An address that is one of the trusted
-    /// proxies is not taken for the client (the peer is).
+    /// `True-Client-IP`, `Fly-Client-IP`). The address is taken as the edge wrote it,
+    /// even inside a trusted range: an internal client behind the edge keeps its own
+    /// address (as nginx's `real_ip_header` does for a single-address header).
     Header(HeaderName),
 }
 
@@ -120,7 +121,9 @@ fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
 ///
 /// `None` only when `peer` is `None`: with no socket address there is nothing safe to
 /// fall back to. Whenever the forwarding data is absent, odd, too long, unparseable,
-/// shorter than configured or made only of trusted proxies, the answer is the peer.
+/// shorter than configured or (for the sources that walk a chain right to left,
+/// `RightmostXForwardedFor` and `Forwarded`) made only of trusted proxies, the answer is
+/// the peer.
 ///
 /// ```
 /// use tower_shield::client_ip::{ClientIpConfig, ClientIpSource, extract};
@@ -164,12 +167,8 @@ pub fn extract(
             .map(|ip| (ip, IpSource::Header)),
     };
     match found {
-        // A trusted proxy is never the client: a single-address header or a counted
-        // hop that names one is forwarding data "made only of trusted proxies".
-        Some((ip, source)) if !config.is_trusted_unmapped(ip) => {
-            Some(ClientIp::new(ip, source, config.v6_prefix))
-        }
-        _ => from_peer(),
+        Some((ip, source)) => Some(ClientIp::new(ip, source, config.v6_prefix)),
+        None => from_peer(),
     }
 }
 
@@ -808,43 +807,39 @@ mod tests {
         }
     }
 
-    /// A single-address header or a counted hop naming a trusted proxy is not a client:
-    /// the answer is the peer, as for a chain made only of trusted proxies (found by the
-    /// `client_ip_headers` fuzz target).
+    /// A single-address header or a counted hop is taken as it is, even inside a trusted
+    /// range (an internal client keeps its own address); only the sources that walk a
+    /// chain skip trusted addresses, and fall back to the peer when nothing else is left.
     #[test]
-    fn a_trusted_proxy_named_by_a_header_is_not_the_client() {
+    fn as_is_sources_keep_addresses_inside_trusted_ranges() {
         for source in [
             ClientIpSource::x_real_ip(),
             ClientIpSource::cf_connecting_ip(),
         ] {
-            let name = match &source {
-                Header(n) => n.as_str().to_owned(),
-                _ => unreachable!(),
+            let Header(name) = &source else {
+                unreachable!()
             };
+            let name = name.as_str().to_owned();
             assert_eq!(
-                run(source.clone(), "10.0.0.1:443", &[(&name, b"10.1.0.1")]),
-                ("10.0.0.1".into(), S::Peer)
+                run(source, "10.0.0.1:443", &[(&name, b"10.1.0.1")]),
+                ("10.1.0.1".into(), S::Header)
             );
-            assert_eq!(
-                run(source, "10.0.0.1:443", &[(&name, b"198.51.100.7")]),
-                ("198.51.100.7".into(), S::Header)
-            );
+        }
+        let chain: &[u8] = b"198.51.100.7, 10.9.9.9, 10.0.0.2";
+        for (source, want) in [
+            (XForwardedForHop(2), ("10.9.9.9", S::XForwardedFor)),
+            (RightmostXForwardedFor, ("198.51.100.7", S::XForwardedFor)),
+        ] {
+            let got = run(source, "10.0.0.1:443", &[("x-forwarded-for", chain)]);
+            assert_eq!(got, (want.0.into(), want.1));
         }
         assert_eq!(
             run(
-                XForwardedForHop(2),
+                RightmostXForwardedFor,
                 "10.0.0.1:443",
-                &[("x-forwarded-for", b"198.51.100.7, 10.9.9.9, 10.0.0.2")]
+                &[("x-forwarded-for", b"10.9.9.9")]
             ),
             ("10.0.0.1".into(), S::Peer)
-        );
-        assert_eq!(
-            run(
-                XForwardedForHop(2),
-                "10.0.0.1:443",
-                &[("x-forwarded-for", b"10.9.9.9, 198.51.100.7, 10.0.0.2")]
-            ),
-            ("198.51.100.7".into(), S::XForwardedFor)
         );
     }
 
