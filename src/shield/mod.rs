@@ -164,8 +164,8 @@ pub struct ShieldBuilder {
     v6_prefix: Option<u8>,
     renderer: Renderer,
     clock: SharedClock,
-    /// Whether [`ShieldBuilder::clock`] was called. Without it the memory stores keep
-    /// their own clock (the CPU's timestamp counter, no system call per request).
+    /// Whether [`ShieldBuilder::clock`] was called. Without it the memory rate store
+    /// keeps its own clock (the CPU's timestamp counter, no system call per request).
     custom_clock: bool,
     #[cfg(feature = "apikey")]
     api_keys: Option<ApiKeyLayer<DynApiKeys>>,
@@ -346,10 +346,11 @@ impl ShieldBuilder {
         self
     }
 
-    /// The clock every layer reads (default: the system clock). When set, it also drives
-    /// the in-memory stores the shield creates (so a `ManualClock` moves everything);
-    /// unset, those keep their own monotonic clock (the CPU's timestamp counter anchored
-    /// to the system clock, a few nanoseconds a read instead of a system call).
+    /// The clock every layer reads (default: the system clock), and the clock of the
+    /// in-memory single-use store the shield creates. When set, it also drives the
+    /// in-memory rate store (so a `ManualClock` moves everything); unset, that store
+    /// keeps its own monotonic clock (the CPU's timestamp counter anchored to the system
+    /// clock, a few nanoseconds a read instead of a system call on every request).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self.custom_clock = true;
@@ -374,12 +375,15 @@ impl ShieldBuilder {
             })
         });
         let single_use = self.single_use.unwrap_or_else(|| {
-            let b = MemorySingleUseStore::builder().max_keys(self.max_tracked_keys);
-            ShieldSingleUseStore::Memory(if self.custom_clock {
-                b.clock(self.clock.clone()).build()
-            } else {
-                b.build()
-            })
+            // Always the layers' clock: a single-use id must stay redeemed for as long as
+            // `Pow` (on that clock) still takes its token, even across a wall-clock step.
+            // It is read per token redeemed, not per request.
+            ShieldSingleUseStore::Memory(
+                MemorySingleUseStore::builder()
+                    .max_keys(self.max_tracked_keys)
+                    .clock(self.clock.clone())
+                    .build(),
+            )
         });
         #[cfg(feature = "pow")]
         let pow = match self.pow {
