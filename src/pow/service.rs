@@ -210,21 +210,18 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let now = self.cfg.pow.now();
-        let decision = self.cfg.decide(&req, now);
-        if let Decision::Pass = decision {
+        match self.cfg.decide(&req, now) {
             // The hot path, built in place: a request with a valid pass (or an
-            // unprotected one) goes straight to the inner service. `Pass` owns nothing:
-            // forgetting it only skips a call to the enum's drop glue.
-            std::mem::forget(decision);
-            return PowFuture {
+            // unprotected one) goes straight to the inner service.
+            Decision::Pass => PowFuture {
                 state: State::Inner {
                     fut: self.inner.call(req),
                     after: Vec::new(),
                 },
-            };
-        }
-        PowFuture {
-            state: self.answer(decision, req, now),
+            },
+            decision => PowFuture {
+                state: self.answer(decision, req, now),
+            },
         }
     }
 }
