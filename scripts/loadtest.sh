@@ -5,6 +5,7 @@
 # Then a memory run: a flood of distinct client IPs through the full stack, RSS before/after.
 #
 # Usage: scripts/loadtest.sh [rounds=3] [seconds=5] [flood_requests=1000000]
+#        LOADTEST_ONLY="bare governor ratelimit-peer-no-headers" scripts/loadtest.sh 5 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}; secs=${2:-5}; flood_n=${3:-1000000}
@@ -62,6 +63,15 @@ configs=(
   "shield-pow-outer|shield-pow-outer|$tmp/pow.lua|/"
   "shield-sig-outer|shield-sig-outer|$tmp/post.lua|/signed"
 )
+# LOADTEST_ONLY="bare governor ..." runs only those configurations (and skips the flood).
+if [ -n "${LOADTEST_ONLY:-}" ]; then
+  kept=()
+  for c in "${configs[@]}"; do
+    for want in $LOADTEST_ONLY; do [ "${c%%|*}" = "$want" ] && kept+=("$c"); done
+  done
+  configs=("${kept[@]}")
+  flood_n=0
+fi
 echo "# $rounds rounds x ${secs}s per configuration, order rotated each round; wrk -t1 -c64"
 for r in $(seq "$rounds"); do
   n=${#configs[@]}
@@ -98,6 +108,7 @@ for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "rat
     print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / base:.2f} | {bad} |")
 PY
 
+[ "$flood_n" -gt 0 ] || exit 0
 echo
 echo "# memory: $flood_n requests from distinct client IPs through the full stack (flood mode: per-client 100/hour, 100k-key caps)"
 "${srv_pin[@]}" "$bin" --mode flood --max-keys 100000 --listen "127.0.0.1:$port" > "$tmp/server.log" 2>&1 &
