@@ -78,6 +78,14 @@ where
         // A networked store's future is polled again (with the task's waker) later.
         let mut cx = Context::from_waker(Waker::noop());
         match Pin::new(&mut check).poll(&mut cx) {
+            // The hot path, built in place (the request is not moved through `dispatch`):
+            // charged and allowed, with nothing to expose to the handler.
+            Poll::Ready(Ok(outcome))
+                if mode == CheckMode::Charge && outcome.allowed() && !sh.expose_status =>
+            {
+                let headers = sh.headers(&plan, &outcome, true);
+                RateLimitFuture::new(State::inner(self.inner.call(req), After::Headers(headers)))
+            }
             Poll::Ready(result) => RateLimitFuture::new(dispatch(
                 &self.shared,
                 &mut self.inner,
