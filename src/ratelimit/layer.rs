@@ -118,7 +118,9 @@ pub struct PolicyStatus {
     pub name: String,
     /// Its burst (the `q` of `RateLimit-Policy`).
     pub limit: u32,
-    /// Requests left now (before this request).
+    /// Requests left: from [`RateLimitLayer::peek`], before this request; seen by a
+    /// handler through [`RateLimitLayer::expose_status`], after it was charged (what the
+    /// `RateLimit` header reports).
     pub remaining: u32,
     /// Until the policy is back to a full burst (for a denying policy: until the request
     /// would fit), rounded up to whole seconds.
