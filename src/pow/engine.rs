@@ -944,6 +944,29 @@ mod tests {
         );
     }
 
+    /// A site key longer than `MAX_SITE_KEY_LEN` with a multi-byte character across the
+    /// cut: challenges and passes are cut at a character boundary, so both still decode
+    /// and match the same key (and only it).
+    #[test]
+    fn long_site_keys_are_cut_on_a_character_boundary() {
+        let clock = ManualClock::new(Duration::from_secs(1_700_000_000));
+        let pow = engine(&clock);
+        let now = clock.now();
+        let site = format!("{}é-and-more", "s".repeat(MAX_SITE_KEY_LEN - 1));
+        assert!(!site.is_char_boundary(MAX_SITE_KEY_LEN));
+        let c = pow.issue_at(&site, 8, ip("203.0.113.7"), Mode::Checkbox, now);
+        let claims = pow
+            .check_solution(&c.challenge_id, solve(&c), ip("203.0.113.7"), now)
+            .unwrap();
+        assert_eq!(claims.site, "s".repeat(MAX_SITE_KEY_LEN - 1));
+        let (p, _) = pow.mint_pass(&site, ip("203.0.113.7"), Duration::from_secs(60), now);
+        assert!(pow.check_pass(&p, &site, ip("203.0.113.7"), now).is_ok());
+        assert!(
+            pow.check_pass(&p, &"s".repeat(MAX_SITE_KEY_LEN), ip("203.0.113.7"), now)
+                .is_err()
+        );
+    }
+
     #[test]
     fn load_meter_counts_per_second() {
         let m = LoadMeter::default();
