@@ -16,6 +16,7 @@ use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
 use crate::core::future::ResponseFuture;
+use crate::core::hash::PassThrough;
 use crate::core::quota::Quota;
 use crate::core::reject::{Rejection, RejectionKind, Renderer};
 
@@ -113,39 +114,10 @@ impl<T: ApiKeyStore + ?Sized> ApiKeyStore for Arc<T> {
 /// ```
 #[derive(Clone, Default)]
 pub struct StaticApiKeys {
-    keys: HashMap<KeyDigest, ApiKeyRecord, DigestHash>,
-}
-
-/// The map's hasher: a key's SHA-256 digest is already uniform, so its first eight bytes
-/// are the hash (no second hash per request). Presented keys only look up; the entries
-/// are the operator's, so choosing keys whose digests share a bucket gains nothing.
-#[derive(Clone, Copy, Debug, Default)]
-struct DigestHash;
-
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl std::hash::BuildHasher for DigestHash {
-    type Hasher = DigestHasher;
-    fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(0)
-    }
-}
-
-impl std::hash::Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = [0u8; 8];
-        for (d, b) in h.iter_mut().zip(bytes) {
-            *d = *b;
-        }
-        self.0 ^= u64::from_le_bytes(h);
-    }
-    fn write_usize(&mut self, _: usize) {
-        // The slice length `[u8; 32]` hashes first: the same for every digest.
-    }
+    // A key's SHA-256 digest is already uniform: its first eight bytes are the hash.
+    // Presented keys only look up; the entries are the operator's, so choosing keys whose
+    // digests share a bucket gains nothing.
+    keys: HashMap<KeyDigest, ApiKeyRecord, PassThrough>,
 }
 
 impl StaticApiKeys {

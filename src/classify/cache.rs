@@ -5,11 +5,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use crate::core::hash::PassThrough;
 use crate::core::verdict::Verdict;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<CacheKey, (u64, Verdict), KeyHash>>;
+type Shard = Mutex<HashMap<CacheKey, (u64, Verdict), PassThrough>>;
 
 /// What a verdict is cached under: the IPv4 address or the IPv6 /64, the table record
 /// of the exact address (so a listed address narrower than /64, a single Tor exit, never
@@ -32,36 +33,6 @@ impl std::hash::Hash for CacheKey {
     }
 }
 
-/// The maps' hasher: the key carries its own keyed hash (computed once per request, for
-/// the shard and the map alike), so hashing a key is reading that field.
-#[derive(Clone, Copy, Debug, Default)]
-struct KeyHash;
-
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl BuildHasher for KeyHash {
-    type Hasher = KeyHasher;
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
-    }
-}
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `CacheKey` (it writes one `u64`); mixes anyway.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-}
-
 /// A sharded map holding at most `capacity` verdicts. When a shard is full, half of it
 /// is dropped (amortised O(1) per insert). Entries from an older table generation are
 /// misses.
@@ -77,7 +48,7 @@ impl VerdictCache {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
         Self {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(KeyHash)))
+                .map(|_| Mutex::new(HashMap::with_hasher(PassThrough)))
                 .collect(),
             per_shard,
             hasher: std::collections::hash_map::RandomState::new(),

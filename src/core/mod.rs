@@ -12,6 +12,7 @@ pub mod ext;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod future;
+pub(crate) mod hash;
 pub mod quota;
 pub mod reject;
 pub mod secret;

@@ -13,6 +13,7 @@ use super::{
     CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError,
 };
 use crate::core::clock::{Clock, SharedClock};
+use crate::core::hash::PassThrough;
 use crate::core::quota::{GcraOutcome, gcra};
 
 /// What a memory store does with a new key when it already tracks its maximum
@@ -91,34 +92,6 @@ impl StoreClock {
             } => anchor_ns.saturating_add(clock.delta_as_nanos(*anchor_raw, clock.raw())),
             Self::Shared(c) => c.now_nanos(),
         }
-    }
-}
-
-/// The map's own hasher: the key is already a uniform keyed digest, so take its low bits.
-#[derive(Clone, Copy, Default)]
-struct PassThrough;
-
-#[derive(Default)]
-struct PassThroughHasher(u64);
-
-impl BuildHasher for PassThrough {
-    type Hasher = PassThroughHasher;
-    fn build_hasher(&self) -> PassThroughHasher {
-        PassThroughHasher(0)
-    }
-}
-
-impl Hasher for PassThroughHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
     }
 }
 
