@@ -231,8 +231,9 @@ where
     U: SingleUseStore,
     U::Future: Unpin,
 {
-    /// Every decision but [`Decision::Pass`]: kept out of line so `call`'s pass path
-    /// stays small (fewer and smaller moves of the request and the future).
+    /// The state for a decision; `call` builds the [`Decision::Pass`] one in place and
+    /// sends only the others here, out of line, so its pass path stays small (fewer and
+    /// smaller moves of the request and the future).
     #[inline(never)]
     fn answer<ReqB, ResB>(
         &mut self,

@@ -66,7 +66,7 @@ type Rest<S> = L1<S>;
 /// The decisions that never wait (client address, API key, classification), made in
 /// [`ShieldService::call`] one after the other on the request in place: one `Arc` for
 /// axum to clone per request and no service, future or response move per decision.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Front {
     client_ip: ClientIpLayer,
     #[cfg(feature = "apikey")]
@@ -163,10 +163,10 @@ pub struct ShieldBuilder {
     client_ip: ClientIpLayer,
     v6_prefix: Option<u8>,
     renderer: Renderer,
-    clock: SharedClock,
-    /// Whether [`ShieldBuilder::clock`] was called. Without it the memory rate store
-    /// keeps its own clock (the CPU's timestamp counter, no system call per request).
-    custom_clock: bool,
+    /// Set by [`ShieldBuilder::clock`]; without it the layers read the system clock and
+    /// the memory rate store keeps its own (the CPU's timestamp counter, no system call
+    /// per request).
+    clock: Option<SharedClock>,
     #[cfg(feature = "apikey")]
     api_keys: Option<ApiKeyLayer<DynApiKeys>>,
     #[cfg(feature = "classify")]
@@ -194,8 +194,7 @@ impl Default for ShieldBuilder {
             client_ip: ClientIpLayer::peer(),
             v6_prefix: None,
             renderer: Renderer::default(),
-            clock: Arc::new(SystemClock),
-            custom_clock: false,
+            clock: None,
             #[cfg(feature = "apikey")]
             api_keys: None,
             #[cfg(feature = "classify")]
@@ -352,26 +351,28 @@ impl ShieldBuilder {
     /// keeps its own monotonic clock (the CPU's timestamp counter anchored to the system
     /// clock, a few nanoseconds a read instead of a system call on every request).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self.custom_clock = true;
+        self.clock = Some(Arc::new(clock));
         self
     }
 
     /// The stack, or the first setting that cannot work.
     pub fn build(self) -> Result<Shield, ConfigError> {
+        let clock: SharedClock = match &self.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
         let mut client_ip = self
             .client_ip
             .renderer(self.renderer.clone())
-            .clock(self.clock.clone());
+            .clock(clock.clone());
         if let Some(bits) = self.v6_prefix {
             client_ip = client_ip.v6_prefix(bits)?;
         }
         let rate_store = self.rate_store.unwrap_or_else(|| {
             let b = MemoryRateStore::builder().max_keys(self.max_tracked_keys);
-            ShieldRateStore::Memory(if self.custom_clock {
-                b.clock(self.clock.clone()).build()
-            } else {
-                b.build()
+            ShieldRateStore::Memory(match &self.clock {
+                Some(c) => b.clock(c.clone()).build(),
+                None => b.build(),
             })
         });
         let single_use = self.single_use.unwrap_or_else(|| {
@@ -381,7 +382,7 @@ impl ShieldBuilder {
             ShieldSingleUseStore::Memory(
                 MemorySingleUseStore::builder()
                     .max_keys(self.max_tracked_keys)
-                    .clock(self.clock.clone())
+                    .clock(clock.clone())
                     .build(),
             )
         });
@@ -391,7 +392,7 @@ impl ShieldBuilder {
                 let engine = Pow::builder()
                     .secret(secret)?
                     .store(single_use.clone())
-                    .clock(self.clock.clone())
+                    .clock(clock.clone())
                     .build();
                 Some(configure(
                     PowLayer::new(engine).renderer(self.renderer.clone()),
@@ -412,17 +413,16 @@ impl ShieldBuilder {
                 #[cfg(feature = "apikey")]
                 api_keys: self
                     .api_keys
-                    .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+                    .map(|l| l.renderer(self.renderer.clone()).clock(clock.clone())),
                 #[cfg(feature = "classify")]
-                classify: classify
-                    .map(|l| l.renderer(self.renderer.clone()).clock(self.clock.clone())),
+                classify: classify.map(|l| l.renderer(self.renderer.clone()).clock(clock.clone())),
             }),
             #[cfg(feature = "pow")]
             pow,
             #[cfg(feature = "ratelimit")]
             rate_limit: self.rate_limit.map(|l| {
                 l.renderer(self.renderer.clone())
-                    .clock(self.clock.clone())
+                    .clock(clock.clone())
                     .store(rate_store.clone())
             }),
             rate_store,
