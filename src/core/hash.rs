@@ -52,6 +52,9 @@ mod tests {
             PassThrough.hash_one(digest),
             u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8])
         );
-        assert_ne!(PassThrough.hash_one(digest), PassThrough.hash_one([0u8; 32]));
+        assert_ne!(
+            PassThrough.hash_one(digest),
+            PassThrough.hash_one([0u8; 32])
+        );
     }
 }
