@@ -307,6 +307,33 @@ impl<const N: usize> StackStr<N> {
         self.push_bytes(s.as_bytes());
     }
 
+    /// Pushes the first `len` bytes of `bytes` (ASCII), copying all `M` when they fit:
+    /// a fixed-size copy is a few register moves, a copy of a run-time length is a
+    /// `memcpy` call. What lies past the length is never read.
+    #[inline(always)]
+    fn push_padded<const M: usize>(&mut self, bytes: &[u8; M], len: usize) {
+        debug_assert!(bytes.get(..len).is_some_and(<[u8]>::is_ascii));
+        if let Self::Inline { buf, len: at } = self {
+            let start = usize::from(*at);
+            if let Some(dst) = buf.get_mut(start..start + M) {
+                dst.copy_from_slice(bytes);
+                // `len <= M` and `start + M <= N < 256`.
+                *at = (start + len.min(M)) as u8;
+                return;
+            }
+        }
+        self.push_bytes(bytes.get(..len).unwrap_or_default());
+    }
+
+    /// Pushes a policy's key prefix.
+    #[inline(always)]
+    pub(crate) fn push_prefix(&mut self, p: &KeyPrefix) {
+        match p {
+            KeyPrefix::Short { buf, len } => self.push_padded(buf, usize::from(*len)),
+            KeyPrefix::Long(s) => self.push_str(s),
+        }
+    }
+
     /// Pushes an ASCII byte (a separator or a tag).
     #[inline(always)]
     pub(crate) fn push_ascii(&mut self, b: u8) {
@@ -355,6 +382,33 @@ impl<const N: usize> fmt::Write for StackStr<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.push_str(s);
         Ok(())
+    }
+}
+
+/// A policy's `{prefix}:{name}:`, written when the layer is built. Up to
+/// [`SHORT_PREFIX`] bytes it is padded, so a plan copies it with fixed-size moves.
+#[derive(Clone, Debug)]
+pub(crate) enum KeyPrefix {
+    /// The first `len` bytes of `buf` (ASCII: prefixes and policy names are).
+    Short { buf: [u8; SHORT_PREFIX], len: u8 },
+    /// A longer one.
+    Long(Box<str>),
+}
+
+/// How long a [`KeyPrefix`] may be and stay padded: `rl:default:` is 11 bytes.
+const SHORT_PREFIX: usize = 32;
+
+impl KeyPrefix {
+    pub(crate) fn new(prefix: &str, policy: &str) -> Self {
+        let text = format!("{prefix}:{policy}:");
+        let mut buf = [0u8; SHORT_PREFIX];
+        match (buf.get_mut(..text.len()), u8::try_from(text.len())) {
+            (Some(dst), Ok(len)) if text.is_ascii() => {
+                dst.copy_from_slice(text.as_bytes());
+                Self::Short { buf, len }
+            }
+            _ => Self::Long(text.into()),
+        }
     }
 }
 
@@ -447,6 +501,9 @@ pub(crate) struct AllowList {
 pub(crate) struct PlanConfig<'a> {
     pub prefix: &'a str,
     pub policies: &'a [Policy],
+    /// Per policy, `{prefix}:{name}:` written once when the layer is built (empty for a
+    /// layer asked directly, as by `peek`: the parts are then pushed one by one).
+    pub key_prefixes: &'a [KeyPrefix],
     pub allow: &'a AllowList,
     pub principal_quotas: bool,
 }
@@ -493,8 +550,13 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
 
     for (i, policy) in cfg.policies.iter().take(MAX_POLICIES).enumerate() {
         let mark = keys.len();
-        push3(&mut keys, cfg.prefix, ":", &policy.name);
-        keys.push_ascii(b':');
+        match cfg.key_prefixes.get(i) {
+            Some(p) => keys.push_prefix(p),
+            None => {
+                push3(&mut keys, cfg.prefix, ":", &policy.name);
+                keys.push_ascii(b':');
+            }
+        }
         if let Some(routes) = &policy.routes {
             match match_route(routes, req.uri().path()) {
                 Some(pattern) => {
@@ -578,14 +640,15 @@ fn push_len_prefixed<const N: usize>(keys: &mut StackStr<N>, tag: u8, value: &st
     keys.push_str(value);
 }
 
-/// `ip:{net}`, with IPv4 written by hand (the common case, without `fmt`).
+/// `ip:{net}`, with IPv4 written by hand (the common case, without `fmt` and with one
+/// fixed-size copy).
 fn push_net<const N: usize>(keys: &mut StackStr<N>, net: ipnet::IpNet) {
-    keys.push_str("ip:");
     match net {
         ipnet::IpNet::V4(v4) => {
-            // `a.b.c.d/nn` is at most 18 bytes: written here, pushed once.
-            let mut buf = [0u8; 18];
-            let mut len = 0;
+            // `ip:a.b.c.d/nn` is at most 21 bytes: written here, copied once.
+            let mut buf = [0u8; IP_TEXT];
+            buf[..3].copy_from_slice(b"ip:");
+            let mut len = 3;
             let mut put = |b: u8| {
                 if let Some(slot) = buf.get_mut(len) {
                     *slot = b;
@@ -610,13 +673,17 @@ fn push_net<const N: usize>(keys: &mut StackStr<N>, net: ipnet::IpNet) {
                 put(b'0' + p / 10);
             }
             put(b'0' + p % 10);
-            keys.push_bytes(buf.get(..len).unwrap_or_default());
+            keys.push_padded(&buf, len);
         }
         v6 => {
+            keys.push_str("ip:");
             let _ = write!(keys, "{v6}");
         }
     }
 }
+
+/// The longest `ip:` text of an IPv4 network (`ip:255.255.255.255/32`).
+const IP_TEXT: usize = 21;
 
 /// `00` to `99`, for writing two digits at a time.
 const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
@@ -693,9 +760,47 @@ mod tests {
         PlanConfig {
             prefix: "rl",
             policies,
+            key_prefixes: &[],
             allow,
             principal_quotas: true,
         }
+    }
+
+    /// Plans `req` twice, with the key prefixes a layer writes when it is built and with
+    /// the parts pushed one by one, and checks the keys agree (every test here sees both).
+    fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
+        let prefixes: Vec<KeyPrefix> = (cfg.policies.iter())
+            .map(|p| KeyPrefix::new(cfg.prefix, &p.name))
+            .collect();
+        let built = PlanConfig {
+            key_prefixes: &prefixes,
+            ..*cfg
+        };
+        let (a, b) = (super::plan(req, cfg), super::plan(req, &built));
+        if let (Planned::Check(x), Planned::Check(y)) = (&a, &b) {
+            assert_eq!(x.keys.as_str(), y.keys.as_str());
+            assert_eq!(x.slots, y.slots);
+        } else {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        a
+    }
+
+    #[test]
+    fn long_key_prefixes_are_pushed_as_text() {
+        let name = "n".repeat(32);
+        let short = KeyPrefix::new("rl", "default");
+        assert!(matches!(short, KeyPrefix::Short { len: 11, .. }));
+        assert!(matches!(KeyPrefix::new("rl", &name), KeyPrefix::Long(_)));
+        let policies = [Policy::new(&name, Quota::per_second(1)).unwrap()];
+        let allow = AllowList::default();
+        let mut r = Request::new(());
+        r.extensions_mut()
+            .insert(PeerAddr("192.0.2.9:1".parse().unwrap()));
+        assert_eq!(
+            keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
+            [format!("rl:{name}:ip:192.0.2.9/32")]
+        );
     }
 
     fn keys_of(p: &Planned, policies: &[Policy]) -> Vec<String> {

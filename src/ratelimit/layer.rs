@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use tower_layer::Layer;
 
 use super::headers::{self, HeaderMode, Report};
-use super::key::{self, AllowList, Key, Plan, PlanConfig, Policy, PolicySet};
+use super::key::{self, AllowList, Key, KeyPrefix, Plan, PlanConfig, Policy, PolicySet};
 use super::service::RateLimitService;
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
@@ -155,6 +155,8 @@ pub(crate) struct Shared<St> {
     pub policies: Vec<Policy>,
     pub policy_header: Option<HeaderValue>,
     pub prefix: Arc<str>,
+    /// Derived in [`Layer::layer`] from `prefix` and `policies`.
+    pub key_prefixes: Vec<KeyPrefix>,
     pub header_mode: HeaderMode,
     pub on_full: OnStoreFull,
     pub on_error: OnStoreError,
@@ -174,6 +176,7 @@ impl<St> Clone for Shared<St> {
             policies: self.policies.clone(),
             policy_header: self.policy_header.clone(),
             prefix: self.prefix.clone(),
+            key_prefixes: self.key_prefixes.clone(),
             header_mode: self.header_mode,
             on_full: self.on_full,
             on_error: self.on_error,
@@ -258,6 +261,7 @@ impl<St: RateStore> RateLimitLayer<St> {
                 policies,
                 policy_header: None,
                 prefix: "rl".into(),
+                key_prefixes: Vec::new(),
                 header_mode: HeaderMode::default(),
                 on_full: OnStoreFull::default(),
                 on_error: OnStoreError::default(),
@@ -290,6 +294,7 @@ impl<St: RateStore> RateLimitLayer<St> {
                 policies: s.policies,
                 policy_header: None,
                 prefix: s.prefix,
+                key_prefixes: Vec::new(),
                 header_mode: s.header_mode,
                 on_full: s.on_full,
                 on_error: s.on_error,
@@ -531,6 +536,9 @@ impl<S, St: RateStore> Layer<S> for RateLimitLayer<St> {
         let mut shared = self.shared.clone();
         let field = headers::policy_field(shared.policies.iter().map(|p| (&*p.name, p.quota)));
         shared.policy_header = HeaderValue::try_from(field).ok();
+        shared.key_prefixes = (shared.policies.iter())
+            .map(|p| KeyPrefix::new(&shared.prefix, &p.name))
+            .collect();
         RateLimitService {
             inner,
             shared: Arc::new(shared),
@@ -543,6 +551,7 @@ impl<St> Shared<St> {
         PlanConfig {
             prefix: &self.prefix,
             policies: &self.policies,
+            key_prefixes: &self.key_prefixes,
             allow: &self.allow,
             principal_quotas: self.principal_quotas,
         }
