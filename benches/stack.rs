@@ -100,7 +100,7 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 16] = [
+const CONFIGS: [&str; 18] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
@@ -112,6 +112,8 @@ const CONFIGS: [&str; 16] = [
     "shield",
     "shield-axum-body",
     "ratelimit-peer-axum-body",
+    "ratelimit-peer-inner-body",
+    "ratelimit-peer-headers-inner-body",
     "shield-pow",
     "ratelimit-peer-outer",
     "governor-outer",
@@ -233,6 +235,18 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             ),
             None,
         ),
+        // ... answering in axum's own `Body` (`inner_body`), as tower-governor does.
+        "ratelimit-peer-inner-body" => (
+            hello.layer(
+                RateLimitLayer::new(never())
+                    .headers(HeaderMode::Off)
+                    .inner_body(),
+            ),
+            None,
+        ),
+        "ratelimit-peer-headers-inner-body" => {
+            (hello.layer(RateLimitLayer::new(never()).inner_body()), None)
+        }
         "shield-pow" => {
             let (shield, pass) = shield_pow();
             (hello.layer(shield), Some(pass))

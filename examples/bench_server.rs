@@ -53,6 +53,11 @@ enum Mode {
     RatelimitPeer,
     /// `RatelimitPeer` without headers: like for like with `Governor`.
     RatelimitPeerNoHeaders,
+    /// `RatelimitPeer` answering in axum's own `Body` (`inner_body`), as tower-governor does.
+    RatelimitPeerInnerBody,
+    /// `RatelimitPeerNoHeaders` answering in axum's own `Body`: like for like with `Governor`,
+    /// body type included.
+    RatelimitPeerNoHeadersInnerBody,
     Governor,
     GovernorHeaders,
     Shield,
@@ -210,6 +215,12 @@ fn app(mode: Mode, max_keys: usize) -> Router {
         Mode::RatelimitPeer => hello.layer(RateLimitLayer::new(never())),
         Mode::RatelimitPeerNoHeaders => hello
             .layer(RateLimitLayer::new(never()).headers(tower_shield::ratelimit::HeaderMode::Off)),
+        Mode::RatelimitPeerInnerBody => hello.layer(RateLimitLayer::new(never()).inner_body()),
+        Mode::RatelimitPeerNoHeadersInnerBody => hello.layer(
+            RateLimitLayer::new(never())
+                .headers(tower_shield::ratelimit::HeaderMode::Off)
+                .inner_body(),
+        ),
         Mode::GovernorHeaders => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)

@@ -51,6 +51,8 @@ configs=(
   "ratelimit-stacked|ratelimit-stacked|scripts/loadtest/get.lua|/"
   "ratelimit-peer|ratelimit-peer|scripts/loadtest/get.lua|/"
   "ratelimit-peer-no-headers|ratelimit-peer-no-headers|scripts/loadtest/get.lua|/"
+  "ratelimit-peer-inner-body|ratelimit-peer-inner-body|scripts/loadtest/get.lua|/"
+  "ratelimit-peer-no-headers-inner-body|ratelimit-peer-no-headers-inner-body|scripts/loadtest/get.lua|/"
   "governor|governor|scripts/loadtest/get.lua|/"
   "governor-headers|governor-headers|scripts/loadtest/get.lua|/"
   "shield|shield|scripts/loadtest/get.lua|/"
@@ -101,7 +103,7 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print()
 print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
 print("|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "ratelimit-peer-inner-body", "ratelimit-peer-no-headers-inner-body", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
     if k not in med: continue
     base = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-outer") else "bare"][0]
     rps, p50, p99, bad = med[k]

@@ -671,3 +671,61 @@ async fn route_policies_count_only_their_routes() {
     assert_eq!(h(&res, "ratelimit-policy"), r#""site";q=100;w=60"#);
     assert_eq!(h(&res, "ratelimit"), r#""site";r=97;t=2"#);
 }
+
+/// `inner_body`: the same answers in the inner service's own body type (here axum's
+/// `Body`, which axum then takes as it is instead of boxing it again).
+#[tokio::test]
+async fn inner_body_answers_in_the_inner_body_type() {
+    use tower::Layer;
+    let c = clock();
+    let inner = tower::service_fn(|req: Request<Body>| async move {
+        let status = if req.uri().path() == "/fail" {
+            401
+        } else {
+            200
+        };
+        Ok::<_, std::convert::Infallible>(
+            http::Response::builder()
+                .status(status)
+                .body(Body::from("from the handler"))
+                .unwrap(),
+        )
+    });
+    let text = |res: http::Response<Body>| async move {
+        String::from_utf8(
+            axum::body::to_bytes(res.into_body(), 4096)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+    };
+    let svc = RateLimitLayer::new(Quota::per_minute(1))
+        .store(store(&c))
+        .inner_body()
+        .layer(inner);
+    let res: http::Response<Body> = svc.clone().oneshot(from("203.0.113.30")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(h(&res, "ratelimit").starts_with(r#""default";r=0;"#));
+    assert_eq!(text(res).await, "from the handler");
+    let res: http::Response<Body> = svc.clone().oneshot(from("203.0.113.30")).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(h(&res, "retry-after"), "60");
+    let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+
+    // Charged after the handler (`count_only`): the handler's body passes through.
+    let svc = RateLimitLayer::new(Quota::per_minute(1))
+        .store(store(&c))
+        .count_only([StatusCode::UNAUTHORIZED])
+        .unwrap()
+        .inner_body()
+        .layer(inner);
+    let mut fail = from("203.0.113.31");
+    *fail.uri_mut() = "/fail".parse().unwrap();
+    let res = svc.clone().oneshot(fail).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(text(res).await, "from the handler");
+    let res = svc.clone().oneshot(from("203.0.113.31")).await.unwrap();
+    assert_eq!(res.status(), 429);
+}

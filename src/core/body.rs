@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -51,6 +52,66 @@ impl<B> ShieldBody<B> {
     /// An empty body.
     pub fn empty() -> Self {
         Self::Full { data: None }
+    }
+}
+
+/// How a layer types its responses' bodies: [`Wrapped`], the default, or [`InnerBody`].
+///
+/// A layer that can answer by itself (a 429, a 401) has two bodies to send: the inner
+/// service's and its own. [`Wrapped`] sends [`ShieldBody<B>`], which works over any inner
+/// body. [`InnerBody`] sends the inner service's own `B`, building its own answers with
+/// `B::from(Bytes)`, as tower-governor does with `From<String>` and tower-http's
+/// `ValidateRequestHeader` with `Default`. Under axum's `Router::layer` that spares a box
+/// on every response: axum boxes every body that is not already its `Body`.
+pub trait BodyMode<B> {
+    /// The body of the layer's responses.
+    type Body;
+
+    /// The inner service's response, passed through.
+    fn from_inner(res: Response<B>) -> Response<Self::Body>;
+
+    /// A response the layer built (or the inner one, already wrapped).
+    fn from_shield(res: Response<ShieldBody<B>>) -> Response<Self::Body>;
+}
+
+/// Responses carry [`ShieldBody<B>`]: any inner body works. The default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wrapped;
+
+/// Responses carry the inner service's own body `B`; the layer's own answers are
+/// `B::from(bytes)` (`B::default()` when empty). For `B` = axum's `Body` (or
+/// `Full<Bytes>`), so axum need not box the response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InnerBody;
+
+impl<B> BodyMode<B> for Wrapped {
+    type Body = ShieldBody<B>;
+
+    #[inline]
+    fn from_inner(res: Response<B>) -> Response<ShieldBody<B>> {
+        res.map(ShieldBody::inner)
+    }
+
+    #[inline]
+    fn from_shield(res: Response<ShieldBody<B>>) -> Response<ShieldBody<B>> {
+        res
+    }
+}
+
+impl<B: From<Bytes> + Default> BodyMode<B> for InnerBody {
+    type Body = B;
+
+    #[inline]
+    fn from_inner(res: Response<B>) -> Response<B> {
+        res
+    }
+
+    #[inline]
+    fn from_shield(res: Response<ShieldBody<B>>) -> Response<B> {
+        res.map(|body| match body {
+            ShieldBody::Inner { body } => body,
+            ShieldBody::Full { data } => data.map_or_else(B::default, |d| B::from(*d)),
+        })
     }
 }
 

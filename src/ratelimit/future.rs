@@ -3,6 +3,7 @@
 //! is only the inner service's future plus the headers to add.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -15,7 +16,7 @@ use super::headers::Pending;
 use super::key::Plan;
 use super::layer::{DryRunLimited, Shared};
 use super::service::dispatch;
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, ShieldBody, Wrapped};
 use crate::core::store::{CheckMode, RateOutcome, RateStore};
 
 /// What to do with the inner service's response.
@@ -104,23 +105,27 @@ where
 
 pin_project! {
     /// The response future of [`RateLimitService`](super::RateLimitService).
-    pub struct RateLimitFuture<S, ReqB, ResB, St>
+    pub struct RateLimitFuture<S, ReqB, ResB, St, M = Wrapped>
     where
         S: Service<Request<ReqB>>,
         St: RateStore,
     {
         #[pin]
         state: State<S, ReqB, ResB, St>,
+        mode: PhantomData<fn() -> M>,
     }
 }
 
-impl<S, ReqB, ResB, St> RateLimitFuture<S, ReqB, ResB, St>
+impl<S, ReqB, ResB, St, M> RateLimitFuture<S, ReqB, ResB, St, M>
 where
     S: Service<Request<ReqB>>,
     St: RateStore,
 {
     pub(crate) fn new(state: State<S, ReqB, ResB, St>) -> Self {
-        Self { state }
+        Self {
+            state,
+            mode: PhantomData,
+        }
     }
 }
 
@@ -128,13 +133,14 @@ fn add_headers<B>(res: &mut Response<B>, headers: Pending) {
     headers.add_to(res.headers_mut());
 }
 
-impl<S, ReqB, ResB, St> Future for RateLimitFuture<S, ReqB, ResB, St>
+impl<S, ReqB, ResB, St, M> Future for RateLimitFuture<S, ReqB, ResB, St, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     St: RateStore,
     St::Future: Unpin,
+    M: BodyMode<ResB>,
 {
-    type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
+    type Output = Result<Response<M::Body>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
@@ -186,7 +192,7 @@ where
                                     );
                                 }
                             }
-                            return Poll::Ready(Ok(res.map(ShieldBody::inner)));
+                            return Poll::Ready(Ok(M::from_inner(res)));
                         }
                     }
                 }
@@ -204,11 +210,11 @@ where
                         }
                     };
                     add_headers(&mut res, h);
-                    return Poll::Ready(Ok(res.map(ShieldBody::inner)));
+                    return Poll::Ready(Ok(M::from_inner(res)));
                 }
                 StateProj::Ready { res } => {
                     return match res.take() {
-                        Some(r) => Poll::Ready(Ok(r)),
+                        Some(r) => Poll::Ready(Ok(M::from_shield(r))),
                         None => panic!("RateLimitFuture polled after completion"),
                     };
                 }

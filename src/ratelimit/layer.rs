@@ -1,3 +1,4 @@
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use tower_layer::Layer;
 use super::headers::{self, HeaderMode, Report};
 use super::key::{self, AllowList, Key, KeyPrefix, Plan, PlanConfig, Policy, PolicySet};
 use super::service::RateLimitService;
+use crate::core::body::{InnerBody, Wrapped};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::quota::Quota;
@@ -136,14 +138,16 @@ pub struct PolicyStatus {
 /// keys, new keys refused with 503 when full of live ones), IETF draft headers, fail
 /// closed. See the [module docs](super) for the rest.
 #[derive(Debug)]
-pub struct RateLimitLayer<St = MemoryRateStore> {
+pub struct RateLimitLayer<St = MemoryRateStore, M = Wrapped> {
     pub(crate) shared: Shared<St>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<St> Clone for RateLimitLayer<St> {
+impl<St, M> Clone for RateLimitLayer<St, M> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            mode: PhantomData,
         }
     }
 }
@@ -256,6 +260,7 @@ fn check_policies(policies: &[Policy]) -> Result<(), ConfigError> {
 impl<St: RateStore> RateLimitLayer<St> {
     fn from_parts(store: Arc<St>, policies: Vec<Policy>) -> Self {
         Self {
+            mode: PhantomData,
             shared: Shared {
                 store,
                 policies,
@@ -275,6 +280,29 @@ impl<St: RateStore> RateLimitLayer<St> {
             },
         }
     }
+}
+
+impl<St: RateStore, M> RateLimitLayer<St, M> {
+    /// Answers with the inner service's own body type `B` instead of
+    /// [`ShieldBody<B>`](crate::core::ShieldBody), writing its own answers (a 429) with
+    /// `B::from(Bytes)`; see [`InnerBody`]. Under axum's `Router::layer` this spares the
+    /// box axum puts around every response body that is not its own `Body`:
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tower_shield::core::Quota;
+    /// use tower_shield::ratelimit::RateLimitLayer;
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "hello" }))
+    ///     .layer(RateLimitLayer::new(Quota::per_second(100)).inner_body());
+    /// ```
+    pub fn inner_body(self) -> RateLimitLayer<St, InnerBody> {
+        RateLimitLayer {
+            shared: self.shared,
+            mode: PhantomData,
+        }
+    }
 
     /// Adds a policy (at most 8 in all, names distinct).
     pub fn policy(mut self, policy: Policy) -> Result<Self, ConfigError> {
@@ -286,9 +314,10 @@ impl<St: RateStore> RateLimitLayer<St> {
     /// Uses `store` for the counters (a configured [`MemoryRateStore`], an
     /// `Arc<MemoryRateStore>` shared with other layers, or the Redis store). Its future
     /// must be `Unpin` (a `Ready` or a `Pin<Box<..>>` are).
-    pub fn store<St2: RateStore>(self, store: St2) -> RateLimitLayer<St2> {
+    pub fn store<St2: RateStore>(self, store: St2) -> RateLimitLayer<St2, M> {
         let s = self.shared;
         RateLimitLayer {
+            mode: PhantomData,
             shared: Shared {
                 store: Arc::new(store),
                 policies: s.policies,
@@ -529,8 +558,8 @@ impl<St: RateStore> RateLimitMetrics<St> {
     }
 }
 
-impl<S, St: RateStore> Layer<S> for RateLimitLayer<St> {
-    type Service = RateLimitService<S, St>;
+impl<S, St: RateStore, M> Layer<S> for RateLimitLayer<St, M> {
+    type Service = RateLimitService<S, St, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let mut shared = self.shared.clone();
@@ -542,6 +571,7 @@ impl<S, St: RateStore> Layer<S> for RateLimitLayer<St> {
         RateLimitService {
             inner,
             shared: Arc::new(shared),
+            mode: PhantomData,
         }
     }
 }

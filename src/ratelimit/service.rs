@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -9,7 +10,7 @@ use tower_service::Service;
 use super::future::{After, ChargeAfter, RateLimitFuture, State, Waiting};
 use super::key::{self, Plan, Planned};
 use super::layer::{OnStoreError, OnStoreFull, Shared};
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, ShieldBody, Wrapped};
 use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, StoreError};
@@ -19,21 +20,23 @@ use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, Sto
 /// `poll_ready` is the inner service's; limits are decided in `call` and a denial is a
 /// 429 response, never an error or a `Pending`.
 #[derive(Debug)]
-pub struct RateLimitService<S, St = MemoryRateStore> {
+pub struct RateLimitService<S, St = MemoryRateStore, M = Wrapped> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<St>>,
+    pub(crate) mode: PhantomData<fn() -> M>,
 }
 
-impl<S: Clone, St> Clone for RateLimitService<S, St> {
+impl<S: Clone, St, M> Clone for RateLimitService<S, St, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S, St: RateStore> RateLimitService<S, St> {
+impl<S, St: RateStore, M> RateLimitService<S, St, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -45,15 +48,16 @@ impl<S, St: RateStore> RateLimitService<S, St> {
     }
 }
 
-impl<S, St, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, St>
+impl<S, St, M, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, St, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     St: RateStore,
     St::Future: Unpin,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = RateLimitFuture<S, ReqB, ResB, St>;
+    type Future = RateLimitFuture<S, ReqB, ResB, St, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
