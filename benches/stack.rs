@@ -100,7 +100,7 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 18] = [
+const CONFIGS: [&str; 20] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
@@ -115,6 +115,8 @@ const CONFIGS: [&str; 18] = [
     "ratelimit-peer-inner-body",
     "ratelimit-peer-headers-inner-body",
     "shield-pow",
+    "shield-inner-body",
+    "shield-pow-inner-body",
     "ratelimit-peer-outer",
     "governor-outer",
     "shield-outer",
@@ -250,6 +252,15 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
         "shield-pow" => {
             let (shield, pass) = shield_pow();
             (hello.layer(shield), Some(pass))
+        }
+        // `Shield::inner_body`: the full stack answering in axum's own `Body`.
+        "shield-inner-body" => (
+            hello.layer(shield_builder().build().unwrap().inner_body()),
+            None,
+        ),
+        "shield-pow-inner-body" => {
+            let (shield, pass) = shield_pow();
+            (hello.layer(shield.inner_body()), Some(pass))
         }
         other => panic!("unknown configuration {other}"),
     }

@@ -64,6 +64,12 @@ enum Mode {
     /// The full stack with its response body handed to axum unboxed.
     ShieldAxumBody,
     ShieldPow,
+    /// `Shield` answering in axum's own `Body` (`Shield::inner_body`).
+    ShieldInnerBody,
+    /// `ShieldPow` answering in axum's own `Body`.
+    ShieldPowInnerBody,
+    /// `ShieldSig` answering in axum's own `Body`.
+    ShieldSigInnerBody,
     ShieldSig,
     /// `Shield` wrapped around the whole router from outside (one `ServiceBuilder`, no
     /// `Router::layer`), its body handed to axum unboxed: the fastest way to apply it.
@@ -247,6 +253,9 @@ fn app(mode: Mode, max_keys: usize) -> Router {
                 .layer(shield(1_000_000, never())),
         ),
         Mode::ShieldPow => hello.layer(shield_pow()),
+        Mode::ShieldInnerBody => hello.layer(shield(1_000_000, never()).inner_body()),
+        Mode::ShieldPowInnerBody => hello.layer(shield_pow().inner_body()),
+        Mode::ShieldSigInnerBody => signed_router().layer(shield(1_000_000, never()).inner_body()),
         Mode::ShieldSig => signed_router().layer(shield(1_000_000, never())),
         Mode::ShieldOuter
         | Mode::ShieldPowOuter

@@ -25,6 +25,9 @@ start() { # mode
   echo "server $1 did not start"; cat "$tmp/server.log"; exit 1
 }
 stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+# utime + stime of the server, all threads, in clock ticks (a stolen tick is not counted).
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 # The signed 1 KiB POST, signed now (valid for the 5-minute window).
 "$bin" --print-signed /signed > "$tmp/signed.txt"
@@ -57,8 +60,11 @@ configs=(
   "governor-headers|governor-headers|scripts/loadtest/get.lua|/"
   "shield|shield|scripts/loadtest/get.lua|/"
   "shield-pow|shield-pow|$tmp/pow.lua|/"
+  "shield-inner-body|shield-inner-body|scripts/loadtest/get.lua|/"
+  "shield-pow-inner-body|shield-pow-inner-body|$tmp/pow.lua|/"
   "bare-post|bare|$tmp/post.lua|/signed"
   "shield-sig|shield-sig|$tmp/post.lua|/signed"
+  "shield-sig-inner-body|shield-sig-inner-body|$tmp/post.lua|/signed"
   "ratelimit-peer-outer|ratelimit-peer-outer|scripts/loadtest/get.lua|/"
   "governor-outer|governor-outer|scripts/loadtest/get.lua|/"
   "shield-outer|shield-outer|scripts/loadtest/get.lua|/"
@@ -82,13 +88,18 @@ for r in $(seq "$rounds"); do
     IFS='|' read -r name mode script path <<< "$c"
     start "$mode"
     "${gen_pin[@]}" wrk -t1 -c64 -d1s -s "$script" "http://127.0.0.1:$port$path" > /dev/null  # warm-up
+    t0=$(cpu_ticks)
     "${gen_pin[@]}" wrk -t1 -c64 -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$port$path" > "$tmp/out"
+    t1=$(cpu_ticks)
     stop
     rps=$(awk '/^Requests\/sec/ {print $2}' "$tmp/out")
     p50=$(awk '$1=="50%" {print $2}' "$tmp/out"); p99=$(awk '$1=="99%" {print $2}' "$tmp/out")
     non2xx=$(awk '/Non-2xx/ {print $5}' "$tmp/out"); non2xx=${non2xx:-0}
-    echo "$name $rps $p50 $p99 $non2xx" >> "$tmp/results"
-    echo "round $r: $name $rps req/s p50 $p50 p99 $p99 non-2xx $non2xx"
+    n=$(awk '/requests in/ {print $1}' "$tmp/out")
+    # The server's CPU time (user + system, all threads) per request, in microseconds.
+    cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$n" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+    echo "$name $rps $p50 $p99 $non2xx $cpu" >> "$tmp/results"
+    echo "round $r: $name $rps req/s p50 $p50 p99 $p99 non-2xx $non2xx server CPU ${cpu} us/req"
   done
 done
 python3 - "$tmp/results" <<'PY'
@@ -97,17 +108,19 @@ def ms(s):
     return float(s[:-2]) if s.endswith("ms") else float(s[:-2]) / 1000 if s.endswith("us") else float(s[:-1]) * 1000
 rows = {}
 for line in open(sys.argv[1]):
-    name, rps, p50, p99, bad = line.split()
-    rows.setdefault(name, []).append((float(rps), ms(p50), ms(p99), int(bad)))
-med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), statistics.median(r[2] for r in v), sum(r[3] for r in v)) for k, v in rows.items()}
+    name, rps, p50, p99, bad, cpu = line.split()
+    rows.setdefault(name, []).append((float(rps), ms(p50), ms(p99), int(bad), float(cpu)))
+med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), statistics.median(r[2] for r in v), sum(r[3] for r in v), statistics.median(r[4] for r in v)) for k, v in rows.items()}
 print()
-print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | non-2xx |")
-print("|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "ratelimit-peer-inner-body", "ratelimit-peer-no-headers-inner-body", "governor", "governor-headers", "shield", "shield-pow", "bare-post", "shield-sig", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
+print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | server CPU us/req (median) | CPU ratio | non-2xx |")
+print("|---|---|---|---|---|---|---|---|")
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "ratelimit-peer-inner-body", "ratelimit-peer-no-headers-inner-body", "governor", "governor-headers", "shield", "shield-pow", "shield-inner-body", "shield-pow-inner-body", "bare-post", "shield-sig", "shield-sig-inner-body", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
     if k not in med: continue
-    base = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-outer") else "bare"][0]
-    rps, p50, p99, bad = med[k]
-    print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / base:.2f} | {bad} |")
+    b = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-inner-body", "shield-sig-outer") else "bare"]
+    rps, p50, p99, bad, cpu = med[k]
+    # CPU ratio: the bare route's CPU per request over this one's (the throughput a
+    # CPU-bound server would keep), steadier than req/s on a noisy machine.
+    print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / b[0]:.2f} | {cpu:.2f} | {b[4] / cpu:.2f} | {bad} |")
 PY
 
 [ "$flood_n" -gt 0 ] || exit 0

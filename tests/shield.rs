@@ -291,3 +291,70 @@ async fn the_first_refusal_in_stack_order_is_the_answer() {
     assert_eq!(kind(&res), Some(RejectionKind::Blocked));
     assert_eq!(hits.load(Ordering::Relaxed), 0);
 }
+
+/// `Shield::inner_body`: the same answers in the app's own body type (axum's `Body`), so
+/// axum takes the response as it is.
+#[tokio::test]
+async fn inner_body_answers_in_the_app_body_type() {
+    use tower::Layer;
+    let shield = Shield::builder()
+        .client_ip(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        )
+        .api_keys(
+            StaticApiKeys::new()
+                .key("tsk_demo_key", ["verify"], None)
+                .unwrap(),
+        )
+        .rate_limit(Quota::per_minute(1))
+        .clock(ManualClock::new(Duration::from_secs(1_700_000_000)))
+        .build()
+        .unwrap()
+        .inner_body();
+    let app = shield.layer(tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("from the app")))
+    }));
+    let text = |res: http::Response<Body>| async move {
+        String::from_utf8(
+            axum::body::to_bytes(res.into_body(), 4096)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+    };
+    let res: http::Response<Body> = app
+        .clone()
+        .oneshot(req("/", "203.0.113.40", None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(text(res).await, "from the app");
+    // Refused by the rate limiter (in the rest of the stack) ...
+    let res = app
+        .clone()
+        .oneshot(req("/", "203.0.113.40", None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    // ... and in the front (a wrong key).
+    let res = app
+        .clone()
+        .oneshot(req("/", "203.0.113.41", Some("tsk_wrong")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
+    assert!(v["error"]["code"].is_string());
+    // Under axum's `Router::layer` as well.
+    let router = Router::new()
+        .route("/", get(|| async { "hi" }))
+        .layer(Shield::builder().build().unwrap().inner_body());
+    let mut r = Request::get("/").body(Body::empty()).unwrap();
+    r.extensions_mut()
+        .insert(PeerAddr("198.51.100.2:1000".parse().unwrap()));
+    assert_eq!(text(router.oneshot(r).await.unwrap()).await, "hi");
+}

@@ -5,6 +5,7 @@ mod stack;
 mod store;
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,7 +20,7 @@ pub use stack::{Lift, Opt, OptFuture};
 pub use store::{ShieldRateStore, ShieldSingleUseStore, StoreFuture};
 
 use crate::client_ip::{ClientIpLayer, ClientIpSource};
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, InnerBody, ShieldBody, Wrapped};
 use crate::core::clock::{Clock, SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::reject::Renderer;
@@ -123,7 +124,8 @@ impl Front {
 /// # }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Shield {
+pub struct Shield<M = Wrapped> {
+    mode: PhantomData<fn() -> M>,
     front: Arc<Front>,
     #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer<ShieldRateStore>>,
@@ -138,6 +140,36 @@ impl Shield {
     /// until configured.
     pub fn builder() -> ShieldBuilder {
         ShieldBuilder::default()
+    }
+}
+
+impl<M> Shield<M> {
+    /// Answers with the app's own body type `B` instead of
+    /// [`ShieldBody<B>`](crate::core::ShieldBody), writing refusals with
+    /// `B::from(Bytes)`; see [`InnerBody`](crate::core::InnerBody). Under axum's
+    /// `Router::layer` this spares the box axum puts around every response body that is
+    /// not its own `Body`:
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tower_shield::{Shield, core::Quota};
+    ///
+    /// let shield = Shield::builder().rate_limit(Quota::per_minute(60)).build().unwrap();
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "hi" }))
+    ///     .layer(shield.inner_body());
+    /// ```
+    pub fn inner_body(self) -> Shield<InnerBody> {
+        Shield {
+            mode: PhantomData,
+            front: self.front,
+            #[cfg(feature = "ratelimit")]
+            rate_limit: self.rate_limit,
+            #[cfg(feature = "pow")]
+            pow: self.pow,
+            rate_store: self.rate_store,
+            single_use: self.single_use,
+        }
     }
 
     /// The rate store every stateful layer of this shield shares.
@@ -408,6 +440,7 @@ impl ShieldBuilder {
         #[cfg(all(not(feature = "pow"), feature = "classify"))]
         let classify = self.classify;
         Ok(Shield {
+            mode: PhantomData,
             front: Arc::new(Front {
                 client_ip,
                 #[cfg(feature = "apikey")]
@@ -431,8 +464,8 @@ impl ShieldBuilder {
     }
 }
 
-impl<S> Layer<S> for Shield {
-    type Service = ShieldService<S>;
+impl<S, M> Layer<S> for Shield<M> {
+    type Service = ShieldService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         #[cfg(feature = "pow")]
@@ -446,38 +479,42 @@ impl<S> Layer<S> for Shield {
         ShieldService {
             front: self.front.clone(),
             rest: l1,
+            mode: PhantomData,
         }
     }
 }
 
 /// The service a [`Shield`] wraps around your app.
-pub struct ShieldService<S> {
+pub struct ShieldService<S, M = Wrapped> {
     front: Arc<Front>,
     rest: Rest<S>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<S: Clone> Clone for ShieldService<S> {
+impl<S: Clone, M> Clone for ShieldService<S, M> {
     fn clone(&self) -> Self {
         Self {
             front: self.front.clone(),
             rest: self.rest.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S> std::fmt::Debug for ShieldService<S> {
+impl<S, M> std::fmt::Debug for ShieldService<S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShieldService").finish_non_exhaustive()
     }
 }
 
-impl<S, ReqB, ResB, E> Service<Request<ReqB>> for ShieldService<S>
+impl<S, M, ReqB, ResB, E> Service<Request<ReqB>> for ShieldService<S, M>
 where
     Rest<S>: Service<Request<ReqB>, Response = Response<ShieldBody<ResB>>, Error = E>,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = E;
-    type Future = ShieldFuture<<Rest<S> as Service<Request<ReqB>>>::Future, ResB>;
+    type Future = ShieldFuture<<Rest<S> as Service<Request<ReqB>>>::Future, ResB, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         self.rest.poll_ready(cx)
@@ -487,8 +524,12 @@ where
         match self.front.decide(&mut req) {
             Ok(()) => ShieldFuture::Inner {
                 inner: self.rest.call(req),
+                mode: PhantomData,
             },
-            Err(res) => ShieldFuture::Ready { res: Some(res) },
+            Err(res) => ShieldFuture::Ready {
+                res: Some(res),
+                mode: PhantomData,
+            },
         }
     }
 }
@@ -499,25 +540,26 @@ pin_project! {
     // pin-project-lite takes no doc comments on variant fields.
     #[allow(missing_docs)]
     #[project = ShieldFutureProj]
-    pub enum ShieldFuture<F, B> {
+    pub enum ShieldFuture<F, B, M = Wrapped> {
         /// Waiting on the rate limiter, proof of work and the app.
-        Inner { #[pin] inner: F },
+        Inner { #[pin] inner: F, mode: PhantomData<fn() -> M> },
         /// Refused in `call`.
-        Ready { res: Option<Response<ShieldBody<B>>> },
+        Ready { res: Option<Response<ShieldBody<B>>>, mode: PhantomData<fn() -> M> },
     }
 }
 
-impl<F, B, E> Future for ShieldFuture<F, B>
+impl<F, B, M, E> Future for ShieldFuture<F, B, M>
 where
     F: Future<Output = Result<Response<ShieldBody<B>>, E>>,
+    M: BodyMode<B>,
 {
-    type Output = Result<Response<ShieldBody<B>>, E>;
+    type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            ShieldFutureProj::Inner { inner } => inner.poll(cx),
-            ShieldFutureProj::Ready { res } => match res.take() {
-                Some(r) => Poll::Ready(Ok(r)),
+            ShieldFutureProj::Inner { inner, .. } => inner.poll(cx).map_ok(M::from_shield),
+            ShieldFutureProj::Ready { res, .. } => match res.take() {
+                Some(r) => Poll::Ready(Ok(M::from_shield(r))),
                 None => panic!("ShieldFuture polled after completion"),
             },
         }
