@@ -95,9 +95,9 @@ for r in $(seq "$rounds"); do
     rps=$(awk '/^Requests\/sec/ {print $2}' "$tmp/out")
     p50=$(awk '$1=="50%" {print $2}' "$tmp/out"); p99=$(awk '$1=="99%" {print $2}' "$tmp/out")
     non2xx=$(awk '/Non-2xx/ {print $5}' "$tmp/out"); non2xx=${non2xx:-0}
-    n=$(awk '/requests in/ {print $1}' "$tmp/out")
+    nreq=$(awk '/requests in/ {print $1}' "$tmp/out")
     # The server's CPU time (user + system, all threads) per request, in microseconds.
-    cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$n" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+    cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$nreq" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
     echo "$name $rps $p50 $p99 $non2xx $cpu" >> "$tmp/results"
     echo "round $r: $name $rps req/s p50 $p50 p99 $p99 non-2xx $non2xx server CPU ${cpu} us/req"
   done
@@ -119,7 +119,8 @@ for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "rat
     b = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-inner-body", "shield-sig-outer") else "bare"]
     rps, p50, p99, bad, cpu = med[k]
     # CPU ratio: the bare route's CPU per request over this one's (the throughput a
-    # CPU-bound server would keep), steadier than req/s on a noisy machine.
+    # CPU-bound server keeps). Where the machine itself slows down (a busy neighbour),
+    # the CPU time per request grows with it: it is as noisy as req/s, not steadier.
     print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / b[0]:.2f} | {cpu:.2f} | {b[4] / cpu:.2f} | {bad} |")
 PY
 

@@ -786,6 +786,72 @@ mod tests {
         a
     }
 
+    /// One push of a [`StackStr`] differential test against `String`.
+    #[derive(Clone, Debug)]
+    enum Push {
+        Str(String),
+        Net(ipnet::IpNet),
+        Prefix(String),
+        Number(u64),
+        Truncate(usize),
+    }
+
+    fn push_strategy() -> impl proptest::strategy::Strategy<Value = Push> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[a-z:é]{0,40}".prop_map(Push::Str),
+            (any::<u32>(), 0u8..=32)
+                .prop_map(|(a, p)| Push::Net(ipnet::Ipv4Net::new(a.into(), p).unwrap().into())),
+            (any::<u128>(), 0u8..=128)
+                .prop_map(|(a, p)| Push::Net(ipnet::Ipv6Net::new(a.into(), p).unwrap().into())),
+            "[a-z]{1,40}".prop_map(Push::Prefix),
+            any::<u64>().prop_map(Push::Number),
+            (0usize..120).prop_map(Push::Truncate),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever is pushed, inline or spilled, padded copies or not, the text is what
+        /// a `String` would hold.
+        #[test]
+        fn stack_text_is_what_a_string_holds(
+            pushes in proptest::collection::vec(push_strategy(), 0..12)
+        ) {
+            let mut s = KeyStr::new();
+            let mut want = String::new();
+            let mut marks = vec![0];
+            for p in pushes {
+                match p {
+                    Push::Str(t) => {
+                        s.push_str(&t);
+                        want.push_str(&t);
+                    }
+                    Push::Net(n) => {
+                        push_net(&mut s, n);
+                        want.push_str(&format!("ip:{n}"));
+                    }
+                    Push::Prefix(name) => {
+                        s.push_prefix(&KeyPrefix::new("rl", &name));
+                        want.push_str(&format!("rl:{name}:"));
+                    }
+                    Push::Number(n) => {
+                        push_u64(&mut s, n);
+                        want.push_str(&n.to_string());
+                    }
+                    Push::Truncate(i) => {
+                        // Only to a length the text had, as `plan` does.
+                        let to = marks[i % marks.len()];
+                        s.truncate(to);
+                        want.truncate(to);
+                        marks.retain(|m| *m <= to);
+                    }
+                }
+                marks.push(want.len());
+                proptest::prop_assert_eq!(s.as_str(), want.as_str());
+            }
+        }
+    }
+
     #[test]
     fn long_key_prefixes_are_pushed_as_text() {
         let name = "n".repeat(32);
