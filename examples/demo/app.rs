@@ -211,7 +211,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             "/.shield/pow/{*rest}",
             axum::routing::any(|| async { http::StatusCode::NOT_FOUND }),
         )
-        .layer(app_shield);
+        .layer(app_shield.inner_body());
     // ECURTIY: the challenge API and the widget, mounted under /captcha.
     let mut captcha = Api::new(pow, sites.clone()).demo_protected_url("/app/protected");
     if !site_key.is_empty() {
@@ -227,7 +227,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .routes(routes!(index))
         .routes(routes!(healthz))
         .routes(routes!(whoami))
-        .layer(diag_shield);
+        .layer(diag_shield.inner_body());
     let sample = diag.merge(sample);
     // The seed APIs, each with its own authentication and error shape, as documented.
     let judges = seeds::techsec::Judges {
