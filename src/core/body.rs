@@ -1,4 +1,5 @@
-//! The response body of every tower-shield service.
+//! The response bodies of tower-shield's services: [`ShieldBody`], and the choice a
+//! layer offers between it and the inner service's own body ([`BodyMode`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,8 +13,10 @@ pin_project! {
     /// Either the inner service's body, or a small body a layer wrote itself
     /// (a rejection, an interstitial page).
     ///
-    /// Implements [`http_body::Body`] whenever the inner body does, so axum and hyper
-    /// accept it as is; the inner body passes through untouched and unboxed.
+    /// Implements [`http_body::Body`] whenever the inner body does, so hyper serves it
+    /// as is and the inner body passes through untouched, inside it. axum accepts it too,
+    /// in a box of its own per response (it boxes every body but its `Body`); the layers'
+    /// `inner_body()` ([`InnerBody`]) spares that box.
     // pin-project-lite takes no doc comments on variant fields.
     #[allow(missing_docs)]
     #[project = ShieldBodyProj]
@@ -55,15 +58,23 @@ impl<B> ShieldBody<B> {
     }
 }
 
-/// How a layer types its responses' bodies: [`Wrapped`], the default, or [`InnerBody`].
+/// How a layer types its responses' bodies: [`WrappedBody`], the default, or
+/// [`InnerBody`]. Sealed: these two are the modes.
 ///
 /// A layer that can answer by itself (a 429, a 401) has two bodies to send: the inner
-/// service's and its own. [`Wrapped`] sends [`ShieldBody<B>`], which works over any inner
-/// body. [`InnerBody`] sends the inner service's own `B`, building its own answers with
-/// `B::from(Bytes)`, as tower-governor does with `From<String>` and tower-http's
-/// `ValidateRequestHeader` with `Default`. Under axum's `Router::layer` that spares a box
-/// on every response: axum boxes every body that is not already its `Body`.
-pub trait BodyMode<B> {
+/// service's and its own. [`WrappedBody`] sends [`ShieldBody<B>`], which works over any
+/// inner body. [`InnerBody`] sends the inner service's own `B`, building its own answers
+/// with `B::from(Bytes)`, the way tower-governor builds its refusals in the app's
+/// response type (`From<GovernorError>`) and tower-http's `ValidateRequestHeader` in its
+/// body type (`Default`). Under axum's `Router::layer`, with `B` axum's `Body`, that
+/// spares a box on every response: axum boxes every body that is not its `Body`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot answer in the body type `{B}`",
+    note = "`InnerBody` needs a body the layer can build its own answers in: \
+            `From<bytes::Bytes> + Default` (axum's `Body`, `Full<Bytes>`); \
+            without `inner_body()` the layer answers in `ShieldBody<{B}>`, for any body"
+)]
+pub trait BodyMode<B>: sealed::Sealed {
     /// The body of the layer's responses.
     type Body;
 
@@ -74,17 +85,23 @@ pub trait BodyMode<B> {
     fn from_shield(res: Response<ShieldBody<B>>) -> Response<Self::Body>;
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::WrappedBody {}
+    impl Sealed for super::InnerBody {}
+}
+
 /// Responses carry [`ShieldBody<B>`]: any inner body works. The default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Wrapped;
+pub struct WrappedBody;
 
 /// Responses carry the inner service's own body `B`; the layer's own answers are
-/// `B::from(bytes)` (`B::default()` when empty). For `B` = axum's `Body` (or
-/// `Full<Bytes>`), so axum need not box the response.
+/// `B::from(bytes)` (`B::default()` when empty). With `B` axum's `Body`, axum takes the
+/// response as it is instead of boxing its body.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InnerBody;
 
-impl<B> BodyMode<B> for Wrapped {
+impl<B> BodyMode<B> for WrappedBody {
     type Body = ShieldBody<B>;
 
     #[inline]
@@ -122,7 +139,9 @@ impl ShieldBody<axum::body::Body> {
     ///
     /// axum boxes every layer's response body unless it already is its `Body`; mapping a
     /// tower-shield layer's responses with this (tower-http's `MapResponseBodyLayer`)
-    /// spares that allocation and the dynamic calls on every request:
+    /// spares that allocation and the dynamic calls on every request. The layers that
+    /// offer `inner_body()` ([`InnerBody`]) do the same without the extra service level;
+    /// this is for the others, and for bodies already wrapped:
     ///
     /// ```
     /// use std::convert::Infallible;

@@ -19,7 +19,7 @@ pub mod secret;
 pub mod store;
 pub mod verdict;
 
-pub use body::{BodyMode, InnerBody, ShieldBody, Wrapped};
+pub use body::{BodyMode, InnerBody, ShieldBody, WrappedBody};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::ConfigError;
 pub use ext::{ChallengeMark, ClientIp, IpSource, PeerAddr, Principal, PrincipalKind};

@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use super::headers::{self, HeaderMode, Report};
 use super::key::{self, AllowList, Key, KeyPrefix, Plan, PlanConfig, Policy, PolicySet};
 use super::service::RateLimitService;
-use crate::core::body::{InnerBody, Wrapped};
+use crate::core::body::{InnerBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::quota::Quota;
@@ -138,7 +138,7 @@ pub struct PolicyStatus {
 /// keys, new keys refused with 503 when full of live ones), IETF draft headers, fail
 /// closed. See the [module docs](super) for the rest.
 #[derive(Debug)]
-pub struct RateLimitLayer<St = MemoryRateStore, M = Wrapped> {
+pub struct RateLimitLayer<St = MemoryRateStore, M = WrappedBody> {
     pub(crate) shared: Shared<St>,
     mode: PhantomData<fn() -> M>,
 }
@@ -298,6 +298,14 @@ impl<St: RateStore, M> RateLimitLayer<St, M> {
     ///     .layer(RateLimitLayer::new(Quota::per_second(100)).inner_body());
     /// ```
     pub fn inner_body(self) -> RateLimitLayer<St, InnerBody> {
+        RateLimitLayer {
+            shared: self.shared,
+            mode: PhantomData,
+        }
+    }
+
+    /// The same layer answering in [`ShieldBody`](crate::core::ShieldBody) (the default).
+    pub(crate) fn wrapped(self) -> RateLimitLayer<St, WrappedBody> {
         RateLimitLayer {
             shared: self.shared,
             mode: PhantomData,

@@ -10,7 +10,7 @@ use tower_service::Service;
 use super::future::{After, ChargeAfter, RateLimitFuture, State, Waiting};
 use super::key::{self, Plan, Planned};
 use super::layer::{OnStoreError, OnStoreFull, Shared};
-use crate::core::body::{BodyMode, ShieldBody, Wrapped};
+use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, StoreError};
@@ -20,7 +20,7 @@ use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, Sto
 /// `poll_ready` is the inner service's; limits are decided in `call` and a denial is a
 /// 429 response, never an error or a `Pending`.
 #[derive(Debug)]
-pub struct RateLimitService<S, St = MemoryRateStore, M = Wrapped> {
+pub struct RateLimitService<S, St = MemoryRateStore, M = WrappedBody> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<St>>,
     pub(crate) mode: PhantomData<fn() -> M>,

@@ -20,7 +20,7 @@ pub use stack::{Lift, Opt, OptFuture};
 pub use store::{ShieldRateStore, ShieldSingleUseStore, StoreFuture};
 
 use crate::client_ip::{ClientIpLayer, ClientIpSource};
-use crate::core::body::{BodyMode, InnerBody, ShieldBody, Wrapped};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody, WrappedBody};
 use crate::core::clock::{Clock, SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::reject::Renderer;
@@ -123,8 +123,7 @@ impl Front {
 /// assert_eq!(app.oneshot(req()).await.unwrap().status(), 429);
 /// # }
 /// ```
-#[derive(Clone, Debug)]
-pub struct Shield<M = Wrapped> {
+pub struct Shield<M = WrappedBody> {
     mode: PhantomData<fn() -> M>,
     front: Arc<Front>,
     #[cfg(feature = "ratelimit")]
@@ -133,6 +132,37 @@ pub struct Shield<M = Wrapped> {
     pow: Option<PowLayer<ShieldSingleUseStore>>,
     rate_store: ShieldRateStore,
     single_use: ShieldSingleUseStore,
+}
+
+// By hand: a derive would ask `M: Clone` / `M: Debug` of the marker.
+impl<M> Clone for Shield<M> {
+    fn clone(&self) -> Self {
+        Self {
+            mode: PhantomData,
+            front: self.front.clone(),
+            #[cfg(feature = "ratelimit")]
+            rate_limit: self.rate_limit.clone(),
+            #[cfg(feature = "pow")]
+            pow: self.pow.clone(),
+            rate_store: self.rate_store.clone(),
+            single_use: self.single_use.clone(),
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Shield<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Shield");
+        d.field("front", &self.front);
+        #[cfg(feature = "ratelimit")]
+        d.field("rate_limit", &self.rate_limit);
+        #[cfg(feature = "pow")]
+        d.field("pow", &self.pow);
+        d.field("rate_store", &self.rate_store)
+            .field("single_use", &self.single_use)
+            .field("mode", &std::any::type_name::<M>())
+            .finish()
+    }
 }
 
 impl Shield {
@@ -309,10 +339,12 @@ impl ShieldBuilder {
     }
 
     /// Uses a fully configured rate-limit layer. Its counters move to the shield's store
-    /// (memory, or Redis with `ShieldBuilder::redis`, feature `redis`).
+    /// (memory, or Redis with `ShieldBuilder::redis`, feature `redis`). Its body mode does
+    /// not matter: the shield answers in one body type for all its layers
+    /// ([`Shield::inner_body`]).
     #[cfg(feature = "ratelimit")]
-    pub fn rate_limit_layer(mut self, layer: RateLimitLayer) -> Self {
-        self.rate_limit = Some(layer);
+    pub fn rate_limit_layer<M>(mut self, layer: RateLimitLayer<MemoryRateStore, M>) -> Self {
+        self.rate_limit = Some(layer.wrapped());
         self
     }
 
@@ -485,7 +517,7 @@ impl<S, M> Layer<S> for Shield<M> {
 }
 
 /// The service a [`Shield`] wraps around your app.
-pub struct ShieldService<S, M = Wrapped> {
+pub struct ShieldService<S, M = WrappedBody> {
     front: Arc<Front>,
     rest: Rest<S>,
     mode: PhantomData<fn() -> M>,
@@ -522,12 +554,14 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         match self.front.decide(&mut req) {
-            Ok(()) => ShieldFuture::Inner {
-                inner: self.rest.call(req),
+            Ok(()) => ShieldFuture {
+                state: ShieldState::Inner {
+                    inner: self.rest.call(req),
+                },
                 mode: PhantomData,
             },
-            Err(res) => ShieldFuture::Ready {
-                res: Some(res),
+            Err(res) => ShieldFuture {
+                state: ShieldState::Ready { res: Some(res) },
                 mode: PhantomData,
             },
         }
@@ -537,14 +571,20 @@ where
 pin_project! {
     /// The response future of [`ShieldService`]: the rest of the stack's, or a refusal
     /// decided in `call`.
-    // pin-project-lite takes no doc comments on variant fields.
-    #[allow(missing_docs)]
-    #[project = ShieldFutureProj]
-    pub enum ShieldFuture<F, B, M = Wrapped> {
-        /// Waiting on the rate limiter, proof of work and the app.
-        Inner { #[pin] inner: F, mode: PhantomData<fn() -> M> },
-        /// Refused in `call`.
-        Ready { res: Option<Response<ShieldBody<B>>>, mode: PhantomData<fn() -> M> },
+    pub struct ShieldFuture<F, B, M = WrappedBody> {
+        #[pin]
+        state: ShieldState<F, B>,
+        mode: PhantomData<fn() -> M>,
+    }
+}
+
+pin_project! {
+    #[project = ShieldStateProj]
+    enum ShieldState<F, B> {
+        // Waiting on the rate limiter, proof of work and the app.
+        Inner { #[pin] inner: F },
+        // Refused in `call`.
+        Ready { res: Option<Response<ShieldBody<B>>> },
     }
 }
 
@@ -556,9 +596,9 @@ where
     type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ShieldFutureProj::Inner { inner, .. } => inner.poll(cx).map_ok(M::from_shield),
-            ShieldFutureProj::Ready { res, .. } => match res.take() {
+        match self.project().state.project() {
+            ShieldStateProj::Inner { inner } => inner.poll(cx).map_ok(M::from_shield),
+            ShieldStateProj::Ready { res } => match res.take() {
                 Some(r) => Poll::Ready(Ok(M::from_shield(r))),
                 None => panic!("ShieldFuture polled after completion"),
             },
