@@ -711,6 +711,11 @@ async fn inner_body_answers_in_the_inner_body_type() {
     let res: http::Response<Body> = svc.clone().oneshot(from("203.0.113.30")).await.unwrap();
     assert_eq!(res.status(), 429);
     assert_eq!(h(&res, "retry-after"), "60");
+    assert_eq!(h(&res, "content-type"), "application/json");
+    assert_eq!(
+        res.extensions().get::<Rejection>().map(Rejection::kind),
+        Some(RejectionKind::RateLimited)
+    );
     let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
     assert_eq!(v["error"]["code"], "RATE_LIMITED");
 
@@ -725,6 +730,10 @@ async fn inner_body_answers_in_the_inner_body_type() {
     *fail.uri_mut() = "/fail".parse().unwrap();
     let res = svc.clone().oneshot(fail).await.unwrap();
     assert_eq!(res.status(), 401);
+    assert!(
+        h(&res, "ratelimit").starts_with(r#""default";r=0;"#),
+        "charged after the handler, and said so"
+    );
     assert_eq!(text(res).await, "from the handler");
     let res = svc.clone().oneshot(from("203.0.113.31")).await.unwrap();
     assert_eq!(res.status(), 429);

@@ -322,3 +322,38 @@ async fn denials_are_cached_locally_until_retry() {
     );
     assert_eq!(after.deny_cache_hits - before.deny_cache_hits, 9);
 }
+
+/// `RateLimitLayer::inner_body` on Redis: the store answers later (the layer's waiting
+/// state), and the answers still come in the inner service's own body type.
+#[tokio::test]
+async fn a_layer_on_redis_answers_in_the_inner_body_type() {
+    use axum::body::Body;
+    use http::{Request, Response, StatusCode};
+    use tower::{Layer, ServiceExt};
+    use tower_shield::core::PeerAddr;
+    use tower_shield::ratelimit::RateLimitLayer;
+
+    let svc = RateLimitLayer::new(Quota::per_minute(1))
+        .store(redis_store().await)
+        .inner_body()
+        .layer(tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from("from the handler")))
+        }));
+    let req = || {
+        let mut r = Request::new(Body::empty());
+        r.extensions_mut()
+            .insert(PeerAddr("192.0.2.77:1000".parse().unwrap()));
+        r
+    };
+    let text = |res: Response<Body>| async move {
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
+    };
+    let res: Response<Body> = svc.clone().oneshot(req()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("ratelimit"));
+    assert_eq!(&text(res).await[..], b"from the handler");
+    let res = svc.clone().oneshot(req()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+}

@@ -312,13 +312,14 @@ impl<const N: usize> StackStr<N> {
     /// `memcpy` call. What lies past the length is never read.
     #[inline(always)]
     fn push_padded<const M: usize>(&mut self, bytes: &[u8; M], len: usize) {
+        let len = len.min(M);
         debug_assert!(bytes.get(..len).is_some_and(<[u8]>::is_ascii));
         if let Self::Inline { buf, len: at } = self {
             let start = usize::from(*at);
             if let Some(dst) = buf.get_mut(start..start + M) {
                 dst.copy_from_slice(bytes);
                 // `len <= M` and `start + M <= N < 256`.
-                *at = (start + len.min(M)) as u8;
+                *at = (start + len) as u8;
                 return;
             }
         }
@@ -646,8 +647,7 @@ fn push_net<const N: usize>(keys: &mut StackStr<N>, net: ipnet::IpNet) {
     match net {
         ipnet::IpNet::V4(v4) => {
             // `ip:a.b.c.d/nn` is at most 21 bytes: written here, copied once.
-            let mut buf = [0u8; IP_TEXT];
-            buf[..3].copy_from_slice(b"ip:");
+            let mut buf: [u8; IP_TEXT] = *b"ip:..................";
             let mut len = 3;
             let mut put = |b: u8| {
                 if let Some(slot) = buf.get_mut(len) {
@@ -867,6 +867,18 @@ mod tests {
             keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
             [format!("rl:{name}:ip:192.0.2.9/32")]
         );
+        // Another layer prefix, short and long.
+        let short = [Policy::new("default", Quota::per_second(1)).unwrap()];
+        for (prefix, policies) in [("api", &short[..]), ("api", &policies[..])] {
+            let c = PlanConfig {
+                prefix,
+                ..cfg(policies, &allow)
+            };
+            assert_eq!(
+                keys_of(&plan(&r, &c), policies),
+                [format!("api:{}:ip:192.0.2.9/32", policies[0].name)]
+            );
+        }
     }
 
     fn keys_of(p: &Planned, policies: &[Policy]) -> Vec<String> {
