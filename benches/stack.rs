@@ -50,12 +50,11 @@ use http::{Request, Response};
 use std::convert::Infallible;
 use tower::ServiceExt;
 use tower::{Service, ServiceBuilder};
-use tower_http::map_response_body::MapResponseBodyLayer;
 use tower_shield::Shield;
 use tower_shield::auth::StaticApiKeys;
 use tower_shield::classify::Classifier;
 use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
-use tower_shield::core::{Quota, ShieldBody};
+use tower_shield::core::Quota;
 use tower_shield::ratelimit::{HeaderMode, RateLimitLayer};
 
 struct Counting;
@@ -100,7 +99,7 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 20] = [
+const CONFIGS: [&str; 18] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
@@ -110,10 +109,8 @@ const CONFIGS: [&str; 20] = [
     "governor",
     "governor-headers",
     "shield",
-    "shield-axum-body",
-    "ratelimit-peer-axum-body",
+    "ratelimit-peer-no-headers-inner-body",
     "ratelimit-peer-inner-body",
-    "ratelimit-peer-headers-inner-body",
     "shield-pow",
     "shield-inner-body",
     "shield-pow-inner-body",
@@ -220,25 +217,9 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             )
         }
         "shield" => (hello.layer(shield_builder().build().unwrap()), None),
-        // The same, with the response body handed to axum as its own `Body` (unboxed).
-        "shield-axum-body" => (
-            hello.layer(
-                tower::ServiceBuilder::new()
-                    .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
-                    .layer(shield_builder().build().unwrap()),
-            ),
-            None,
-        ),
-        "ratelimit-peer-axum-body" => (
-            hello.layer(
-                tower::ServiceBuilder::new()
-                    .layer(MapResponseBodyLayer::new(ShieldBody::into_axum))
-                    .layer(RateLimitLayer::new(never()).headers(HeaderMode::Off)),
-            ),
-            None,
-        ),
-        // ... answering in axum's own `Body` (`inner_body`), as tower-governor does.
-        "ratelimit-peer-inner-body" => (
+        // `RateLimitLayer::inner_body`: answering in axum's own `Body`, so axum does not box
+        // the response body (tower-governor answers in the app's response type too).
+        "ratelimit-peer-no-headers-inner-body" => (
             hello.layer(
                 RateLimitLayer::new(never())
                     .headers(HeaderMode::Off)
@@ -246,7 +227,7 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             ),
             None,
         ),
-        "ratelimit-peer-headers-inner-body" => {
+        "ratelimit-peer-inner-body" => {
             (hello.layer(RateLimitLayer::new(never()).inner_body()), None)
         }
         "shield-pow" => {
@@ -398,12 +379,10 @@ fn stack(config: &str) -> Box<dyn Bench> {
             .route("/", get(|| async { "Hello, World!" }))
             .with_state(())
     };
-    let axum_body = || MapResponseBodyLayer::new(ShieldBody::into_axum);
     match config {
         "ratelimit-peer-outer" => Box::new(Stack {
             app: ServiceBuilder::new()
-                .layer(axum_body())
-                .layer(RateLimitLayer::new(never()))
+                .layer(RateLimitLayer::new(never()).inner_body())
                 .service(router()),
             pass: None,
         }),
@@ -422,8 +401,7 @@ fn stack(config: &str) -> Box<dyn Bench> {
         }
         "shield-outer" => Box::new(Stack {
             app: ServiceBuilder::new()
-                .layer(axum_body())
-                .layer(shield_builder().build().unwrap())
+                .layer(shield_builder().build().unwrap().inner_body())
                 .service(router()),
             pass: None,
         }),
@@ -431,8 +409,7 @@ fn stack(config: &str) -> Box<dyn Bench> {
             let (shield, pass) = shield_pow();
             Box::new(Stack {
                 app: ServiceBuilder::new()
-                    .layer(axum_body())
-                    .layer(shield)
+                    .layer(shield.inner_body())
                     .service(router()),
                 pass: Some(pass),
             })

@@ -61,8 +61,6 @@ enum Mode {
     Governor,
     GovernorHeaders,
     Shield,
-    /// The full stack with its response body handed to axum unboxed.
-    ShieldAxumBody,
     ShieldPow,
     /// `Shield` answering in axum's own `Body` (`Shield::inner_body`).
     ShieldInnerBody,
@@ -245,13 +243,6 @@ fn app(mode: Mode, max_keys: usize) -> Router {
             hello.layer(tower_governor::GovernorLayer::new(config))
         }
         Mode::Shield => hello.layer(shield(1_000_000, never())),
-        Mode::ShieldAxumBody => hello.layer(
-            tower::ServiceBuilder::new()
-                .layer(tower_http::map_response_body::MapResponseBodyLayer::new(
-                    tower_shield::core::ShieldBody::into_axum,
-                ))
-                .layer(shield(1_000_000, never())),
-        ),
         Mode::ShieldPow => hello.layer(shield_pow()),
         Mode::ShieldInnerBody => hello.layer(shield(1_000_000, never()).inner_body()),
         Mode::ShieldPowInnerBody => hello.layer(shield_pow().inner_body()),
@@ -294,19 +285,15 @@ impl Mode {
 /// request for the layer.
 async fn outer(mode: Mode, listener: tokio::net::TcpListener) {
     use tower::ServiceBuilder;
-    use tower_http::map_response_body::MapResponseBodyLayer;
-    use tower_shield::core::ShieldBody;
     let hello = Router::new()
         .route("/", get(|| async { "Hello, World!" }))
         .route("/signed", post(|| async { "ok" }));
-    let axum_body = || MapResponseBodyLayer::new(ShieldBody::into_axum);
     match mode {
         Mode::ShieldOuter => {
             serve(
                 listener,
                 ServiceBuilder::new()
-                    .layer(axum_body())
-                    .layer(shield(1_000_000, never()))
+                    .layer(shield(1_000_000, never()).inner_body())
                     .service(hello),
             )
             .await
@@ -315,8 +302,7 @@ async fn outer(mode: Mode, listener: tokio::net::TcpListener) {
             serve(
                 listener,
                 ServiceBuilder::new()
-                    .layer(axum_body())
-                    .layer(shield_pow())
+                    .layer(shield_pow().inner_body())
                     .service(hello),
             )
             .await
@@ -325,8 +311,7 @@ async fn outer(mode: Mode, listener: tokio::net::TcpListener) {
             serve(
                 listener,
                 ServiceBuilder::new()
-                    .layer(axum_body())
-                    .layer(shield(1_000_000, never()))
+                    .layer(shield(1_000_000, never()).inner_body())
                     .service(signed_router()),
             )
             .await
@@ -335,8 +320,7 @@ async fn outer(mode: Mode, listener: tokio::net::TcpListener) {
             serve(
                 listener,
                 ServiceBuilder::new()
-                    .layer(axum_body())
-                    .layer(RateLimitLayer::new(never()))
+                    .layer(RateLimitLayer::new(never()).inner_body())
                     .service(hello),
             )
             .await
