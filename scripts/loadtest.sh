@@ -102,7 +102,7 @@ for r in $(seq "$rounds"); do
     nreq=$(awk '/requests in/ {print $1}' "$tmp/out")
     # The server's CPU time (user + system, all threads) per request, in microseconds.
     cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$nreq" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
-    echo "$name $rps $p50 $p99 $non2xx $cpu" >> "$tmp/results"
+    echo "$r $name $rps $p50 $p99 $non2xx $cpu" >> "$tmp/results"
     echo "round $r: $name $rps req/s p50 $p50 p99 $p99 non-2xx $non2xx server CPU ${cpu} us/req"
   done
 done
@@ -111,13 +111,19 @@ import statistics, sys
 def ms(s):
     return float(s[:-2]) if s.endswith("ms") else float(s[:-2]) / 1000 if s.endswith("us") else float(s[:-1]) * 1000
 rows = {}
+by_round = {}
 for line in open(sys.argv[1]):
-    name, rps, p50, p99, bad, cpu = line.split()
+    rnd, name, rps, p50, p99, bad, cpu = line.split()
     rows.setdefault(name, []).append((float(rps), ms(p50), ms(p99), int(bad), float(cpu)))
+    by_round.setdefault(rnd, {})[name] = float(rps)
+def paired(a, b):
+    """The median over rounds of a's req/s over b's in the same round."""
+    r = [v[a] / v[b] for v in by_round.values() if a in v and b in v]
+    return statistics.median(r) if r else None
 med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), statistics.median(r[2] for r in v), sum(r[3] for r in v), statistics.median(r[4] for r in v)) for k, v in rows.items()}
 print()
-print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | server CPU us/req (median) | CPU ratio | non-2xx |")
-print("|---|---|---|---|---|---|---|---|")
+print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | paired ratio | server CPU us/req (median) | CPU ratio | non-2xx |")
+print("|---|---|---|---|---|---|---|---|---|")
 for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "ratelimit-peer-inner-body", "ratelimit-peer-no-headers-inner-body", "governor", "governor-headers", "shield", "shield-pow", "shield-inner-body", "shield-pow-inner-body", "bare-post", "shield-sig", "shield-sig-inner-body", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
     if k not in med: continue
     b = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-inner-body", "shield-sig-outer") else "bare"]
@@ -125,7 +131,18 @@ for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "rat
     # CPU ratio: the bare route's CPU per request over this one's (the throughput a
     # CPU-bound server keeps). Where the machine itself slows down (a busy neighbour),
     # the CPU time per request grows with it: it is as noisy as req/s, not steadier.
-    print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / b[0]:.2f} | {cpu:.2f} | {b[4] / cpu:.2f} | {bad} |")
+    base = "bare-post" if k in ("bare-post", "shield-sig", "shield-sig-inner-body", "shield-sig-outer") else "bare"
+    pr = paired(k, base)
+    pr = f"{pr:.2f}" if pr is not None else "-"
+    print(f"| {k} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {rps / b[0]:.2f} | {pr} | {cpu:.2f} | {b[4] / cpu:.2f} | {bad} |")
+print()
+print("Paired ratios (median over rounds of A's req/s over B's in the same round):")
+for a, b in [("ratelimit-peer", "governor-headers"), ("ratelimit-peer-inner-body", "governor-headers"),
+             ("ratelimit-peer-no-headers", "governor"), ("ratelimit-peer-no-headers-inner-body", "governor"),
+             ("ratelimit-peer-outer", "governor-outer"), ("shield-pow-inner-body", "shield-pow")]:
+    pr = paired(a, b)
+    if pr is not None:
+        print(f"  {a} / {b}: {pr:.3f}")
 bad = [k for k, v in med.items() if v[3]]
 if bad:
     print(f"\nWARNING: non-2xx answers in {', '.join(bad)}: those rows measure refusals, not the route")
