@@ -692,13 +692,7 @@ async fn inner_body_answers_in_the_inner_body_type() {
         )
     });
     let text = |res: http::Response<Body>| async move {
-        String::from_utf8(
-            axum::body::to_bytes(res.into_body(), 4096)
-                .await
-                .unwrap()
-                .to_vec(),
-        )
-        .unwrap()
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
     };
     let svc = RateLimitLayer::new(Quota::per_minute(1))
         .store(store(&c))
@@ -716,7 +710,7 @@ async fn inner_body_answers_in_the_inner_body_type() {
         res.extensions().get::<Rejection>().map(Rejection::kind),
         Some(RejectionKind::RateLimited)
     );
-    let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
     assert_eq!(v["error"]["code"], "RATE_LIMITED");
 
     // Charged after the handler (`count_only`): the handler's body passes through.

@@ -47,6 +47,20 @@ fn app(clock: ManualClock) -> Router {
         .layer(shield)
 }
 
+/// Clients behind the trusted proxy 10.0.0.0/8, one API key (`tsk_demo_key`).
+fn behind_the_proxy_with_a_key() -> tower_shield::ShieldBuilder {
+    Shield::builder()
+        .client_ip(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        )
+        .api_keys(
+            StaticApiKeys::new()
+                .key("tsk_demo_key", ["verify"], None)
+                .unwrap(),
+        )
+}
+
 fn req(path: &str, xff: &str, key: Option<&str>) -> Request<Body> {
     let mut b = Request::get(path).header("x-forwarded-for", xff);
     if let Some(k) = key {
@@ -242,16 +256,7 @@ async fn the_first_refusal_in_stack_order_is_the_answer() {
     use tower_shield::classify::Classifier;
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
-    let shield = Shield::builder()
-        .client_ip(
-            ClientIpSource::RightmostXForwardedFor,
-            ["10.0.0.0/8".parse().unwrap()],
-        )
-        .api_keys(
-            StaticApiKeys::new()
-                .key("tsk_demo_key", ["verify"], None)
-                .unwrap(),
-        )
+    let shield = behind_the_proxy_with_a_key()
         .classify(Classifier::embedded())
         .build()
         .unwrap();
@@ -297,16 +302,7 @@ async fn the_first_refusal_in_stack_order_is_the_answer() {
 #[tokio::test]
 async fn inner_body_answers_in_the_app_body_type() {
     use tower::Layer;
-    let shield = Shield::builder()
-        .client_ip(
-            ClientIpSource::RightmostXForwardedFor,
-            ["10.0.0.0/8".parse().unwrap()],
-        )
-        .api_keys(
-            StaticApiKeys::new()
-                .key("tsk_demo_key", ["verify"], None)
-                .unwrap(),
-        )
+    let shield = behind_the_proxy_with_a_key()
         .rate_limit(Quota::per_minute(1))
         .clock(ManualClock::new(Duration::from_secs(1_700_000_000)))
         .build()
@@ -316,13 +312,7 @@ async fn inner_body_answers_in_the_app_body_type() {
         Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("from the app")))
     }));
     let text = |res: http::Response<Body>| async move {
-        String::from_utf8(
-            axum::body::to_bytes(res.into_body(), 4096)
-                .await
-                .unwrap()
-                .to_vec(),
-        )
-        .unwrap()
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
     };
     let res: http::Response<Body> = app
         .clone()
@@ -338,7 +328,7 @@ async fn inner_body_answers_in_the_app_body_type() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
     assert_eq!(v["error"]["code"], "RATE_LIMITED");
     // ... and in the front (a wrong key).
     let res = app
@@ -347,7 +337,7 @@ async fn inner_body_answers_in_the_app_body_type() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let v: serde_json::Value = serde_json::from_str(&text(res).await).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
     assert!(v["error"]["code"].is_string());
     // Under axum's `Router::layer` as well.
     let router = Router::new()
