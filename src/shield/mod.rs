@@ -176,7 +176,7 @@ impl Shield {
 impl<M> Shield<M> {
     /// Answers with the app's own body type `B` instead of
     /// [`ShieldBody<B>`](crate::core::ShieldBody), writing refusals with
-    /// `B::from(Bytes)`; see [`InnerBody`](crate::core::InnerBody). Under axum's
+    /// `B::from(Bytes)`; see [`InnerBody`]. Under axum's
     /// `Router::layer` this spares the box axum puts around every response body that is
     /// not its own `Body`:
     ///
