@@ -650,3 +650,36 @@ fn mmdb_geo_and_asn_join_the_table() {
             .contains(NetKind::HOSTING)
     );
 }
+
+/// `ClassifyLayer::inner_body`: the same answers in the inner service's own body type
+/// (axum's `Body` here: it can hold the layer's refusals, a `String` could not).
+#[tokio::test]
+async fn inner_body_answers_in_the_inner_body_type() {
+    use axum::body::Body;
+    let svc = ServiceBuilder::new()
+        .layer(ClassifyLayer::embedded().inner_body())
+        .service(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Body::from("human")))
+        }));
+    let text = |res: Response<Body>| async move {
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
+    };
+    let res: Response<Body> = svc
+        .clone()
+        .oneshot(request(FIREFOX, Some(ip("81.2.69.160"))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(text(res).await, "human");
+    let res = svc
+        .oneshot(request("curl/8.5.0", Some(ip("81.2.69.160"))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.extensions().get::<Rejection>().map(|r| r.kind()),
+        Some(RejectionKind::Blocked)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "BLOCKED");
+}

@@ -732,3 +732,40 @@ async fn inner_body_answers_in_the_inner_body_type() {
     let res = svc.clone().oneshot(from("203.0.113.31")).await.unwrap();
     assert_eq!(res.status(), 429);
 }
+
+/// The stack, `ClientIpLayer` + `RateLimitLayer`, both with `inner_body`, under one
+/// `Router::layer`: axum's own `Body` all the way, and each layer's refusal in it.
+#[tokio::test]
+async fn client_ip_and_rate_limit_answer_in_the_inner_body_type() {
+    let c = clock();
+    let app = Router::new().route("/", get(|| async { "ok" })).layer(
+        tower::ServiceBuilder::new()
+            .layer(
+                ClientIpLayer::new(
+                    ClientIpSource::RightmostXForwardedFor,
+                    ["10.0.0.0/8".parse().unwrap()],
+                )
+                .inner_body(),
+            )
+            .layer(
+                RateLimitLayer::new(Quota::per_minute(1))
+                    .store(store(&c))
+                    .inner_body(),
+            ),
+    );
+    let text = |res: http::Response<Body>| async move {
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
+    };
+    let res = app.clone().oneshot(from("203.0.113.50")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(text(res).await, "ok");
+    let res = app.clone().oneshot(from("203.0.113.50")).await.unwrap();
+    assert_eq!(res.status(), 429);
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    // No socket peer: the client-IP layer refuses (a misconfiguration), in axum's body.
+    let res = app.oneshot(Request::new(Body::empty())).await.unwrap();
+    assert_eq!(res.status(), 500);
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "SERVER_MISCONFIGURED");
+}

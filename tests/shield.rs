@@ -348,3 +348,37 @@ async fn inner_body_answers_in_the_app_body_type() {
         .insert(PeerAddr("198.51.100.2:1000".parse().unwrap()));
     assert_eq!(text(router.oneshot(r).await.unwrap()).await, "hi");
 }
+
+/// `ApiKeyLayer::inner_body`: alone, the same answers in the inner service's own body.
+#[tokio::test]
+async fn an_api_key_layer_answers_in_the_inner_body_type() {
+    use tower::Layer;
+    use tower_shield::auth::ApiKeyLayer;
+    let svc = ApiKeyLayer::new(
+        StaticApiKeys::new()
+            .key("tsk_demo_key", ["verify"], None)
+            .unwrap(),
+    )
+    .inner_body()
+    .layer(tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("in")))
+    }));
+    let text = |res: http::Response<Body>| async move {
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
+    };
+    let res = svc
+        .clone()
+        .oneshot(req("/", "203.0.113.60", Some("tsk_demo_key")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(text(res).await, "in");
+    let res = svc
+        .oneshot(req("/", "203.0.113.60", Some("tsk_wrong")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.extensions().get::<Rejection>().is_some());
+    let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
+    assert!(v["error"]["code"].is_string());
+}

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, InnerBody, ShieldBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
@@ -362,8 +363,9 @@ fn percent_decode(v: &str) -> Option<String> {
 /// Authenticates requests by API key and inserts the [`Principal`].
 ///
 /// See the [module docs](super) for sources, storage and caveats.
-pub struct ApiKeyLayer<K = StaticApiKeys> {
+pub struct ApiKeyLayer<K = StaticApiKeys, M = WrappedBody> {
     inner: Arc<Config<K>>,
+    mode: PhantomData<fn() -> M>,
 }
 
 struct Config<K> {
@@ -388,15 +390,16 @@ impl<K> Clone for Config<K> {
     }
 }
 
-impl<K> Clone for ApiKeyLayer<K> {
+impl<K, M> Clone for ApiKeyLayer<K, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<K> fmt::Debug for ApiKeyLayer<K> {
+impl<K, M> fmt::Debug for ApiKeyLayer<K, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeyLayer")
             .field("required", &self.inner.required)
@@ -419,6 +422,23 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
                 renderer: Renderer::default(),
                 clock: Arc::new(SystemClock),
             }),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<K: ApiKeyStore, M> ApiKeyLayer<K, M> {
+    /// Answers in the inner service's own body type instead of
+    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
+    /// `Router::layer` this spares the box axum puts around every other body.
+    pub fn inner_body(self) -> ApiKeyLayer<K, InnerBody> {
+        self.with_mode()
+    }
+
+    pub(crate) fn with_mode<M2>(self) -> ApiKeyLayer<K, M2> {
+        ApiKeyLayer {
+            inner: self.inner,
+            mode: PhantomData,
         }
     }
 
@@ -516,8 +536,8 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
     }
 }
 
-impl<S, K: ApiKeyStore> Layer<S> for ApiKeyLayer<K> {
-    type Service = ApiKeyService<S, K>;
+impl<S, K: ApiKeyStore, M> Layer<S> for ApiKeyLayer<K, M> {
+    type Service = ApiKeyService<S, K, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         ApiKeyService {
@@ -528,12 +548,12 @@ impl<S, K: ApiKeyStore> Layer<S> for ApiKeyLayer<K> {
 }
 
 /// The service [`ApiKeyLayer`] wraps around an inner service.
-pub struct ApiKeyService<S, K = StaticApiKeys> {
+pub struct ApiKeyService<S, K = StaticApiKeys, M = WrappedBody> {
     inner: S,
-    layer: ApiKeyLayer<K>,
+    layer: ApiKeyLayer<K, M>,
 }
 
-impl<S: Clone, K> Clone for ApiKeyService<S, K> {
+impl<S: Clone, K, M> Clone for ApiKeyService<S, K, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -542,7 +562,7 @@ impl<S: Clone, K> Clone for ApiKeyService<S, K> {
     }
 }
 
-impl<S: fmt::Debug, K> fmt::Debug for ApiKeyService<S, K> {
+impl<S: fmt::Debug, K, M> fmt::Debug for ApiKeyService<S, K, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeyService")
             .field("inner", &self.inner)
@@ -551,14 +571,15 @@ impl<S: fmt::Debug, K> fmt::Debug for ApiKeyService<S, K> {
     }
 }
 
-impl<S, K, ReqB, ResB> Service<Request<ReqB>> for ApiKeyService<S, K>
+impl<S, K, M, ReqB, ResB> Service<Request<ReqB>> for ApiKeyService<S, K, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     K: ApiKeyStore,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = ResponseFuture<S::Future, ResB, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -572,7 +593,7 @@ where
     }
 }
 
-impl<K: ApiKeyStore> ApiKeyLayer<K> {
+impl<K: ApiKeyStore, M> ApiKeyLayer<K, M> {
     /// The layer's decision: inserts the [`Principal`] (if a key was presented), or
     /// returns the response that refuses the request.
     // The refusal is returned once and goes straight into the response future; boxing

@@ -1,7 +1,10 @@
+use std::marker::PhantomData;
+
 use tower_layer::Layer;
 
 use super::classifier::Classifier;
 use super::service::ClassifyService;
+use crate::core::body::{InnerBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::reject::Renderer;
 
@@ -21,13 +24,28 @@ pub enum OnChallenge {
 
 /// Classifies each request and inserts its [`Verdict`](crate::core::verdict::Verdict);
 /// blocks or challenges per the verdict's action. See the [module docs](super).
-#[derive(Clone, Debug)]
-pub struct ClassifyLayer {
+#[derive(Debug)]
+pub struct ClassifyLayer<M = WrappedBody> {
     pub(crate) classifier: Classifier,
     pub(crate) on_challenge: OnChallenge,
     pub(crate) dry_run: bool,
     pub(crate) renderer: Renderer,
     pub(crate) clock: SharedClock,
+    mode: PhantomData<fn() -> M>,
+}
+
+// By hand: a derive would ask `M: Clone` of the body mode marker.
+impl<M> Clone for ClassifyLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            classifier: self.classifier.clone(),
+            on_challenge: self.on_challenge,
+            dry_run: self.dry_run,
+            renderer: self.renderer.clone(),
+            clock: self.clock.clone(),
+            mode: PhantomData,
+        }
+    }
 }
 
 impl ClassifyLayer {
@@ -39,12 +57,33 @@ impl ClassifyLayer {
             dry_run: false,
             renderer: Renderer::default(),
             clock: std::sync::Arc::new(SystemClock),
+            mode: PhantomData,
         }
     }
 
     /// A layer over the embedded data with the default policy.
     pub fn embedded() -> Self {
         Self::new(Classifier::embedded())
+    }
+}
+
+impl<M> ClassifyLayer<M> {
+    /// Answers in the inner service's own body type instead of
+    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
+    /// `Router::layer` this spares the box axum puts around every other body.
+    pub fn inner_body(self) -> ClassifyLayer<InnerBody> {
+        self.with_mode()
+    }
+
+    pub(crate) fn with_mode<M2>(self) -> ClassifyLayer<M2> {
+        ClassifyLayer {
+            classifier: self.classifier,
+            on_challenge: self.on_challenge,
+            dry_run: self.dry_run,
+            renderer: self.renderer,
+            clock: self.clock,
+            mode: PhantomData,
+        }
     }
 
     /// Only annotate: insert the verdict, never refuse or mark a request.
@@ -77,8 +116,8 @@ impl ClassifyLayer {
     }
 }
 
-impl<S> Layer<S> for ClassifyLayer {
-    type Service = ClassifyService<S>;
+impl<S, M> Layer<S> for ClassifyLayer<M> {
+    type Service = ClassifyService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         ClassifyService {

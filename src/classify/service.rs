@@ -5,7 +5,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::layer::{ClassifyLayer, OnChallenge};
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 use crate::core::ext::{ChallengeMark, ClientIp, peer_addr};
 use crate::core::future::ResponseFuture;
 use crate::core::reject::{Rejection, RejectionKind};
@@ -15,13 +15,22 @@ use crate::core::verdict::{Action, Verdict};
 const CHALLENGE_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The service [`ClassifyLayer`] wraps around an inner service.
-#[derive(Clone, Debug)]
-pub struct ClassifyService<S> {
+#[derive(Debug)]
+pub struct ClassifyService<S, M = WrappedBody> {
     pub(crate) inner: S,
-    pub(crate) layer: std::sync::Arc<ClassifyLayer>,
+    pub(crate) layer: std::sync::Arc<ClassifyLayer<M>>,
 }
 
-impl<S> ClassifyService<S> {
+impl<S: Clone, M> Clone for ClassifyService<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, M> ClassifyService<S, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -58,13 +67,14 @@ pub fn enforcement(verdict: &Verdict, on_challenge: OnChallenge, dry_run: bool) 
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for ClassifyService<S>
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for ClassifyService<S, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = ResponseFuture<S::Future, ResB, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -83,7 +93,7 @@ where
     }
 }
 
-impl ClassifyLayer {
+impl<M> ClassifyLayer<M> {
     /// The layer's decision for a client at `ip`: inserts the [`Verdict`] (and a
     /// [`ChallengeMark`] when marking for proof of work), or returns the response that
     /// refuses the request.

@@ -1,3 +1,4 @@
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -5,6 +6,7 @@ use tower_layer::Layer;
 
 use super::extract::{ClientIpConfig, ClientIpSource};
 use super::service::ClientIpService;
+use crate::core::body::{InnerBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::reject::Renderer;
@@ -12,11 +14,24 @@ use crate::core::reject::Renderer;
 /// Inserts the request's [`ClientIp`](crate::core::ClientIp) into its extensions.
 ///
 /// See the [module docs](super) for sources, trust and fallbacks.
-#[derive(Clone, Debug)]
-pub struct ClientIpLayer {
+#[derive(Debug)]
+pub struct ClientIpLayer<M = WrappedBody> {
     pub(crate) config: Arc<ClientIpConfig>,
     pub(crate) renderer: Renderer,
     pub(crate) clock: SharedClock,
+    mode: PhantomData<fn() -> M>,
+}
+
+// By hand: a derive would ask `M: Clone` of the body mode marker.
+impl<M> Clone for ClientIpLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            renderer: self.renderer.clone(),
+            clock: self.clock.clone(),
+            mode: PhantomData,
+        }
+    }
 }
 
 impl ClientIpLayer {
@@ -36,6 +51,25 @@ impl ClientIpLayer {
             config: Arc::new(config),
             renderer: Renderer::default(),
             clock: Arc::new(SystemClock),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<M> ClientIpLayer<M> {
+    /// Answers in the inner service's own body type instead of
+    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
+    /// `Router::layer` this spares the box axum puts around every other body.
+    pub fn inner_body(self) -> ClientIpLayer<InnerBody> {
+        self.with_mode()
+    }
+
+    pub(crate) fn with_mode<M2>(self) -> ClientIpLayer<M2> {
+        ClientIpLayer {
+            config: self.config,
+            renderer: self.renderer,
+            clock: self.clock,
+            mode: PhantomData,
         }
     }
 
@@ -78,8 +112,8 @@ impl Default for ClientIpLayer {
     }
 }
 
-impl<S> Layer<S> for ClientIpLayer {
-    type Service = ClientIpService<S>;
+impl<S, M> Layer<S> for ClientIpLayer<M> {
+    type Service = ClientIpService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         ClientIpService {

@@ -5,32 +5,42 @@ use tower_service::Service;
 
 use super::extract::extract;
 use super::layer::ClientIpLayer;
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 use crate::core::ext::peer_addr;
 use crate::core::future::ResponseFuture;
 use crate::core::reject::{Rejection, RejectionKind};
 
 /// The service [`ClientIpLayer`] wraps around an inner service.
-#[derive(Clone, Debug)]
-pub struct ClientIpService<S> {
+#[derive(Debug)]
+pub struct ClientIpService<S, M = WrappedBody> {
     pub(crate) inner: S,
-    pub(crate) layer: std::sync::Arc<ClientIpLayer>,
+    pub(crate) layer: std::sync::Arc<ClientIpLayer<M>>,
 }
 
-impl<S> ClientIpService<S> {
+impl<S: Clone, M> Clone for ClientIpService<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, M> ClientIpService<S, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for ClientIpService<S>
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for ClientIpService<S, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = ResponseFuture<S::Future, ResB, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -44,7 +54,7 @@ where
     }
 }
 
-impl ClientIpLayer {
+impl<M> ClientIpLayer<M> {
     /// The layer's decision: inserts the [`ClientIp`](crate::core::ClientIp) and returns
     /// its address, or the response that refuses the request (no socket peer address).
     // The refusal is returned once and goes straight into the response future; boxing

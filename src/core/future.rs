@@ -1,61 +1,71 @@
 //! The named future of layers that decide synchronously.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 
 pin_project! {
-    /// Either the inner service's response future (its body wrapped in [`ShieldBody`]),
-    /// or a response the layer already decided (a rejection). No box, no allocation.
-    // pin-project-lite takes no doc comments on variant fields.
-    #[allow(missing_docs)]
-    #[project = ResponseFutureProj]
-    pub enum ResponseFuture<F, B> {
-        /// Waiting on the inner service.
-        Inner {
-            #[pin]
-            future: F,
-        },
-        /// Answering without the inner service.
-        Ready {
-            response: Option<Response<ShieldBody<B>>>,
-        },
+    /// Either the inner service's response future, or a response the layer already
+    /// decided (a rejection). No box, no allocation. The body is the layer's
+    /// [`BodyMode`]'s: [`ShieldBody<B>`] by default, the inner `B` with `inner_body()`.
+    pub struct ResponseFuture<F, B, M = WrappedBody> {
+        #[pin]
+        state: State<F, B>,
+        mode: PhantomData<fn() -> M>,
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        // Waiting on the inner service.
+        Inner { #[pin] future: F },
+        // Answering without the inner service.
+        Ready { response: Option<Response<ShieldBody<B>>> },
+    }
+}
+
+impl<F, B, M> ResponseFuture<F, B, M> {
     /// Wraps the inner service's future.
     pub fn inner(future: F) -> Self {
-        Self::Inner { future }
+        Self {
+            state: State::Inner { future },
+            mode: PhantomData,
+        }
     }
 
     /// Answers with `response`.
     pub fn ready(response: Response<ShieldBody<B>>) -> Self {
-        Self::Ready {
-            response: Some(response),
+        Self {
+            state: State::Ready {
+                response: Some(response),
+            },
+            mode: PhantomData,
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, B, M, E> Future for ResponseFuture<F, B, M>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    M: BodyMode<B>,
 {
-    type Output = Result<Response<ShieldBody<B>>, E>;
+    type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ResponseFutureProj::Inner { future } => {
+        match self.project().state.project() {
+            StateProj::Inner { future } => {
                 let res = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(res.map(ShieldBody::inner)))
+                Poll::Ready(Ok(M::from_inner(res)))
             }
-            ResponseFutureProj::Ready { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r)),
+            StateProj::Ready { response } => match response.take() {
+                Some(r) => Poll::Ready(Ok(M::from_shield(r))),
                 None => panic!("ResponseFuture polled after completion"),
             },
         }

@@ -298,14 +298,11 @@ impl<St: RateStore, M> RateLimitLayer<St, M> {
     ///     .layer(RateLimitLayer::new(Quota::per_second(100)).inner_body());
     /// ```
     pub fn inner_body(self) -> RateLimitLayer<St, InnerBody> {
-        RateLimitLayer {
-            shared: self.shared,
-            mode: PhantomData,
-        }
+        self.with_mode()
     }
 
-    /// The same layer answering in [`ShieldBody`](crate::core::ShieldBody) (the default).
-    pub(crate) fn wrapped(self) -> RateLimitLayer<St, WrappedBody> {
+    /// The same layer in another body mode (the shield's, which answers for all its layers).
+    pub(crate) fn with_mode<M2>(self) -> RateLimitLayer<St, M2> {
         RateLimitLayer {
             shared: self.shared,
             mode: PhantomData,

@@ -284,8 +284,8 @@ impl ShieldBuilder {
     }
 
     /// Uses a fully configured client-IP layer.
-    pub fn client_ip_layer(mut self, layer: ClientIpLayer) -> Self {
-        self.client_ip = layer;
+    pub fn client_ip_layer<M>(mut self, layer: ClientIpLayer<M>) -> Self {
+        self.client_ip = layer.with_mode();
         self
     }
 
@@ -309,8 +309,8 @@ impl ShieldBuilder {
     /// Uses a fully configured API-key layer (for example one that also reads
     /// `?apiKey=`, or requires a key on every request).
     #[cfg(feature = "apikey")]
-    pub fn api_key_layer(mut self, layer: ApiKeyLayer<DynApiKeys>) -> Self {
-        self.api_keys = Some(layer);
+    pub fn api_key_layer<M>(mut self, layer: ApiKeyLayer<DynApiKeys, M>) -> Self {
+        self.api_keys = Some(layer.with_mode());
         self
     }
 
@@ -325,8 +325,8 @@ impl ShieldBuilder {
 
     /// Uses a fully configured classify layer (dry run, challenge handling).
     #[cfg(feature = "classify")]
-    pub fn classify_layer(mut self, layer: ClassifyLayer) -> Self {
-        self.classify = Some(layer);
+    pub fn classify_layer<M>(mut self, layer: ClassifyLayer<M>) -> Self {
+        self.classify = Some(layer.with_mode());
         self
     }
 
@@ -344,7 +344,7 @@ impl ShieldBuilder {
     /// ([`Shield::inner_body`]).
     #[cfg(feature = "ratelimit")]
     pub fn rate_limit_layer<M>(mut self, layer: RateLimitLayer<MemoryRateStore, M>) -> Self {
-        self.rate_limit = Some(layer.wrapped());
+        self.rate_limit = Some(layer.with_mode());
         self
     }
 
