@@ -99,11 +99,12 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
-const CONFIGS: [&str; 18] = [
+const CONFIGS: [&str; 19] = [
     "bare",
     "ratelimit",
     "ratelimit-no-headers",
     "ratelimit-stacked",
+    "ratelimit-stacked-inner-body",
     "ratelimit-peer",
     "ratelimit-peer-no-headers",
     "governor",
@@ -183,6 +184,15 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
                 tower::ServiceBuilder::new()
                     .layer(ClientIpLayer::peer())
                     .layer(RateLimitLayer::new(never())),
+            ),
+            None,
+        ),
+        // ... each answering in axum's own `Body` (`inner_body`).
+        "ratelimit-stacked-inner-body" => (
+            hello.layer(
+                tower::ServiceBuilder::new()
+                    .layer(ClientIpLayer::peer().inner_body())
+                    .layer(RateLimitLayer::new(never()).inner_body()),
             ),
             None,
         ),

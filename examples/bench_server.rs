@@ -50,6 +50,8 @@ enum Mode {
     Ratelimit,
     RatelimitNoHeaders,
     RatelimitStacked,
+    /// `RatelimitStacked` with both layers answering in axum's own `Body` (`inner_body`).
+    RatelimitStackedInnerBody,
     RatelimitPeer,
     /// `RatelimitPeer` without headers: like for like with `Governor`.
     RatelimitPeerNoHeaders,
@@ -215,6 +217,11 @@ fn app(mode: Mode, max_keys: usize) -> Router {
             tower::ServiceBuilder::new()
                 .layer(ClientIpLayer::peer())
                 .layer(RateLimitLayer::new(never())),
+        ),
+        Mode::RatelimitStackedInnerBody => hello.layer(
+            tower::ServiceBuilder::new()
+                .layer(ClientIpLayer::peer().inner_body())
+                .layer(RateLimitLayer::new(never()).inner_body()),
         ),
         Mode::RatelimitPeer => hello.layer(RateLimitLayer::new(never())),
         Mode::RatelimitPeerNoHeaders => hello

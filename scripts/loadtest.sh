@@ -55,6 +55,7 @@ configs=(
   "ratelimit|ratelimit|scripts/loadtest/get.lua|/"
   "ratelimit-no-headers|ratelimit-no-headers|scripts/loadtest/get.lua|/"
   "ratelimit-stacked|ratelimit-stacked|scripts/loadtest/get.lua|/"
+  "ratelimit-stacked-inner-body|ratelimit-stacked-inner-body|scripts/loadtest/get.lua|/"
   "ratelimit-peer|ratelimit-peer|scripts/loadtest/get.lua|/"
   "ratelimit-peer-no-headers|ratelimit-peer-no-headers|scripts/loadtest/get.lua|/"
   "ratelimit-peer-inner-body|ratelimit-peer-inner-body|scripts/loadtest/get.lua|/"
@@ -124,7 +125,7 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print()
 print("| configuration | req/s (median) | p50 ms | p99 ms | ratio | paired ratio | server CPU us/req (median) | CPU ratio | non-2xx |")
 print("|---|---|---|---|---|---|---|---|---|")
-for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-peer", "ratelimit-peer-no-headers", "ratelimit-peer-inner-body", "ratelimit-peer-no-headers-inner-body", "governor", "governor-headers", "shield", "shield-pow", "shield-inner-body", "shield-pow-inner-body", "bare-post", "shield-sig", "shield-sig-inner-body", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
+for k in ["bare", "ratelimit", "ratelimit-no-headers", "ratelimit-stacked", "ratelimit-stacked-inner-body", "ratelimit-peer", "ratelimit-peer-no-headers", "ratelimit-peer-inner-body", "ratelimit-peer-no-headers-inner-body", "governor", "governor-headers", "shield", "shield-pow", "shield-inner-body", "shield-pow-inner-body", "bare-post", "shield-sig", "shield-sig-inner-body", "ratelimit-peer-outer", "governor-outer", "shield-outer", "shield-pow-outer", "shield-sig-outer"]:
     if k not in med: continue
     b = med["bare-post" if k in ("bare-post", "shield-sig", "shield-sig-inner-body", "shield-sig-outer") else "bare"]
     rps, p50, p99, bad, cpu = med[k]
