@@ -756,6 +756,27 @@ async fn client_ip_and_rate_limit_answer_in_the_inner_body_type() {
     let text = |res: http::Response<Body>| async move {
         axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
     };
+    // The same layers over a service: axum's `Body` out, with no `ShieldBody` around it
+    // (a router would take either, so the type is pinned here).
+    let svc = tower::ServiceBuilder::new()
+        .layer(ClientIpLayer::peer().inner_body())
+        .layer(RateLimitLayer::new(Quota::per_minute(1)).inner_body())
+        .service(tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("ok")))
+        }));
+    let res: http::Response<Body> = svc.oneshot(from("203.0.113.51")).await.unwrap();
+    assert_eq!(text(res).await, "ok");
+    // An `inner_body` layer over one in the default mode: its body is that layer's
+    // `ShieldBody`, built from bytes for its own refusals.
+    let svc = tower::ServiceBuilder::new()
+        .layer(ClientIpLayer::peer().inner_body())
+        .layer(RateLimitLayer::new(Quota::per_minute(1)))
+        .service(tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("ok")))
+        }));
+    let res: http::Response<tower_shield::core::ShieldBody<Body>> =
+        svc.oneshot(Request::new(Body::empty())).await.unwrap();
+    assert_eq!(res.status(), 500);
     let res = app.clone().oneshot(from("203.0.113.50")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(text(res).await, "ok");

@@ -338,7 +338,7 @@ async fn inner_body_answers_in_the_app_body_type() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
-    assert!(v["error"]["code"].is_string());
+    assert_eq!(v["error"]["code"], "INVALID_API_KEY");
     // Under axum's `Router::layer` as well.
     let router = Router::new()
         .route("/", get(|| async { "hi" }))
@@ -380,5 +380,25 @@ async fn an_api_key_layer_answers_in_the_inner_body_type() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(res.extensions().get::<Rejection>().is_some());
     let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
-    assert!(v["error"]["code"].is_string());
+    assert_eq!(v["error"]["code"], "INVALID_API_KEY");
+}
+
+/// The builder takes layers configured in either body mode; the shield's own decides.
+#[test]
+fn the_builder_takes_layers_in_either_body_mode() {
+    use tower_shield::auth::ApiKeyLayer;
+    use tower_shield::classify::ClassifyLayer;
+    use tower_shield::client_ip::ClientIpLayer;
+    use tower_shield::ratelimit::RateLimitLayer;
+    let keys: tower_shield::shield::DynApiKeys = std::sync::Arc::new(StaticApiKeys::new());
+    let shield = Shield::builder()
+        .client_ip_layer(ClientIpLayer::peer().inner_body())
+        .api_key_layer(ApiKeyLayer::new(keys).optional().inner_body())
+        .classify_layer(ClassifyLayer::embedded().inner_body())
+        .rate_limit_layer(RateLimitLayer::new(Quota::per_second(10)).inner_body())
+        .build()
+        .unwrap();
+    let _: Router = Router::new()
+        .route("/", get(|| async { "hi" }))
+        .layer(shield.inner_body());
 }

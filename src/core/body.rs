@@ -183,6 +183,14 @@ impl<B> Default for ShieldBody<B> {
     }
 }
 
+/// A full body: so a layer in [`InnerBody`] mode can answer over a layer that answers in
+/// `ShieldBody` (its refusals become this layer's full bodies, no nesting).
+impl<B> From<Bytes> for ShieldBody<B> {
+    fn from(data: Bytes) -> Self {
+        Self::full(data)
+    }
+}
+
 impl<B> Body for ShieldBody<B>
 where
     B: Body<Data = Bytes>,

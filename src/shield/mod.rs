@@ -284,6 +284,8 @@ impl ShieldBuilder {
     }
 
     /// Uses a fully configured client-IP layer.
+    /// Its body mode does not matter: the shield answers in one body type for all its
+    /// layers ([`Shield::inner_body`]).
     pub fn client_ip_layer<M>(mut self, layer: ClientIpLayer<M>) -> Self {
         self.client_ip = layer.with_mode();
         self
@@ -308,6 +310,8 @@ impl ShieldBuilder {
 
     /// Uses a fully configured API-key layer (for example one that also reads
     /// `?apiKey=`, or requires a key on every request).
+    /// Its body mode does not matter: the shield answers in one body type for all its
+    /// layers ([`Shield::inner_body`]).
     #[cfg(feature = "apikey")]
     pub fn api_key_layer<M>(mut self, layer: ApiKeyLayer<DynApiKeys, M>) -> Self {
         self.api_keys = Some(layer.with_mode());
@@ -324,6 +328,8 @@ impl ShieldBuilder {
     }
 
     /// Uses a fully configured classify layer (dry run, challenge handling).
+    /// Its body mode does not matter: the shield answers in one body type for all its
+    /// layers ([`Shield::inner_body`]).
     #[cfg(feature = "classify")]
     pub fn classify_layer<M>(mut self, layer: ClassifyLayer<M>) -> Self {
         self.classify = Some(layer.with_mode());
