@@ -551,3 +551,47 @@ proptest! {
         });
     }
 }
+
+/// `PowLayer::inner_body`: a challenge, a redemption and a pass, all in the app's own body
+/// type (axum's `Body`, pinned on the service), and the whole flow under a router.
+#[tokio::test]
+async fn inner_body_challenges_and_passes_in_the_app_body_type() {
+    use tower::Layer;
+    let clock = clock();
+    let layer = PowLayer::new(engine(&clock))
+        .protect_paths(["/app"])
+        .unwrap()
+        .inner_body();
+    let svc = layer
+        .clone()
+        .layer(tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("the app")))
+        }));
+    let res: http::Response<Body> = svc
+        .clone()
+        .oneshot(get_json("/public", None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res: http::Response<Body> = svc.oneshot(get_json("/app", None)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.extensions().get::<Rejection>().is_some());
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "CHALLENGE_REQUIRED");
+
+    let app = Router::new()
+        .route("/app", get(|| async { "the app" }))
+        .layer(layer);
+    let (s, _, body, _) = send(&app, get_json("/app", None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let (s, _, t) = redeem(&app, &v["challenge"], CLIENT).await;
+    assert_eq!(s, StatusCode::OK);
+    let token = t["token"].as_str().unwrap().to_owned();
+    let (s, _, body, _) = send(&app, get_json("/app", Some(&token))).await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "the app"));
+}

@@ -1,5 +1,6 @@
 //! [`PowLayer`]: its configuration, and the pure decision over a request.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use super::service::PowService;
 use super::site::Mode;
 use super::widget::{self, Asset};
 use super::wire;
+use crate::core::body::{InnerBody, WrappedBody};
 use crate::core::error::ConfigError;
 use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionContext, RejectionKind, Renderer, rfc3339};
@@ -75,19 +77,21 @@ pub(crate) struct Config<U> {
 /// [`PowLayer::new`] protects every path except the allow-list (`/healthz`,
 /// `/robots.txt`, `/favicon.ico`, `/.well-known/`), lets clients through with a 15-minute
 /// pass, and serves its own endpoints under `/.shield/pow`. See the [module docs](super).
-pub struct PowLayer<U = MemorySingleUseStore> {
+pub struct PowLayer<U = MemorySingleUseStore, M = WrappedBody> {
     pub(crate) cfg: Arc<Config<U>>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<U> Clone for PowLayer<U> {
+impl<U, M> Clone for PowLayer<U, M> {
     fn clone(&self) -> Self {
         Self {
             cfg: self.cfg.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<U> std::fmt::Debug for PowLayer<U> {
+impl<U, M> std::fmt::Debug for PowLayer<U, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.cfg;
         f.debug_struct("PowLayer")
@@ -136,6 +140,23 @@ impl<U: SingleUseStore> PowLayer<U> {
                 renderer: Renderer::default(),
                 status: StatusCode::UNAUTHORIZED,
             }),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<U: SingleUseStore, M> PowLayer<U, M> {
+    /// Answers in the inner service's own body type instead of
+    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
+    /// `Router::layer` this spares the box axum puts around every other body.
+    pub fn inner_body(self) -> PowLayer<U, InnerBody> {
+        self.with_mode()
+    }
+
+    pub(crate) fn with_mode<M2>(self) -> PowLayer<U, M2> {
+        PowLayer {
+            cfg: self.cfg,
+            mode: PhantomData,
         }
     }
 
@@ -272,13 +293,14 @@ impl<U: SingleUseStore> PowLayer<U> {
     }
 }
 
-impl<S, U> Layer<S> for PowLayer<U> {
-    type Service = PowService<S, U>;
+impl<S, U, M> Layer<S> for PowLayer<U, M> {
+    type Service = PowService<S, U, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         PowService {
             inner,
             cfg: self.cfg.clone(),
+            mode: PhantomData,
         }
     }
 }

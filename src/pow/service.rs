@@ -6,6 +6,7 @@
 //! future is kept in [`PowFuture`] with a clone of the inner service.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
@@ -21,26 +22,28 @@ use super::challenge::ChallengeClaims;
 use super::engine::SolutionInfo;
 use super::layer::{Config, Decision};
 use super::wire;
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::store::{MemorySingleUseStore, SingleUseStore, StoreError};
 
 /// The service [`PowLayer`](super::PowLayer) wraps around an inner service.
-pub struct PowService<S, U = MemorySingleUseStore> {
+pub struct PowService<S, U = MemorySingleUseStore, M = WrappedBody> {
     pub(crate) inner: S,
     pub(crate) cfg: Arc<Config<U>>,
+    pub(crate) mode: PhantomData<fn() -> M>,
 }
 
-impl<S: Clone, U> Clone for PowService<S, U> {
+impl<S: Clone, U, M> Clone for PowService<S, U, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             cfg: self.cfg.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S: std::fmt::Debug, U> std::fmt::Debug for PowService<S, U> {
+impl<S: std::fmt::Debug, U, M> std::fmt::Debug for PowService<S, U, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PowService")
             .field("inner", &self.inner)
@@ -48,7 +51,7 @@ impl<S: std::fmt::Debug, U> std::fmt::Debug for PowService<S, U> {
     }
 }
 
-impl<S, U> PowService<S, U> {
+impl<S, U, M> PowService<S, U, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -102,13 +105,14 @@ pin_project! {
 
 pin_project! {
     /// The response future of [`PowService`].
-    pub struct PowFuture<S, ReqB, ResB, U>
+    pub struct PowFuture<S, ReqB, ResB, U, M = WrappedBody>
     where
         S: Service<Request<ReqB>>,
         U: SingleUseStore,
     {
         #[pin]
         state: State<S, ReqB, ResB, U>,
+        mode: PhantomData<fn() -> M>,
     }
 }
 
@@ -194,15 +198,16 @@ where
     }
 }
 
-impl<S, U, ReqB, ResB> Service<Request<ReqB>> for PowService<S, U>
+impl<S, U, M, ReqB, ResB> Service<Request<ReqB>> for PowService<S, U, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     U: SingleUseStore,
     U::Future: Unpin,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = PowFuture<S, ReqB, ResB, U>;
+    type Future = PowFuture<S, ReqB, ResB, U, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -218,15 +223,17 @@ where
                     fut: self.inner.call(req),
                     after: Vec::new(),
                 },
+                mode: PhantomData,
             },
             decision => PowFuture {
                 state: self.answer(decision, req, now),
+                mode: PhantomData,
             },
         }
     }
 }
 
-impl<S, U> PowService<S, U>
+impl<S, U, M> PowService<S, U, M>
 where
     U: SingleUseStore,
     U::Future: Unpin,
@@ -277,7 +284,7 @@ where
     }
 }
 
-impl<S, U> PowService<S, U>
+impl<S, U, M> PowService<S, U, M>
 where
     U: SingleUseStore,
     U::Future: Unpin,
@@ -341,28 +348,29 @@ where
     }
 }
 
-impl<S, ReqB, ResB, U> Future for PowFuture<S, ReqB, ResB, U>
+impl<S, ReqB, ResB, U, M> Future for PowFuture<S, ReqB, ResB, U, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     U: SingleUseStore,
     U::Future: Unpin,
+    M: BodyMode<ResB>,
 {
-    type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
+    type Output = Result<Response<M::Body>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
                 StateProj::Inner { fut, after } => {
-                    let mut res = ready!(fut.poll(cx))?.map(ShieldBody::inner);
+                    let mut res = ready!(fut.poll(cx))?;
                     for (k, v) in after.drain(..) {
                         res.headers_mut().append(k, v);
                     }
-                    return Poll::Ready(Ok(res));
+                    return Poll::Ready(Ok(M::from_inner(res)));
                 }
                 StateProj::Ready { res } => {
                     return match res.take() {
-                        Some(r) => Poll::Ready(Ok(r)),
+                        Some(r) => Poll::Ready(Ok(M::from_shield(r))),
                         None => panic!("PowFuture polled after completion"),
                     };
                 }
