@@ -1055,3 +1055,54 @@ proptest! {
         prop_assert!(res.extensions().get::<Rejection>().is_some());
     }
 }
+
+/// `SignatureLayer::inner_body`: a verified request reaches the app and its answer comes
+/// back in the app's own body type (axum's `Body`, pinned on the service); a refusal too.
+#[tokio::test]
+async fn inner_body_answers_in_the_app_body_type() {
+    use tower::Layer;
+    let svc = verus_layer(t0())
+        .forward_body::<Body>()
+        .inner_body()
+        .layer(tower::service_fn(|req: Request<Body>| async move {
+            let body = axum::body::to_bytes(req.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            Ok::<_, Infallible>(http::Response::new(Body::from(body)))
+        }));
+    let res: http::Response<Body> = svc
+        .clone()
+        .oneshot(signed_verus(r#"{"ip":"192.0.2.1"}"#, t0()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], br#"{"ip":"192.0.2.1"}"#);
+    let mut forged = signed_verus(r#"{"ip":"192.0.2.1"}"#, t0());
+    *forged.body_mut() = Body::from(r#"{"ip":"192.0.2.2"}"#);
+    let res: http::Response<Body> = svc.oneshot(forged).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "HMAC-SHA256");
+    assert_eq!(
+        res.extensions().get::<Rejection>().map(Rejection::kind),
+        Some(RejectionKind::InvalidSignature),
+        "a changed body changes its hash, so the signature does not match"
+    );
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "INVALID_SIGNATURE");
+    // Under a router as well.
+    let app = echo_router(verus_layer(t0()).inner_body());
+    let (status, _, v) = call(&app, signed_verus("{}", t0())).await;
+    assert_eq!(
+        (status, v),
+        (
+            StatusCode::OK,
+            Value::String(format!("{VERUS_KEY}|signature|{{}}"))
+        )
+    );
+}

@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::SignedBody;
 use super::layer::SignatureLayer;
 use super::verify::{HeadCheck, SignatureError};
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, WrappedBody};
 use crate::core::reject::RejectionContext;
 use crate::core::store::SingleUseStore;
 
@@ -35,7 +35,7 @@ pin_project! {
     /// The response future of [`SignatureService`](super::SignatureService): reads the
     /// body (bounded), verifies, optionally asks the replay store, then runs the inner
     /// service. A named state machine: no box, whatever the inner service.
-    pub struct SignatureFuture<S, ReqB, R, B = SignedBody>
+    pub struct SignatureFuture<S, ReqB, R, B = SignedBody, M = WrappedBody>
     where
         S: Service<Request<B>>,
         R: SingleUseStore,
@@ -49,12 +49,12 @@ pin_project! {
         first: Option<Bytes>,
         rest: BytesMut,
         forward: Option<Request<B>>,
-        layer: std::sync::Arc<SignatureLayer<R, B>>,
+        layer: std::sync::Arc<SignatureLayer<R, B, M>>,
         now: Duration,
     }
 }
 
-impl<S, ReqB, R, B> SignatureFuture<S, ReqB, R, B>
+impl<S, ReqB, R, B, M> SignatureFuture<S, ReqB, R, B, M>
 where
     S: Service<Request<B>>,
     R: SingleUseStore,
@@ -64,7 +64,7 @@ where
         parts: Parts,
         head: HeadCheck,
         inner: S,
-        layer: std::sync::Arc<SignatureLayer<R, B>>,
+        layer: std::sync::Arc<SignatureLayer<R, B, M>>,
         now: Duration,
     ) -> Self {
         Self {
@@ -85,7 +85,7 @@ where
         headers: &HeaderMap,
         now: Duration,
         err: SignatureError,
-        layer: std::sync::Arc<SignatureLayer<R, B>>,
+        layer: std::sync::Arc<SignatureLayer<R, B, M>>,
     ) -> Self {
         Self {
             state: State::Done,
@@ -102,14 +102,15 @@ where
     }
 }
 
-impl<S, ReqB, R, B, ResB> Future for SignatureFuture<S, ReqB, R, B>
+impl<S, ReqB, R, B, M, ResB> Future for SignatureFuture<S, ReqB, R, B, M>
 where
     S: Service<Request<B>, Response = Response<ResB>>,
     ReqB: Body,
     R: SingleUseStore,
     B: From<Bytes>,
+    M: BodyMode<ResB>,
 {
-    type Output = Result<Response<ShieldBody<ResB>>, S::Error>;
+    type Output = Result<Response<M::Body>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -117,10 +118,12 @@ where
             let outcome: Result<(), SignatureError> = match this.state.as_mut().project() {
                 StateProj::Inner { fut } => {
                     let res = ready!(fut.poll(cx))?;
-                    return Poll::Ready(Ok(res.map(ShieldBody::inner)));
+                    return Poll::Ready(Ok(M::from_inner(res)));
                 }
                 StateProj::Done => match this.rejected.take() {
-                    Some((rcx, err)) => return Poll::Ready(Ok(this.layer.reject(&rcx, err))),
+                    Some((rcx, err)) => {
+                        return Poll::Ready(Ok(M::from_shield(this.layer.reject(&rcx, err))));
+                    }
                     None => panic!("SignatureFuture polled after completion"),
                 },
                 StateProj::Replay { fut } => match ready!(fut.poll(cx)) {

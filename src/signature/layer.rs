@@ -11,7 +11,7 @@ use tower_layer::Layer;
 use super::SignedBody;
 use super::service::SignatureService;
 use super::verify::{SignatureError, Verifier};
-use crate::core::body::ShieldBody;
+use crate::core::body::{InnerBody, ShieldBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::reject::{Rejection, RejectionContext, Renderer};
 use crate::core::store::{MemorySingleUseStore, SingleUseStore};
@@ -26,12 +26,13 @@ use crate::core::store::{MemorySingleUseStore, SingleUseStore};
 /// `R` is the replay store's type; replay protection is off until
 /// [`SignatureLayer::replay_protection`] is called. `B` is the body type the inner
 /// service receives.
-pub struct SignatureLayer<R = MemorySingleUseStore, B = SignedBody> {
+pub struct SignatureLayer<R = MemorySingleUseStore, B = SignedBody, M = WrappedBody> {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) replay: Option<Arc<R>>,
     pub(crate) renderer: Renderer,
     pub(crate) clock: SharedClock,
     pub(crate) _body: PhantomData<fn() -> B>,
+    pub(crate) _mode: PhantomData<fn() -> M>,
 }
 
 impl SignatureLayer {
@@ -43,33 +44,50 @@ impl SignatureLayer {
             renderer: Renderer::default(),
             clock: Arc::new(SystemClock),
             _body: PhantomData,
+            _mode: PhantomData,
         }
     }
 }
 
-impl<R: SingleUseStore, B> SignatureLayer<R, B> {
-    /// Accepts each signed request once: its (key id, signature) is remembered in
-    /// `store` for twice the time window (a presigned URL: until it expires, at
-    /// least twice the window). A store error answers 503 (fail closed).
-    pub fn replay_protection<R2: SingleUseStore>(self, store: R2) -> SignatureLayer<R2, B> {
-        SignatureLayer {
-            verifier: self.verifier,
-            replay: Some(Arc::new(store)),
-            renderer: self.renderer,
-            clock: self.clock,
-            _body: PhantomData,
-        }
-    }
-
-    /// Hands the inner service the verified body as `B2` (any `From<Bytes>` body,
-    /// e.g. `axum::body::Body`) instead of [`SignedBody`](super::SignedBody).
-    pub fn forward_body<B2: From<Bytes>>(self) -> SignatureLayer<R, B2> {
+impl<R: SingleUseStore, B, M> SignatureLayer<R, B, M> {
+    /// Answers in the inner service's own body type instead of
+    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
+    /// `Router::layer` this spares the box axum puts around every other body.
+    pub fn inner_body(self) -> SignatureLayer<R, B, InnerBody> {
         SignatureLayer {
             verifier: self.verifier,
             replay: self.replay,
             renderer: self.renderer,
             clock: self.clock,
             _body: PhantomData,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Accepts each signed request once: its (key id, signature) is remembered in
+    /// `store` for twice the time window (a presigned URL: until it expires, at
+    /// least twice the window). A store error answers 503 (fail closed).
+    pub fn replay_protection<R2: SingleUseStore>(self, store: R2) -> SignatureLayer<R2, B, M> {
+        SignatureLayer {
+            verifier: self.verifier,
+            replay: Some(Arc::new(store)),
+            renderer: self.renderer,
+            clock: self.clock,
+            _body: PhantomData,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Hands the inner service the verified body as `B2` (any `From<Bytes>` body,
+    /// e.g. `axum::body::Body`) instead of [`SignedBody`](super::SignedBody).
+    pub fn forward_body<B2: From<Bytes>>(self) -> SignatureLayer<R, B2, M> {
+        SignatureLayer {
+            verifier: self.verifier,
+            replay: self.replay,
+            renderer: self.renderer,
+            clock: self.clock,
+            _body: PhantomData,
+            _mode: PhantomData,
         }
     }
 
@@ -112,7 +130,7 @@ impl<R: SingleUseStore, B> SignatureLayer<R, B> {
     }
 }
 
-impl<R, B> Clone for SignatureLayer<R, B> {
+impl<R, B, M> Clone for SignatureLayer<R, B, M> {
     fn clone(&self) -> Self {
         Self {
             verifier: self.verifier.clone(),
@@ -120,11 +138,12 @@ impl<R, B> Clone for SignatureLayer<R, B> {
             renderer: self.renderer.clone(),
             clock: self.clock.clone(),
             _body: PhantomData,
+            _mode: PhantomData,
         }
     }
 }
 
-impl<R, B> fmt::Debug for SignatureLayer<R, B> {
+impl<R, B, M> fmt::Debug for SignatureLayer<R, B, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignatureLayer")
             .field("verifier", &self.verifier)
@@ -134,8 +153,8 @@ impl<R, B> fmt::Debug for SignatureLayer<R, B> {
     }
 }
 
-impl<S, R, B> Layer<S> for SignatureLayer<R, B> {
-    type Service = SignatureService<S, R, B>;
+impl<S, R, B, M> Layer<S> for SignatureLayer<R, B, M> {
+    type Service = SignatureService<S, R, B, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SignatureService {

@@ -10,7 +10,7 @@ use super::SignedBody;
 use super::future::SignatureFuture;
 use super::layer::SignatureLayer;
 use super::verify::SignatureError;
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, WrappedBody};
 use crate::core::store::SingleUseStore;
 
 /// The service [`SignatureLayer`] wraps around an inner service.
@@ -18,19 +18,19 @@ use crate::core::store::SingleUseStore;
 /// The inner service receives `Request<B>` (the buffered body; `B` is [`SignedBody`]
 /// unless [`SignatureLayer::forward_body`] chose another) with a
 /// [`Principal`](crate::core::Principal) in its extensions.
-pub struct SignatureService<S, R, B = SignedBody> {
+pub struct SignatureService<S, R, B = SignedBody, M = WrappedBody> {
     pub(crate) inner: S,
-    pub(crate) layer: std::sync::Arc<SignatureLayer<R, B>>,
+    pub(crate) layer: std::sync::Arc<SignatureLayer<R, B, M>>,
 }
 
-impl<S, R, B> SignatureService<S, R, B> {
+impl<S, R, B, M> SignatureService<S, R, B, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 }
 
-impl<S: Clone, R, B> Clone for SignatureService<S, R, B> {
+impl<S: Clone, R, B, M> Clone for SignatureService<S, R, B, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -39,7 +39,7 @@ impl<S: Clone, R, B> Clone for SignatureService<S, R, B> {
     }
 }
 
-impl<S: fmt::Debug, R, B> fmt::Debug for SignatureService<S, R, B> {
+impl<S: fmt::Debug, R, B, M> fmt::Debug for SignatureService<S, R, B, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignatureService")
             .field("inner", &self.inner)
@@ -48,16 +48,17 @@ impl<S: fmt::Debug, R, B> fmt::Debug for SignatureService<S, R, B> {
     }
 }
 
-impl<S, R, B, ReqB, ResB> Service<Request<ReqB>> for SignatureService<S, R, B>
+impl<S, R, B, M, ReqB, ResB> Service<Request<ReqB>> for SignatureService<S, R, B, M>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
     ReqB: Body,
     R: SingleUseStore,
     B: From<Bytes>,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = SignatureFuture<S, ReqB, R, B>;
+    type Future = SignatureFuture<S, ReqB, R, B, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
