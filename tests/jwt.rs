@@ -363,3 +363,44 @@ async fn https_jwks_needs_a_custom_fetcher() {
     assert!(RemoteJwks::http("https://issuer.example/.well-known/jwks.json").is_err());
     assert!(RemoteJwks::http("not a url").is_err());
 }
+
+/// `JwtLayer::inner_body`: through a JWKS fetch (the boxed state), an accepted token and
+/// a refusal, all in the app's own body type (axum's `Body`, pinned on the service).
+#[tokio::test]
+async fn inner_body_answers_in_the_app_body_type() {
+    use axum::body::Body;
+    let a = signer("a", "rsa1.pem");
+    let (addr, server) = jwks_server(a.jwks(), Duration::ZERO).await;
+    let jwks = RemoteJwks::http(&format!("http://{addr}/.well-known/jwks.json")).unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(JwtLayer::jwks(jwks).inner_body())
+        .service(service_fn(|req: Request<()>| async move {
+            let c = req.extensions().get::<JwtClaims>().cloned().unwrap();
+            Ok::<_, Infallible>(Response::new(Body::from(c.sub.unwrap().to_string())))
+        }));
+    let req = |token: &str| {
+        Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .unwrap()
+    };
+    let text = |res: Response<Body>| async move {
+        axum::body::to_bytes(res.into_body(), 4096).await.unwrap()
+    };
+    let token = a.sign_for("alice", &[]).unwrap();
+    let res: Response<Body> = svc.clone().oneshot(req(&token)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        1,
+        "the first token fetched the keys"
+    );
+    assert_eq!(text(res).await, "alice");
+    let res: Response<Body> = svc.clone().oneshot(req(&token)).await.unwrap();
+    assert_eq!(text(res).await, "alice", "cached keys: the unboxed path");
+    let res: Response<Body> = svc.oneshot(req("not.a.token")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.extensions().get::<Rejection>().is_some());
+    let v: Value = serde_json::from_slice(&text(res).await).unwrap();
+    assert_eq!(v["error"]["code"], "INVALID_TOKEN");
+}

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -21,7 +22,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::jwks::RemoteJwks;
-use crate::core::body::ShieldBody;
+use crate::core::body::{BodyMode, InnerBody, ShieldBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
@@ -974,9 +975,19 @@ pub fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a
 /// assert_eq!(svc.oneshot(scope).await.unwrap().status(), StatusCode::FORBIDDEN);
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct JwtLayer {
+pub struct JwtLayer<M = WrappedBody> {
     inner: Arc<Config>,
+    mode: PhantomData<fn() -> M>,
+}
+
+// By hand: a derive would ask `M: Clone` of the body mode marker.
+impl<M> Clone for JwtLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            mode: PhantomData,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -997,7 +1008,7 @@ struct Config {
     clock: SharedClock,
 }
 
-impl fmt::Debug for JwtLayer {
+impl<M> fmt::Debug for JwtLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.inner;
         f.debug_struct("JwtLayer")
@@ -1042,6 +1053,19 @@ impl JwtLayer {
                 renderer: Renderer::default(),
                 clock: Arc::new(SystemClock),
             }),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<M> JwtLayer<M> {
+    /// Answers in the inner service's own body type instead of
+    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
+    /// `Router::layer` this spares the box axum puts around every other body.
+    pub fn inner_body(self) -> JwtLayer<InnerBody> {
+        JwtLayer {
+            inner: self.inner,
+            mode: PhantomData,
         }
     }
 
@@ -1253,8 +1277,8 @@ fn insert<B>(req: &mut Request<B>, claims: JwtClaims) {
     req.extensions_mut().insert(claims);
 }
 
-impl<S> Layer<S> for JwtLayer {
-    type Service = JwtService<S>;
+impl<S, M> Layer<S> for JwtLayer<M> {
+    type Service = JwtService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         JwtService {
@@ -1265,10 +1289,19 @@ impl<S> Layer<S> for JwtLayer {
 }
 
 /// The service [`JwtLayer`] wraps around an inner service.
-#[derive(Clone, Debug)]
-pub struct JwtService<S> {
+#[derive(Debug)]
+pub struct JwtService<S, M = WrappedBody> {
     inner: S,
-    layer: JwtLayer,
+    layer: JwtLayer<M>,
+}
+
+impl<S: Clone, M> Clone for JwtService<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
 }
 
 type BoxResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<ShieldBody<B>>, E>> + Send>>;
@@ -1276,51 +1309,68 @@ type BoxResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<ShieldBody<
 pin_project! {
     /// The response future of [`JwtService`]: the inner future, a decided response, or
     /// (only while a JWKS is fetched) a boxed future that owns the IO.
-    // pin-project-lite takes no doc comments on variant fields.
-    #[allow(missing_docs)]
-    #[project = JwtFutureProj]
-    pub enum JwtFuture<F, B, E> {
-        /// Waiting on the inner service.
+    pub struct JwtFuture<F, B, E, M = WrappedBody> {
+        #[pin]
+        state: JwtState<F, B, E>,
+        mode: PhantomData<fn() -> M>,
+    }
+}
+
+pin_project! {
+    #[project = JwtStateProj]
+    enum JwtState<F, B, E> {
+        // Waiting on the inner service.
         Inner { #[pin] future: F },
-        /// Answering without the inner service.
+        // Answering without the inner service.
         Ready { response: Option<Response<ShieldBody<B>>> },
-        /// Fetching keys, then calling the inner service.
+        // Fetching keys, then calling the inner service.
         Fetch { future: BoxResponse<B, E> },
     }
 }
 
-impl<F, B, E> Future for JwtFuture<F, B, E>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<ShieldBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            JwtFutureProj::Inner { future } => {
-                let res = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(res.map(ShieldBody::inner)))
-            }
-            JwtFutureProj::Ready { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                None => panic!("JwtFuture polled after completion"),
-            },
-            JwtFutureProj::Fetch { future } => future.as_mut().poll(cx),
+impl<F, B, E, M> JwtFuture<F, B, E, M> {
+    fn new(state: JwtState<F, B, E>) -> Self {
+        Self {
+            state,
+            mode: PhantomData,
         }
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for JwtService<S>
+impl<F, B, E, M> Future for JwtFuture<F, B, E, M>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    M: BodyMode<B>,
+{
+    type Output = Result<Response<M::Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            JwtStateProj::Inner { future } => {
+                let res = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(M::from_inner(res)))
+            }
+            JwtStateProj::Ready { response } => match response.take() {
+                Some(r) => Poll::Ready(Ok(M::from_shield(r))),
+                None => panic!("JwtFuture polled after completion"),
+            },
+            JwtStateProj::Fetch { future } => future.as_mut().poll(cx).map_ok(M::from_shield),
+        }
+    }
+}
+
+impl<S, M, ReqB, ResB> Service<Request<ReqB>> for JwtService<S, M>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send + 'static,
     ReqB: Send + 'static,
     ResB: Send + 'static,
+    M: BodyMode<ResB>,
 {
-    type Response = Response<ShieldBody<ResB>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = JwtFuture<S::Future, ResB, S::Error>;
+    type Future = JwtFuture<S::Future, ResB, S::Error, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -1328,23 +1378,28 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         match self.layer.step(req.headers(), req.uri()) {
-            Step::Anonymous => JwtFuture::Inner {
+            Step::Anonymous => JwtFuture::new(JwtState::Inner {
                 future: self.inner.call(req),
-            },
+            }),
             Step::Accept(claims) => {
                 insert(&mut req, claims);
-                JwtFuture::Inner {
+                JwtFuture::new(JwtState::Inner {
                     future: self.inner.call(req),
-                }
+                })
             }
-            Step::Reject(e) => JwtFuture::Ready {
+            Step::Reject(e) => JwtFuture::new(JwtState::Ready {
                 response: Some(self.layer.reject(&req, e)),
-            },
+            }),
             Step::Fetch(token) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                let layer = self.layer.clone();
-                JwtFuture::Fetch {
+                // The layer without its mode: the boxed future owns it, and answers in
+                // `ShieldBody` that `JwtFuture` then maps.
+                let layer: JwtLayer = JwtLayer {
+                    inner: self.layer.inner.clone(),
+                    mode: PhantomData,
+                };
+                JwtFuture::new(JwtState::Fetch {
                     future: Box::pin(async move {
                         match layer.verify_async(&token).await {
                             Ok(claims) => {
@@ -1354,7 +1409,7 @@ where
                             Err(e) => Ok(layer.reject(&req, e)),
                         }
                     }),
-                }
+                })
             }
         }
     }
