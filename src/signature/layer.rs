@@ -54,6 +54,11 @@ impl<R: SingleUseStore, B, M> SignatureLayer<R, B, M> {
     /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
     /// `Router::layer` this spares the box axum puts around every other body.
     pub fn inner_body(self) -> SignatureLayer<R, B, InnerBody> {
+        self.retyped()
+    }
+
+    /// The same layer with another forwarded body type or body mode.
+    fn retyped<B2, M2>(self) -> SignatureLayer<R, B2, M2> {
         SignatureLayer {
             verifier: self.verifier,
             replay: self.replay,
@@ -81,14 +86,7 @@ impl<R: SingleUseStore, B, M> SignatureLayer<R, B, M> {
     /// Hands the inner service the verified body as `B2` (any `From<Bytes>` body,
     /// e.g. `axum::body::Body`) instead of [`SignedBody`](super::SignedBody).
     pub fn forward_body<B2: From<Bytes>>(self) -> SignatureLayer<R, B2, M> {
-        SignatureLayer {
-            verifier: self.verifier,
-            replay: self.replay,
-            renderer: self.renderer,
-            clock: self.clock,
-            _body: PhantomData,
-            _mode: PhantomData,
-        }
+        self.retyped()
     }
 
     /// How rejections are rendered.
