@@ -13,8 +13,8 @@ use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 pin_project! {
     /// Either the inner service's response future, or a response the layer already
     /// decided (a rejection). The future itself is no box and allocates nothing. The body
-    /// is the layer's
-    /// [`BodyMode`]'s: [`ShieldBody<B>`] by default, the inner `B` with `inner_body()`.
+    /// is the layer's [`BodyMode`]'s: [`ShieldBody<B>`] by default, the inner `B` with
+    /// `inner_body()`.
     pub struct ResponseFuture<F, B, M = WrappedBody> {
         #[pin]
         state: State<F, B>,
