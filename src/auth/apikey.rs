@@ -36,12 +36,9 @@ impl KeyDigest {
     pub fn of(key: &str) -> Self {
         Self(Sha256::digest(key.as_bytes()).into())
     }
-}
 
-impl KeyDigest {
-    /// `true` when `self` and `other` are the same digest, in constant time: the four
-    /// 64-bit words are XORed and ORed together and only the result is compared (one
-    /// `subtle` comparison, not one per byte).
+    /// `true` when `self` and `other` are the same digest, in constant time
+    /// ([`ct_eq`](crate::core::ct::ct_eq)).
     ///
     /// Why constant time at all: [`StaticApiKeys`] finds a record by hashing and `==` on
     /// the digest, which leaks only how much of a *digest* matched, and a guess at a
@@ -49,17 +46,7 @@ impl KeyDigest {
     /// a record for a digest it did not compare (a prefix index, a cache), and this check
     /// is what then stands between a near miss and a login.
     pub fn ct_eq(&self, other: &KeyDigest) -> bool {
-        use subtle::ConstantTimeEq;
-        let mut diff = 0u64;
-        for (a, b) in self.0.chunks_exact(8).zip(other.0.chunks_exact(8)) {
-            let word = |c: &[u8]| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(c);
-                u64::from_ne_bytes(w)
-            };
-            diff |= word(a) ^ word(b);
-        }
-        diff.ct_eq(&0).into()
+        crate::core::ct::ct_eq(&self.0, &other.0)
     }
 }
 
@@ -816,19 +803,6 @@ mod tests {
     }
 
     #[test]
-    fn digest_ct_eq_is_eq() {
-        let a = KeyDigest::of("tsk_demo_key");
-        assert!(a.ct_eq(&a));
-        for i in 0..32 {
-            for bit in 0..8 {
-                let mut b = a;
-                b.0[i] ^= 1 << bit;
-                assert!(!a.ct_eq(&b) && !b.ct_eq(&a));
-            }
-        }
-    }
-
-    #[test]
     fn many_fields_take_the_lookup_path() {
         let mut h = HeaderMap::new();
         for i in 0..20 {
@@ -916,11 +890,6 @@ mod tests {
             prop_assert_eq!(presented_key(&h, &uri, None), presented_by_lookup(&h));
         }
 
-        #[test]
-        fn ct_eq_matches_eq(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), same in any::<bool>()) {
-            let b = if same { a } else { b };
-            prop_assert_eq!(KeyDigest(a).ct_eq(&KeyDigest(b)), a == b);
-        }
     }
 
     proptest! {
