@@ -36,7 +36,8 @@ impl Hasher for PassThroughHasher {
         self.0 ^= i;
     }
     fn write_usize(&mut self, _: usize) {
-        // Only ever a length prefix here (`[u8; 32]` hashes its length first).
+        // Only ever a length prefix here (`[u8; 32]` hashes its length first). Not for
+        // keys that hash a `usize` of their own, or two digests (they would fold together).
     }
 }
 

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher, RandomState};
+
+use crate::core::hash::PassThrough;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -160,7 +162,7 @@ struct Entry {
 /// enough, everything. Deriving a key costs four HMACs (about a microsecond).
 pub struct KeyCache {
     /// Keyed by the (key id, date) hash of `hasher`, whose entries are checked.
-    map: DashMap<u64, Entry, PreHashed>,
+    map: DashMap<u64, Entry, PassThrough>,
     hasher: RandomState,
     max_entries: usize,
     /// Bumped by [`KeyCache::clear`]: a key derived before a clear (from a secret that
@@ -172,7 +174,7 @@ impl KeyCache {
     /// A cache of at most `max_entries` keys (0 disables caching).
     pub fn new(max_entries: usize) -> Self {
         Self {
-            map: DashMap::with_hasher(PreHashed),
+            map: DashMap::with_hasher(PassThrough),
             hasher: RandomState::new(),
             max_entries,
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -262,38 +264,6 @@ impl KeyCache {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.map.clear();
-    }
-}
-
-/// The cache's map keys are already keyed SipHash values (of [`KeyCache`]'s
-/// `RandomState`), so the map uses them as they are instead of hashing them again.
-#[derive(Clone, Copy, Debug, Default)]
-struct PreHashed;
-
-impl BuildHasher for PreHashed {
-    type Hasher = PassThrough;
-
-    fn build_hasher(&self) -> PassThrough {
-        PassThrough(0)
-    }
-}
-
-/// Hashes a `u64` to itself (other input, unused, is folded in byte by byte).
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
