@@ -151,7 +151,7 @@ pub fn extract(
         ClientIpSource::Peer => None,
         ClientIpSource::RightmostXForwardedFor => {
             joined(headers, &X_FORWARDED_FOR, config.max_header_bytes)
-                .and_then(|v| rightmost_untrusted_xff(&v, config))
+                .and_then(|v| rightmost_untrusted(hops_from_right(&v), config))
                 .map(|ip| (ip, IpSource::XForwardedFor))
         }
         ClientIpSource::XForwardedForHop(n) => {
@@ -160,7 +160,7 @@ pub fn extract(
                 .map(|ip| (ip, IpSource::XForwardedFor))
         }
         ClientIpSource::Forwarded => joined(headers, &FORWARDED, config.max_header_bytes)
-            .and_then(|v| rightmost_untrusted(forwarded_for_nodes(&v), config))
+            .and_then(|v| rightmost_untrusted(forwarded_for_nodes(&v).rev(), config))
             .map(|ip| (ip, IpSource::Forwarded)),
         ClientIpSource::Header(name) => single(headers, name, config.max_header_bytes)
             .and_then(parse_hop)
@@ -207,37 +207,35 @@ fn single<'a>(headers: &'a HeaderMap, name: &HeaderName, max: usize) -> Option<&
     v.to_str().ok()
 }
 
-/// Walks hops right to left, skipping trusted proxies; the first untrusted hop wins.
-/// Any unparseable hop, or a chain of only trusted proxies, gives `None`.
-fn rightmost_untrusted<I>(hops: I, config: &ClientIpConfig) -> Option<IpAddr>
+/// Walks hops given right to left, skipping trusted proxies; the first untrusted hop
+/// wins. Any unparseable hop, or a chain of only trusted proxies, gives `None`. Hops come
+/// from [`parse_hop`], already unmapped.
+fn rightmost_untrusted<I>(hops_from_right: I, config: &ClientIpConfig) -> Option<IpAddr>
 where
-    I: DoubleEndedIterator<Item = Option<IpAddr>>,
+    I: Iterator<Item = Option<IpAddr>>,
 {
-    for hop in hops.rev() {
+    for hop in hops_from_right {
         let ip = hop?;
-        if !config.is_trusted(ip) {
+        if !config.is_trusted_unmapped(ip) {
             return Some(ip);
         }
     }
     None
 }
 
-/// [`rightmost_untrusted`] over the comma-separated hops of `value`, cutting them off
-/// right to left with a plain byte loop (hops are short: `str::rsplit`'s `memrchr` set-up
-/// costs more than it saves).
-fn rightmost_untrusted_xff(value: &str, config: &ClientIpConfig) -> Option<IpAddr> {
-    let mut rest = value;
-    loop {
-        let (left, hop) = match rest.as_bytes().iter().rposition(|b| *b == b',') {
-            Some(i) => (Some(rest.get(..i)?), rest.get(i + 1..)?),
-            None => (None, rest),
+/// The comma-separated hops of `value`, right to left, cut off with a plain byte loop
+/// (hops are short: `str::rsplit`'s `memrchr` set-up costs more than it saves).
+fn hops_from_right(value: &str) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let (left, hop) = match r.as_bytes().iter().rposition(|b| *b == b',') {
+            Some(i) => (r.get(..i), r.get(i + 1..).unwrap_or_default()),
+            None => (None, r),
         };
-        let ip = parse_hop(hop)?;
-        if !config.is_trusted_unmapped(ip) {
-            return Some(ip);
-        }
-        rest = left?;
-    }
+        rest = left;
+        Some(parse_hop(hop))
+    })
 }
 
 fn nth_from_right(value: &str, n: usize) -> Option<IpAddr> {
@@ -1035,8 +1033,8 @@ mod tests {
             let v = hops.join(",");
             let c = cfg(RightmostXForwardedFor);
             prop_assert_eq!(
-                rightmost_untrusted_xff(&v, &c),
-                rightmost_untrusted(v.split(',').map(parse_hop), &c)
+                rightmost_untrusted(hops_from_right(&v), &c),
+                rightmost_untrusted(v.split(',').rev().map(parse_hop), &c)
             );
         }
 
