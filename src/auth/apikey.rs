@@ -268,7 +268,7 @@ pub fn presented_key<'a>(
 /// (one name comparison each) rather than hashing both names; one with many fields
 /// falls back to the two lookups.
 fn key_headers(headers: &HeaderMap) -> Option<(Option<&HeaderValue>, Option<&HeaderValue>)> {
-    if headers.keys_len() > 16 {
+    if headers.len() > crate::core::ONE_PASS_MAX_HEADERS {
         return Some((
             only(headers.get_all(X_API_KEY).iter())?,
             only(headers.get_all(AUTHORIZATION).iter())?,

@@ -196,7 +196,7 @@ pub fn header_presence(headers: &HeaderMap) -> u8 {
 pub(crate) fn presence_and_ua(headers: &HeaderMap) -> (u8, Option<&http::HeaderValue>) {
     // One pass over the request's (few) names beats five hash lookups; a request with
     // many header fields falls back to the lookups.
-    if headers.keys_len() <= 16 {
+    if headers.len() <= crate::core::ONE_PASS_MAX_HEADERS {
         let mut bits = 0;
         let mut ua = None;
         for (name, value) in headers {

@@ -13,6 +13,11 @@ pub mod ext;
 mod extract;
 pub mod future;
 pub(crate) mod hash;
+
+/// Up to this many header field values, one pass over a request's headers (one name
+/// comparison each) is cheaper than a hash lookup per wanted name; past it, the lookups.
+#[cfg(any(feature = "apikey", feature = "classify"))]
+pub(crate) const ONE_PASS_MAX_HEADERS: usize = 16;
 pub mod quota;
 pub mod reject;
 pub mod secret;
