@@ -1,12 +1,13 @@
 //! Arbitrary forwarding-header bytes through every client-IP source: never a panic,
 //! always an answer, and from the sources that walk a chain (rightmost untrusted
 //! `X-Forwarded-For`, `Forwarded`) never a trusted proxy unless it is the peer. A
-//! single-address header and a counted hop are taken as they are (see `ClientIpSource`).
+//! single-address header is taken as it is (see `ClientIpSource`): the answer is then
+//! the peer or exactly the header's one value.
 #![no_main]
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use tower_shield::client_ip::{ClientIpConfig, ClientIpSource, extract};
+use tower_shield::client_ip::{ClientIpConfig, ClientIpSource, extract, parse_hop};
 use tower_shield::core::IpSource;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,4 +35,12 @@ fuzz_target!(|data: &[u8]| {
         ClientIpSource::RightmostXForwardedFor | ClientIpSource::Forwarded
     );
     assert!(got.source == IpSource::Peer || !walks_a_chain || !cfg.is_trusted(got.ip));
+    if let ClientIpSource::Header(name) = &cfg.source {
+        if got.source != IpSource::Peer {
+            let mut values = headers.get_all(name).iter();
+            let only = values.next().and_then(|v| v.to_str().ok()).and_then(parse_hop);
+            assert!(values.next().is_none(), "one value, or no answer from it");
+            assert_eq!(only, Some(got.ip));
+        }
+    }
 });
