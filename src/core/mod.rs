@@ -16,7 +16,7 @@ pub(crate) mod hash;
 
 /// Up to this many header field values, one pass over a request's headers (one name
 /// comparison each) is cheaper than a hash lookup per wanted name; past it, the lookups.
-#[cfg(any(feature = "apikey", feature = "classify"))]
+#[cfg_attr(not(any(feature = "apikey", feature = "classify")), allow(dead_code))]
 pub(crate) const ONE_PASS_MAX_HEADERS: usize = 16;
 pub mod quota;
 pub mod reject;
