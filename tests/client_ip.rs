@@ -77,14 +77,14 @@ async fn spoofing_vectors_through_the_layer() {
             RightmostXForwardedFor,
             "10.0.0.1:1",
             vec![("x-forwarded-for", "1.2.3.4, <script>")],
-            "10.0.0.1 Peer",
+            "400",
         ),
         (
             "empty entry",
             RightmostXForwardedFor,
             "10.0.0.1:1",
             vec![("x-forwarded-for", "1.2.3.4, ")],
-            "10.0.0.1 Peer",
+            "1.2.3.4 XForwardedFor",
         ),
         (
             "only trusted proxies",
@@ -112,14 +112,14 @@ async fn spoofing_vectors_through_the_layer() {
             RightmostXForwardedFor,
             "10.0.0.1:1",
             vec![("x-forwarded-for", "fe80::2%e/th0")],
-            "10.0.0.1 Peer",
+            "400",
         ),
         (
             "oversized header",
             RightmostXForwardedFor,
             "10.0.0.1:1",
             vec![("x-forwarded-for", &long)],
-            "10.0.0.1 Peer",
+            "1.2.3.4 XForwardedFor",
         ),
         (
             "forwarded quoted comma",
@@ -133,7 +133,7 @@ async fn spoofing_vectors_through_the_layer() {
             Forwarded,
             "10.0.0.1:1",
             vec![("forwarded", "for=198.51.100.4, for=_gazonk")],
-            "10.0.0.1 Peer",
+            "400",
         ),
         (
             "untrusted peer",
@@ -166,10 +166,77 @@ async fn spoofing_vectors_through_the_layer() {
     ];
     for (name, source, peer, headers, want) in cases {
         let (status, body) = ask(app(source), peer, &headers).await;
+        if want == "400" {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+            assert!(body.contains("INVALID_FORWARDED_HEADER"), "{name}: {body}");
+            continue;
+        }
         assert_eq!(status, StatusCode::OK, "{name}");
         assert!(
             body.starts_with(want),
             "{name}: got {body:?}, want {want:?}"
+        );
+    }
+}
+
+/// Issue 17, item 1: one non-ASCII byte (or 5 KB) in the part of `X-Forwarded-For` the
+/// client wrote made the whole header unreadable and the layer answered with the proxy.
+/// Now the proxy's hop decides, and an unreadable client hop is a typed 400.
+#[tokio::test]
+async fn the_client_part_of_the_header_cannot_make_the_proxy_the_client() {
+    for (source, name, value, want) in [
+        (
+            ClientIpSource::RightmostXForwardedFor,
+            "x-forwarded-for",
+            b"\xff, 198.51.100.23".to_vec(),
+            "198.51.100.23 XForwardedFor",
+        ),
+        (
+            ClientIpSource::RightmostXForwardedFor,
+            "x-forwarded-for",
+            [&b"9.9.9.9, ".repeat(600)[..], b"198.51.100.23"].concat(),
+            "198.51.100.23 XForwardedFor",
+        ),
+        (
+            ClientIpSource::Forwarded,
+            "forwarded",
+            b"for=\"\xff, for=198.51.100.23".to_vec(),
+            "198.51.100.23 Forwarded",
+        ),
+    ] {
+        let mut req = Request::get("/").body(Body::empty()).unwrap();
+        req.headers_mut()
+            .insert(name, http::HeaderValue::from_bytes(&value).unwrap());
+        req.extensions_mut()
+            .insert(PeerAddr("127.0.0.1:4000".parse().unwrap()));
+        let shield = Shield::builder()
+            .client_ip(source, ["127.0.0.1/32".parse().unwrap()])
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route(
+                "/",
+                get(|ip: ClientIp| async move { format!("{} {:?}", ip.ip, ip.source) }),
+            )
+            .layer(shield);
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        assert_eq!(body, want);
+
+        // The client's own hop unreadable: refused with a code, not answered as the proxy.
+        let mut req = Request::get("/").body(Body::empty()).unwrap();
+        req.headers_mut().insert(
+            name,
+            http::HeaderValue::from_bytes(b"198.51.100.23, \xff").unwrap(),
+        );
+        req.extensions_mut()
+            .insert(PeerAddr("127.0.0.1:4000".parse().unwrap()));
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            res.extensions().get::<Rejection>().map(|r| r.kind()),
+            Some(RejectionKind::InvalidForwardedHeader)
         );
     }
 }

@@ -82,7 +82,8 @@ impl<M> ClientIpLayer<M> {
         Ok(self)
     }
 
-    /// Most bytes of forwarding headers read (default 4096); longer falls back to the peer.
+    /// Most bytes of a forwarding header read from the right (default 4096); see
+    /// [`ClientIpConfig::max_header_bytes`].
     pub fn max_header_bytes(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).max_header_bytes = bytes;
         self

@@ -10,10 +10,23 @@
 //! **only when the socket peer is one of the trusted proxies** you configure, and then
 //! walked from the right: the rightmost hop that is not one of your proxies is the
 //! client. The leftmost `X-Forwarded-For` entry is never used (any client can put
-//! anything there). On anything odd (a header that is empty, too long, not ASCII,
-//! unparseable, shorter than the configured hop count, made only of trusted proxies,
-//! or an `unknown`/obfuscated `Forwarded` node) the layer falls back to the socket
-//! peer: it never guesses and never lumps clients into a shared "unknown" bucket.
+//! anything there).
+//!
+//! The walk reads the header's raw bytes from the right and stops at the client's hop:
+//! what stands left of it is the client's own text and is never read, so no byte there
+//! (non-ASCII, an unbalanced quote, 10 KB of padding) changes the answer. Several lines
+//! of the header count as one list, in order; empty list elements are skipped.
+//!
+//! * No forwarding header, a chain made only of trusted proxies, or one shorter than the
+//!   configured hop count: the socket peer is the client (nothing a client can cause).
+//! * The hop where the client must stand is unreadable (not an address, not ASCII, an
+//!   `unknown`/obfuscated/missing `Forwarded` node) or begins more than
+//!   [`max_header_bytes`](ClientIpLayer::max_header_bytes) from the right: **400
+//!   `INVALID_FORWARDED_HEADER`**. Falling back to the peer there would put the client
+//!   in its proxy's place (and its rate-limit bucket, and its classification); refusing
+//!   costs only the client that sent the bytes.
+//! * A single-address header (`X-Real-IP` and the like) that is absent, repeated or
+//!   unreadable: the peer. Your edge sets it whole, a client cannot append to it.
 //!
 //! The socket peer comes from axum's `ConnectInfo<SocketAddr>` (serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()`), or from a
@@ -61,6 +74,8 @@ mod extract;
 mod layer;
 mod service;
 
-pub use extract::{ClientIpConfig, ClientIpSource, X_FORWARDED_FOR, extract, parse_hop};
+pub use extract::{
+    ClientIpConfig, ClientIpSource, ExtractError, X_FORWARDED_FOR, extract, parse_hop,
+};
 pub use layer::ClientIpLayer;
 pub use service::ClientIpService;

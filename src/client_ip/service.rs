@@ -3,7 +3,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::extract::extract;
+use super::extract::{ExtractError, extract};
 use super::layer::ClientIpLayer;
 use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
 use crate::core::ext::peer_addr;
@@ -56,7 +56,8 @@ where
 
 impl<M> ClientIpLayer<M> {
     /// The layer's decision: inserts the [`ClientIp`](crate::core::ClientIp) and returns
-    /// its address, or the response that refuses the request (no socket peer address).
+    /// its address, or the response that refuses the request (no socket peer address:
+    /// 500; an unreadable client hop behind a trusted proxy: 400).
     // The refusal is returned once and goes straight into the response future; boxing
     // it would add an allocation to every refused request.
     #[allow(clippy::result_large_err)]
@@ -66,12 +67,20 @@ impl<M> ClientIpLayer<M> {
     ) -> Result<std::net::IpAddr, Response<ShieldBody<ResB>>> {
         let peer = peer_addr(req.extensions());
         match extract(req.headers(), peer, &self.config) {
-            Some(client) => {
+            Ok(client) => {
                 let ip = client.ip;
                 req.extensions_mut().insert(client);
                 Ok(ip)
             }
-            None => {
+            Err(ExtractError::UnreadableForwarding) => Err(self.renderer.reject(
+                req,
+                self.clock.now(),
+                Rejection::new(
+                    RejectionKind::InvalidForwardedHeader,
+                    "the forwarding header's client address is unreadable",
+                ),
+            )),
+            Err(_) => {
                 tracing::error!("ClientIpLayer: no socket peer address on the request");
                 Err(self.renderer.reject(
                     req,

@@ -110,6 +110,11 @@ kinds! {
     CsrfFailed => (FORBIDDEN, "CSRF_FAILED"),
     /// The addressed resource (e.g. a site id) does not exist.
     NotFound => (NOT_FOUND, "NOT_FOUND"),
+    /// Behind a trusted proxy, the forwarding header's rightmost untrusted hop (the
+    /// client as the proxy saw it) is unreadable, or lies beyond the byte bound.
+    InvalidForwardedHeader => (BAD_REQUEST, "INVALID_FORWARDED_HEADER"),
+    /// A validly signed request was seen before within its validity window.
+    SignatureReplayed => (UNAUTHORIZED, "SIGNATURE_REPLAYED"),
 }
 
 impl fmt::Display for RejectionKind {
