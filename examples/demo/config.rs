@@ -146,6 +146,10 @@ pub struct ApiKeyToml {
     /// What it may do, e.g. `["verify"]`.
     #[serde(default)]
     pub permissions: Vec<String>,
+    /// The principal id logs, store keys and `whoami` show (default: `key_` and 12 hex
+    /// digits of the key's SHA-256, which reveal nothing of the key).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// One `[[signing_keys]]` entry.
@@ -269,6 +273,7 @@ fn default_api_keys() -> Vec<ApiKeyToml> {
         key: "tsk_demo_key".into(),
         requests_per_hour: 1000,
         permissions: vec!["verify".into()],
+        name: None,
     }]
 }
 
@@ -529,13 +534,18 @@ impl Config {
                     "api_keys[{i}].requests_per_hour: must be at least 1"
                 )));
             }
+            let id = match &k.name {
+                Some(name) => name.clone(),
+                None => StaticApiKeys::digest_id(&k.key),
+            };
             keys = keys
-                .key(
+                .named_key(
+                    &id,
                     &k.key,
                     k.permissions.clone(),
                     Some(Quota::per_hour(k.requests_per_hour)),
                 )
-                .map_err(|e| ConfigProblem(format!("api_keys[{i}].key: {e}")))?;
+                .map_err(|e| ConfigProblem(format!("api_keys[{i}]: {e}")))?;
         }
         Ok(keys)
     }

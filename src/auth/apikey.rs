@@ -114,8 +114,10 @@ impl StaticApiKeys {
         Self::default()
     }
 
-    /// Adds `key` with `permissions` and an optional quota of its own. Its principal id is
-    /// the key's first 8 characters and a digest fragment, so logs never hold the key.
+    /// Adds `key` with `permissions` and an optional quota of its own. Its principal id
+    /// (what handlers, logs, rate-limit store keys and `whoami` answers see) is
+    /// [`StaticApiKeys::digest_id`]: `key_` and 12 hex digits of the key's SHA-256, which
+    /// reveal nothing of the key. Use [`StaticApiKeys::named_key`] for a name of yours.
     pub fn key<P, S>(
         self,
         key: &str,
@@ -126,9 +128,43 @@ impl StaticApiKeys {
         P: IntoIterator<Item = S>,
         S: Into<Arc<str>>,
     {
+        let id = Self::digest_id(key);
+        self.named_key(&id, key, permissions, quota)
+    }
+
+    /// The principal id [`StaticApiKeys::key`] gives `key`: `key_` and the first 12 hex
+    /// digits (48 bits) of its SHA-256.
+    ///
+    /// ```
+    /// use tower_shield::auth::StaticApiKeys;
+    /// let id = StaticApiKeys::digest_id("tsk_demo_key");
+    /// assert!(id.starts_with("key_") && id.len() == 16 && !id.contains("tsk"));
+    /// ```
+    pub fn digest_id(key: &str) -> String {
         let digest = KeyDigest::of(key);
-        let prefix: String = key.chars().take(8).collect();
-        let id = format!("{prefix}..{}", crate::core::ct::encode_hex(&digest.0[..3]));
+        format!("key_{}", crate::core::ct::encode_hex(&digest.0[..6]))
+    }
+
+    /// [`StaticApiKeys::key`] with the principal id `name` (say, the customer's name); the
+    /// name is yours to keep free of key material.
+    pub fn named_key<P, S>(
+        self,
+        name: &str,
+        key: &str,
+        permissions: P,
+        quota: Option<Quota>,
+    ) -> Result<Self, ConfigError>
+    where
+        P: IntoIterator<Item = S>,
+        S: Into<Arc<str>>,
+    {
+        if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                "api key name",
+                "must be 1..=128 visible ASCII characters",
+            ));
+        }
+        let id = name;
         self.record(
             key,
             ApiKeyRecord {
@@ -647,10 +683,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ok.kind, PrincipalKind::ApiKey);
+        // Issue 17, item 7: the id held the key's first 8 characters (`tsk_demo..`).
         assert!(
-            !ok.id.contains("tsk_demo_key"),
-            "the id never holds the key"
+            !ok.id.contains("tsk_demo"),
+            "the id reveals nothing of the key: {}",
+            ok.id
         );
+        assert_eq!(&*ok.id, StaticApiKeys::digest_id("tsk_demo_key"));
+        assert!(ok.id.starts_with("key_") && ok.id.len() == 16);
         assert_eq!(ok.quotas.as_deref(), Some(&[Quota::per_hour(1000)][..]));
         assert!(auth(&l, &[("authorization", "Bearer tsk_demo_key")], "/").is_ok());
         assert!(

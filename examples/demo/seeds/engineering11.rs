@@ -16,6 +16,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path};
 use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tower_shield::auth::{
     ApiKeyLayer, DEFAULT_KEY_RING, DEFAULT_SIGNING_KEY, EnvKeySource, JwtAlgorithm, JwtClaims,
@@ -133,14 +134,25 @@ fn reject(kind: RejectionKind, message: &'static str) -> Response {
     Rejection::new(kind, message).into_response()
 }
 
-fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Rejection> {
-    if body.len() > BODY_LIMIT {
-        return Err(Rejection::new(
-            RejectionKind::PayloadTooLarge,
-            "Body larger than 8 KiB",
-        ));
+/// Reads and parses a JSON body of at most [`BODY_LIMIT`] bytes: a `Content-Length` over
+/// the bound is refused before any byte is read, and a body without one is read only up
+/// to the bound (413 then, the rest never read).
+async fn json_body<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, Rejection> {
+    let too_large = || Rejection::new(RejectionKind::PayloadTooLarge, "Body larger than 8 KiB");
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err(too_large());
     }
-    serde_json::from_slice(body)
+    let body: Bytes = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| too_large())?;
+    serde_json::from_slice(&body)
         .map_err(|_| Rejection::new(RejectionKind::InvalidRequest, "Invalid request format"))
 }
 
@@ -394,8 +406,12 @@ impl From<EmailResult> for EmailLookup {
         (status = 400, description = "Invalid request format", body = E11Error),
         (status = 413, description = "Body larger than 8 KiB", body = E11Error),
     ))]
-async fn lookup_email(Extension(s): Extension<Arc<Services>>, body: Bytes) -> Response {
-    match json_body::<EmailRequest>(&body) {
+async fn lookup_email(
+    Extension(s): Extension<Arc<Services>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    match json_body::<EmailRequest>(&headers, body).await {
         Ok(r) => Json(EmailLookup::from(s.email.check(&r.email))).into_response(),
         Err(rej) => rej.into_response(),
     }
@@ -445,8 +461,12 @@ impl From<UrlResult> for UrlLookup {
         (status = 400, description = "INVALID_URL, or an invalid request format", body = E11Error),
         (status = 413, description = "Body larger than 8 KiB", body = E11Error),
     ))]
-async fn lookup_url(Extension(s): Extension<Arc<Services>>, body: Bytes) -> Response {
-    let r: UrlRequest = match json_body(&body) {
+async fn lookup_url(
+    Extension(s): Extension<Arc<Services>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let r: UrlRequest = match json_body(&headers, body).await {
         Ok(r) => r,
         Err(rej) => return rej.into_response(),
     };
