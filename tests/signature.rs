@@ -892,10 +892,11 @@ async fn replay_protection_accepts_each_signed_request_once() {
         (status, kind),
         (
             StatusCode::UNAUTHORIZED,
-            Some(RejectionKind::InvalidSignature)
+            Some(RejectionKind::SignatureReplayed)
         )
     );
     assert_eq!(body["error"]["message"], "signed request was already used");
+    assert_eq!(body["error"]["code"], "SIGNATURE_REPLAYED");
     // Signed a second later: a new signature, accepted.
     assert_eq!(
         call(&app, signed_verus("{}", t0() + Duration::from_secs(1)))
@@ -1105,4 +1106,70 @@ async fn inner_body_answers_in_the_app_body_type() {
             Value::String(format!("{VERUS_KEY}|signature|{{}}"))
         )
     );
+}
+
+/// Issue 17, item 2: the identical signed request was accepted again and again. Two
+/// stacks, each on its own `RedisStore` connection to the real Redis (a fleet of two):
+/// of 64 concurrent copies of one signed request, exactly one is served; every other is
+/// 401 `SIGNATURE_REPLAYED`.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_of_64_concurrent_replays_across_two_redis_instances() {
+    use tower_shield::redis::{FailurePolicy, RedisStore};
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!(
+        "ts-replay-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let store = RedisStore::builder(&url)
+            .prefix(prefix.clone())
+            .timeout(Duration::from_secs(2))
+            .failure_policy(FailurePolicy::FailClosed)
+            .connect()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("Redis is required at {url} ({e}); start redis-server or set REDIS_URL")
+            });
+        apps.push(echo_router(verus_layer(t0()).replay_protection(store)));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let app = apps[i % 2].clone();
+        tasks.spawn(async move { call(&app, signed_verus("{\"ip\":\"1.2.3.4\"}", t0())).await });
+    }
+    let (mut served, mut replayed) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            (StatusCode::OK, _, _) => served += 1,
+            (StatusCode::UNAUTHORIZED, Some(RejectionKind::SignatureReplayed), _) => replayed += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((served, replayed), (1, 63));
+}
+
+/// The memory store: the same, on one store shared by two stacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_of_64_concurrent_replays_on_one_memory_store() {
+    let store = Arc::new(MemorySingleUseStore::new());
+    let apps = [
+        echo_router(verus_layer(t0()).replay_protection(store.clone())),
+        echo_router(verus_layer(t0()).replay_protection(store)),
+    ];
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let app = apps[i % 2].clone();
+        tasks.spawn(async move { call(&app, signed_verus("{}", t0())).await.0 });
+    }
+    let mut served = 0;
+    while let Some(r) = tasks.join_next().await {
+        served += usize::from(r.unwrap() == StatusCode::OK);
+    }
+    assert_eq!(served, 1);
 }

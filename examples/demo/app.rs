@@ -252,7 +252,11 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     )
     .map_err(ConfigProblem)?;
     let (router, api) = sample
-        .merge(seeds::auspex::router(config, classifier)?)
+        .merge(seeds::auspex::router(
+            config,
+            classifier,
+            app_shield.single_use_store().clone(),
+        )?)
         .merge(techsec)
         .merge(engineering11)
         .merge(seeds::ecurtiy::router(captcha, config.client_ip.layer()?))

@@ -66,7 +66,8 @@
 //!
 //! | what | status | code |
 //! |---|---|---|
-//! | no credentials; unknown key or wrong signature; wrong region/service; required header unsigned; body differs from signed hash; `UNSIGNED-PAYLOAD` refused; replay | 401 | `INVALID_SIGNATURE` |
+//! | no credentials; unknown key or wrong signature; wrong region/service; required header unsigned; body differs from signed hash; `UNSIGNED-PAYLOAD` refused | 401 | `INVALID_SIGNATURE` |
+//! | a validly signed request seen before within its window (replay protection on) | 401 | `SIGNATURE_REPLAYED` |
 //! | timestamp outside the window, presigned URL expired | 401 | `SIGNATURE_EXPIRED` |
 //! | malformed credentials: unparseable or duplicated `Authorization`/`X-Amz-Date`, scope date ≠ `X-Amz-Date` date, bad `X-Amz-Expires`, a signed header absent, unreadable body | 400 | `INVALID_REQUEST` |
 //! | body over the limit | 413 | `PAYLOAD_TOO_LARGE` |

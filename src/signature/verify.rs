@@ -61,7 +61,8 @@ pub enum SignatureError {
     ContentMismatch,
     /// Unknown key or wrong signature: deliberately one case. 401.
     Mismatch,
-    /// The same signed request was already accepted (replay protection). 401.
+    /// The same signed request was already accepted (replay protection). 401
+    /// `SIGNATURE_REPLAYED`.
     Replayed,
     /// The body is longer than the verifier buffers. 413.
     PayloadTooLarge,
@@ -95,7 +96,7 @@ impl SignatureError {
                 "body does not match x-amz-content-sha256",
             ),
             Self::Mismatch => (K::InvalidSignature, "signature does not match"),
-            Self::Replayed => (K::InvalidSignature, "signed request was already used"),
+            Self::Replayed => (K::SignatureReplayed, "signed request was already used"),
             Self::PayloadTooLarge => (K::PayloadTooLarge, "request body is too large to verify"),
             Self::Body => (K::InvalidRequest, "request body could not be read"),
             Self::StoreUnavailable => (K::StoreUnavailable, "replay store unavailable"),

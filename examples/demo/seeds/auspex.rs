@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_shield::classify::Classifier;
 use tower_shield::core::reject::{Rejection, RejectionContext, Renderer};
+use tower_shield::core::store::SingleUseStore;
 use tower_shield::signature::{Dialect, SignatureLayer, StaticKeys, Verifier};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -73,8 +74,15 @@ fn renderer() -> Renderer {
     })
 }
 
-/// The `/verus/classify` routes, with their signature layer.
-pub fn router(config: &Config, classifier: Classifier) -> Result<OpenApiRouter, ConfigProblem> {
+/// The `/verus/classify` routes, with their signature layer. Each signed request is
+/// accepted once: its signature is marked used in `replay` (the demo's configured store,
+/// memory or Redis, so a replay to another instance of a fleet is refused too) for the
+/// signature's validity window; a replay answers 401.
+pub fn router<R: SingleUseStore>(
+    config: &Config,
+    classifier: Classifier,
+    replay: R,
+) -> Result<OpenApiRouter, ConfigProblem> {
     let mut keys = StaticKeys::new();
     for (i, k) in config.signing_keys.iter().enumerate() {
         keys = keys
@@ -82,7 +90,9 @@ pub fn router(config: &Config, classifier: Classifier) -> Result<OpenApiRouter, 
             .map_err(|e| ConfigProblem(format!("signing_keys[{i}]: {e}")))?;
     }
     let verifier = Verifier::new(Dialect::verus(), keys).body_limit(BODY_LIMIT);
-    let layer = SignatureLayer::new(verifier).renderer(renderer());
+    let layer = SignatureLayer::new(verifier)
+        .renderer(renderer())
+        .replay_protection(replay);
     Ok(OpenApiRouter::new()
         .routes(routes!(classify))
         .route_layer(layer)
