@@ -12,13 +12,12 @@
 use axum::Router;
 use axum::extract::{Extension, Request};
 use axum::response::Response;
-use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower_shield::client_ip::ClientIpLayer;
 use tower_shield::core::Quota;
 use tower_shield::ratelimit::RateLimitLayer;
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,22 +27,18 @@ pub const PREFIX: &str = "/captcha";
 /// The `/captcha` routes over the library router `api` (built with `Api::into_router`);
 /// `client_ip` keys the sign-in rate limit (behind a proxy, the proxy's address would
 /// lock everyone out together).
+///
+/// Only routes without path parameters forward through a handler of their own (the three
+/// API operations, and the sign-in, for its rate limit); everything else under `/captcha`
+/// reaches the library router through `nest_service`. A request that matched an outer
+/// route with parameters carries them in its extensions, and axum *appends* the inner
+/// router's parameters to them: the library's `Path<String>` then sees two values and
+/// refuses ("Wrong number of path arguments"). `nest_service`'s own tail parameter is the
+/// one axum leaves out.
 pub fn router(api: Router, client_ip: ClientIpLayer) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(challenge))
-        .routes(routes!(verify))
-        .routes(routes!(validate))
-        // The widget's scripts and the demo page: served by the library as they are.
-        .route("/captcha/widget/{file}", axum::routing::get(forward))
-        .route("/captcha/demo", axum::routing::get(forward))
-        // Site management and analytics (library `pow::admin`), documented below.
-        .routes(routes!(list_sites, create_site))
-        .routes(routes!(get_site, patch_site, delete_site))
-        .routes(routes!(regenerate_keys))
-        .routes(routes!(analytics))
-        // The dashboard's pages. Sign-in costs an argon2 hash: at most 10 attempts a
-        // minute per client address.
-        .route("/captcha/admin", any(forward))
+    let library = OpenApiRouter::with_openapi(AdminDoc::openapi())
+        // The dashboard's sign-in costs an argon2 hash: at most 10 attempts a minute per
+        // client address.
         .route(
             "/captcha/admin/login",
             axum::routing::get(forward).merge(
@@ -54,9 +49,30 @@ pub fn router(api: Router, client_ip: ClientIpLayer) -> OpenApiRouter {
                 ),
             ),
         )
-        .route("/captcha/admin/{*rest}", any(forward))
-        .layer(Extension(LibraryApi(api)))
+        // The widget's scripts, the demo page, site management, analytics and the
+        // dashboard: the library router as it is (documented by `AdminDoc`).
+        .nest_service(PREFIX, api.clone());
+    OpenApiRouter::new()
+        .routes(routes!(challenge))
+        .routes(routes!(verify))
+        .routes(routes!(validate))
+        .layer(Extension(LibraryApi(api.clone())))
+        .merge(library.layer(Extension(LibraryApi(api))))
 }
+
+/// The site management and analytics operations: documented here, served by the library
+/// router behind `nest_service` (see [`router`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_sites,
+    create_site,
+    get_site,
+    patch_site,
+    delete_site,
+    regenerate_keys,
+    analytics
+))]
+struct AdminDoc;
 
 #[derive(Clone)]
 struct LibraryApi(Router);
