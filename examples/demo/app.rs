@@ -264,6 +264,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     });
     let router = router
         .route("/openapi.json", openapi)
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
         .layer(TraceLayer::new_for_http());
@@ -273,6 +274,65 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         sites: keep_sites,
         one_time_admin,
     })
+}
+
+/// Gives axum's empty `404` (no route) and `405` (no such method on a route) a JSON body in
+/// the shape of the seed the path belongs to: ECURTIY's under `/captcha`, Auspex's under
+/// `/verus`, 602TechSec's everywhere else. Responses that already carry a body type pass as
+/// they are; headers (`Allow`, `x-request-id`) are kept.
+async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path().to_owned();
+    let headers = req.headers().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    let (code, message) = match status {
+        http::StatusCode::NOT_FOUND => ("NOT_FOUND", "No such endpoint"),
+        http::StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "This endpoint does not answer this method",
+        ),
+        _ => return res,
+    };
+    if res.headers().contains_key(http::header::CONTENT_TYPE) {
+        return res;
+    }
+    let cx = tower_shield::core::reject::RejectionContext::from_headers(
+        &headers,
+        tower_shield::core::clock::Clock::now(&tower_shield::core::clock::SystemClock),
+    );
+    let error = ErrorObject {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        timestamp: cx.timestamp(),
+        request_id: cx.request_id.clone(),
+    };
+    let body = if path == seeds::ecurtiy::PREFIX
+        || path.starts_with(&format!("{}/", seeds::ecurtiy::PREFIX))
+    {
+        serde_json::json!({ "success": false, "error": error })
+    } else if path.starts_with("/verus/") {
+        serde_json::json!({ "error": message, "statusCode": status.as_u16() })
+    } else {
+        serde_json::json!({ "error": error })
+    };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let mut out = (status, Json(body)).into_response();
+    if cx.generated_id
+        && let Ok(v) = http::HeaderValue::from_str(&cx.request_id)
+    {
+        out.headers_mut().insert("x-request-id", v);
+    }
+    for (k, v) in parts.headers.iter() {
+        if !out.headers().contains_key(k) {
+            out.headers_mut().insert(k, v.clone());
+        }
+    }
+    out
 }
 
 /// The index page.

@@ -265,3 +265,72 @@ async fn every_dashboard_page_answers_under_captcha_with_and_without_the_slash()
         assert!(b.contains("<html"), "{p}: {b}");
     }
 }
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_answer_json_in_the_seed_shape() {
+    let d = serve().await;
+    // 602TechSec's shape outside the seed prefixes; one id in body and header.
+    for (m, p, status, code) in [
+        ("GET", "/no/such/page", 404, "NOT_FOUND"),
+        ("DELETE", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/api/whoami", 405, "METHOD_NOT_ALLOWED"),
+    ] {
+        let (s, h, b) = call(d.addr, m, p, &[], "").await;
+        assert_eq!(s, status, "{m} {p}: {b}");
+        let v = json(&b);
+        assert_eq!(v["error"]["code"], code, "{m} {p}: {b}");
+        assert!(v["error"]["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            v["error"]["requestId"].as_str().unwrap(),
+            h.get("x-request-id").unwrap().to_str().unwrap(),
+            "{m} {p}"
+        );
+        assert_eq!(h.get("content-type").unwrap(), "application/json");
+    }
+    // ECURTIY's shape under /captcha (the library router's own 404s and 405s included).
+    for (m, p, status) in [
+        ("GET", "/captcha/nothing-here", 404),
+        ("GET", "/captcha/api/challenge", 405),
+        ("PUT", "/captcha/api/sites", 405),
+        ("GET", "/captcha/admin/nothing", 404),
+    ] {
+        let (s, h, b) = call(d.addr, m, p, &[], "").await;
+        assert_eq!(s, status, "{m} {p}: {b}");
+        let v = json(&b);
+        assert_eq!(v["success"], false, "{m} {p}: {b}");
+        assert_eq!(
+            v["error"]["requestId"].as_str().unwrap(),
+            h.get("x-request-id").unwrap().to_str().unwrap()
+        );
+    }
+    // Auspex's shape under /verus.
+    let (s, _, b) = call(d.addr, "GET", "/verus/no-such-operation", &[], "").await;
+    assert_eq!(s, 404, "{b}");
+    assert_eq!(json(&b)["statusCode"], 404, "{b}");
+    // The client's own id is the one used.
+    let (_, h, b) = call(d.addr, "GET", "/nope", &[("x-request-id", "req_mine")], "").await;
+    assert_eq!(json(&b)["error"]["requestId"], "req_mine");
+    assert_eq!(h.get("x-request-id").unwrap(), "req_mine");
+}
+
+#[tokio::test]
+async fn v2_verify_has_one_request_id_in_body_and_header() {
+    let d = serve().await;
+    let body = r#"{"ipAddress":"192.168.1.100","hostName":"example.com","requestPath":"/login","userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"}"#;
+    let hdr = [
+        ("x-api-key", "tsk_demo_key"),
+        ("content-type", "application/json"),
+    ];
+    let (s, h, b) = call(d.addr, "POST", "/api/v2/verify", &hdr, body).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        json(&b)["requestId"].as_str().unwrap(),
+        h.get("x-request-id").unwrap().to_str().unwrap()
+    );
+    // A body that names its id: that id, in the header too.
+    let named = body.replace('}', r#","requestId":"req_12345"}"#);
+    let (s, h, b) = call(d.addr, "POST", "/api/v2/verify", &hdr, &named).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(json(&b)["requestId"], "req_12345");
+    assert_eq!(h.get("x-request-id").unwrap(), "req_12345");
+}
