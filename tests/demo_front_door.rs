@@ -21,10 +21,15 @@ struct Demo {
     addr: SocketAddr,
     token: String,
     password: String,
+    sites: tower_shield::pow::admin::SqlSites,
 }
 
 async fn serve() -> Demo {
-    let mut cfg = config::Config::parse("").unwrap();
+    serve_with("").await
+}
+
+async fn serve_with(toml: &str) -> Demo {
+    let mut cfg = config::Config::parse(toml).unwrap();
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!(
@@ -40,6 +45,7 @@ async fn serve() -> Demo {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = built.router;
+    let sites = built.sites;
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -52,6 +58,7 @@ async fn serve() -> Demo {
         addr,
         token: once.token.expect("a one-time token"),
         password: once.password,
+        sites,
     }
 }
 
@@ -333,4 +340,83 @@ async fn v2_verify_has_one_request_id_in_body_and_header() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(json(&b)["requestId"], "req_12345");
     assert_eq!(h.get("x-request-id").unwrap(), "req_12345");
+}
+
+#[tokio::test]
+async fn healthz_is_outside_every_limit() {
+    let d = serve_with("[rate_limit]\nrequests_per_minute = 1\nburst = 1\n").await;
+    let (s, _, _) = call(d.addr, "GET", "/", &[], "").await;
+    assert_eq!(s, 200);
+    let (s, _, b) = call(d.addr, "GET", "/", &[], "").await;
+    assert_eq!(s, 429, "the index page is limited: {b}");
+    for _ in 0..30 {
+        let (s, _, b) = call(d.addr, "GET", "/healthz", &[], "").await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b, "ok");
+        let (s, _, b) = call(d.addr, "GET", "/readyz", &[], "").await;
+        assert_eq!(s, 200, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn readyz_answers_503_while_the_database_cannot_answer() {
+    let d = serve().await;
+    let (s, _, b) = call(d.addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(s, 200, "{b}");
+    let v = json(&b);
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["checks"]["database"], "ok");
+    assert_eq!(v["checks"]["store"], "not configured");
+    d.sites.pool().close().await;
+    let (s, _, b) = call(d.addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(s, 503, "{b}");
+    let v = json(&b);
+    assert_eq!(v["status"], "unavailable");
+    assert_ne!(v["checks"]["database"], "ok", "{b}");
+    // Liveness does not depend on it.
+    let (s, _, _) = call(d.addr, "GET", "/healthz", &[], "").await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn readyz_follows_the_configured_redis() {
+    // A real redis-server of its own, stopped half-way.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let d = serve_with(&format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\nprefix = \"readyz{port}:\"\ntimeout_ms = 500\n"
+    ))
+    .await;
+    let (s, _, b) = call(d.addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(json(&b)["checks"]["store"], "ok");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (s, _, b) = call(d.addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(s, 503, "{b}");
+    assert_ne!(json(&b)["checks"]["store"], "ok");
+    assert_eq!(json(&b)["checks"]["database"], "ok");
+    let (s, _, _) = call(d.addr, "GET", "/healthz", &[], "").await;
+    assert_eq!(s, 200);
 }

@@ -26,7 +26,12 @@ use tower_shield::shield::ShieldBuilder;
 /// Endpoints the index page and the start-up banner list: (method, path, what).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/", "this page"),
-    ("GET", "/healthz", "liveness probe"),
+    ("GET", "/healthz", "liveness probe (outside every limit)"),
+    (
+        "GET",
+        "/readyz",
+        "readiness: 503 while the site database or the store cannot answer",
+    ),
     (
         "GET",
         "/openapi.json",
@@ -168,6 +173,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
                     l.accept_site_tokens(&accept)
                 })
             });
+    let mut ready_store = None;
     if config.store.backend == Backend::Redis {
         let st = &config.store;
         let policy = match st.on_failure {
@@ -183,6 +189,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             .failure_policy(policy)
             .connect_lazy()
             .map_err(|e| ConfigProblem(format!("store.redis_url: {e}")))?;
+        ready_store = Some(store.clone());
         app_shield = app_shield.redis(store);
     }
     let app_shield = app_shield
@@ -223,11 +230,18 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .secure_cookie(config.admin.secure_cookie)
         .into_router();
     let captcha = captcha.into_router().merge(admin);
+    let readiness = Readiness {
+        sites: keep_sites.clone(),
+        store: ready_store,
+    };
     let diag = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
-        .routes(routes!(healthz))
         .routes(routes!(whoami))
-        .layer(diag_shield.inner_body());
+        .layer(diag_shield.inner_body())
+        // The probes: outside every limit (a load balancer's probe must never meet a 429).
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .layer(axum::Extension(readiness));
     let sample = diag.merge(sample);
     // The seed APIs, each with its own authentication and error shape, as documented.
     let judges = seeds::techsec::Judges {
@@ -359,15 +373,100 @@ async fn index() -> Html<String> {
     ))
 }
 
-/// Liveness.
+/// Liveness: outside every limit.
 #[utoipa::path(get, path = "/healthz", tag = "demo",
     responses(
         (status = 200, description = "Always `ok`", content_type = "text/plain", body = String),
-        (status = 401, description = "An invalid API key was presented", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
     ))]
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// What `/readyz` asks.
+#[derive(Clone)]
+struct Readiness {
+    /// The ECURTIY site database.
+    sites: SqlSites,
+    /// The configured Redis store, when `[store] backend = "redis"`.
+    store: Option<RedisStore>,
+}
+
+/// How long one readiness check may take before it counts as failed.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The readiness checks.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyChecks {
+    /// `ok`, or why the site database cannot answer.
+    database: String,
+    /// `ok`, `not configured` (the memory store), or why Redis cannot answer.
+    store: String,
+}
+
+/// The readiness answer.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    checks: ReadyChecks,
+}
+
+/// Readiness: `503` while the site database or the configured store cannot answer (each
+/// asked with a 2 s bound), `200` otherwise; outside every limit.
+#[utoipa::path(get, path = "/readyz", tag = "demo",
+    responses(
+        (status = 200, description = "Database and store answer", body = Ready),
+        (status = 503, description = "The database or the store cannot answer", body = Ready),
+    ))]
+async fn readyz(axum::Extension(r): axum::Extension<Readiness>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let db = async {
+        match tokio::time::timeout(
+            READY_TIMEOUT,
+            sqlx::query("SELECT 1").execute(r.sites.pool()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        }
+    };
+    let store = async {
+        match &r.store {
+            None => Ok(false),
+            Some(s) => match tokio::time::timeout(READY_TIMEOUT, s.ping()).await {
+                Ok(Ok(())) => Ok(true),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            },
+        }
+    };
+    let (db, store) = tokio::join!(db, store);
+    let ok = db.is_ok() && store.is_ok();
+    let checks = ReadyChecks {
+        database: db.err().unwrap_or_else(|| "ok".to_owned()),
+        store: match store {
+            Ok(true) => "ok".to_owned(),
+            Ok(false) => "not configured".to_owned(),
+            Err(e) => e,
+        },
+    };
+    let status = if ok {
+        http::StatusCode::OK
+    } else {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Ready {
+        status: if ok { "ready" } else { "unavailable" },
+        checks,
+    };
+    (
+        status,
+        [(http::header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
 }
 
 /// What the shield decided about the caller.
