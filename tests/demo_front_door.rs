@@ -420,3 +420,178 @@ async fn readyz_follows_the_configured_redis() {
     let (s, _, _) = call(d.addr, "GET", "/healthz", &[], "").await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn a_preflight_from_a_sites_domain_is_answered_and_validate_sends_no_cors() {
+    let d = serve().await;
+    let bearer = format!("Bearer {}", d.token);
+    let (s, _, b) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/sites",
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        r#"{"name":"Shop","domain":"shop.example.com"}"#,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let site_key = json(&b)["data"]["siteKey"].as_str().unwrap().to_owned();
+    for p in ["/captcha/api/challenge", "/captcha/api/verify"] {
+        let (s, h, b) = call(
+            d.addr,
+            "OPTIONS",
+            p,
+            &[
+                ("origin", "https://shop.example.com"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+            "",
+        )
+        .await;
+        assert!(s == 200 || s == 204, "{p}: {s} {b}");
+        assert_eq!(
+            h.get("access-control-allow-origin").unwrap(),
+            "https://shop.example.com",
+            "{p}"
+        );
+        assert!(
+            h.get("access-control-allow-methods")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("POST")
+        );
+        // Another origin: no permission.
+        let (_, h, _) = call(
+            d.addr,
+            "OPTIONS",
+            p,
+            &[
+                ("origin", "https://evil.example.net"),
+                ("access-control-request-method", "POST"),
+            ],
+            "",
+        )
+        .await;
+        assert!(h.get("access-control-allow-origin").is_none(), "{p}");
+    }
+    // The real call carries the header too.
+    let body = format!(r#"{{"siteKey":"{site_key}"}}"#);
+    let (s, h, b) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/challenge",
+        &[
+            ("origin", "https://shop.example.com"),
+            ("content-type", "application/json"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        h.get("access-control-allow-origin").unwrap(),
+        "https://shop.example.com"
+    );
+    // validate is server-to-server.
+    let (_, h, _) = call(
+        d.addr,
+        "OPTIONS",
+        "/captcha/api/validate",
+        &[
+            ("origin", "https://shop.example.com"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    )
+    .await;
+    assert!(h.get("access-control-allow-origin").is_none());
+    let (_, h, _) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/validate",
+        &[
+            ("origin", "https://shop.example.com"),
+            ("content-type", "application/json"),
+        ],
+        r#"{"token":"ect_x","secretKey":"ecs_live_x"}"#,
+    )
+    .await;
+    assert!(h.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn any_origin_is_an_explicit_opt_in() {
+    let d = serve_with("[captcha]\nallow_any_origin = true\n").await;
+    let (_, h, _) = call(
+        d.addr,
+        "OPTIONS",
+        "/captcha/api/challenge",
+        &[
+            ("origin", "https://anywhere.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(h.get("access-control-allow-origin").unwrap(), "*");
+}
+
+#[test]
+fn origin_hosts() {
+    assert_eq!(
+        seeds::ecurtiy::origin_host(b"https://Shop.Example.com:8443").as_deref(),
+        Some("shop.example.com")
+    );
+    assert_eq!(
+        seeds::ecurtiy::origin_host(b"http://a.b").as_deref(),
+        Some("a.b")
+    );
+    for bad in [
+        &b"null"[..],
+        b"ftp://a.b",
+        b"https://u@a.b",
+        b"",
+        b"https://",
+        b"\xff",
+    ] {
+        assert_eq!(seeds::ecurtiy::origin_host(bad), None, "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn three_hundred_challenges_from_one_address_meet_rate_limited() {
+    let d = serve().await;
+    let body = r#"{"siteKey":"eck_live_demo"}"#;
+    let hdr = [("content-type", "application/json")];
+    let mut limited = None;
+    let mut ok = 0;
+    for i in 0..300 {
+        let (s, h, b) = call(d.addr, "POST", "/captcha/api/challenge", &hdr, body).await;
+        if s == 429 {
+            limited = Some((i, h, b));
+            break;
+        }
+        assert_eq!(s, 200, "{b}");
+        ok += 1;
+    }
+    let (i, h, b) = limited.expect("300 challenges, never RATE_LIMITED");
+    assert!(ok > 0 && i < 300);
+    let v = json(&b);
+    assert_eq!(v["success"], false, "{b}");
+    assert_eq!(v["error"]["code"], "RATE_LIMITED", "{b}");
+    assert!(h.get("retry-after").is_some());
+    // validate shares the client's budget.
+    let (s, _, b) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/validate",
+        &hdr,
+        r#"{"token":"ect_x","secretKey":"ecs_live_demo"}"#,
+    )
+    .await;
+    assert_eq!(s, 429, "{b}");
+}

@@ -10,7 +10,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_shield::Shield;
 use tower_shield::core::reject::MakeShieldRequestId;
-use tower_shield::core::{ClientIp, Principal};
+use tower_shield::core::{ClientIp, Principal, Quota};
 use tower_shield::pow::admin::{Admin, SqlSites};
 use tower_shield::pow::api::Api;
 use tower_shield::redis::{FailurePolicy, RedisStore};
@@ -204,6 +204,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .single_use_store(app_shield.single_use_store().clone())
         .build()
         .map_err(|e| ConfigProblem(e.to_string()))?;
+    let captcha_store = app_shield.rate_store().clone();
     let pow = app_shield
         .pow()
         .cloned()
@@ -219,6 +220,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             axum::routing::any(|| async { http::StatusCode::NOT_FOUND }),
         )
         .layer(app_shield.inner_body());
+    let cors_sites = sites.clone();
     // ECURTIY: the challenge API and the widget, mounted under /captcha.
     let mut captcha = Api::new(pow, sites.clone()).demo_protected_url("/app/protected");
     if !site_key.is_empty() {
@@ -269,7 +271,17 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .merge(seeds::auspex::router(config, classifier)?)
         .merge(techsec)
         .merge(engineering11)
-        .merge(seeds::ecurtiy::router(captcha, config.client_ip.layer()?))
+        .merge(seeds::ecurtiy::router(
+            captcha,
+            config.client_ip.layer()?,
+            tower_shield::ratelimit::RateLimitLayer::new(Quota::per_minute(
+                config.captcha.requests_per_minute_per_client.max(1),
+            ))
+            .key_prefix("captcha")
+            .map_err(|e| ConfigProblem(e.to_string()))?
+            .store(captcha_store),
+            seeds::ecurtiy::cors(cors_sites, config.captcha.allow_any_origin),
+        ))
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {
