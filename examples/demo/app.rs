@@ -10,7 +10,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_shield::Shield;
 use tower_shield::core::reject::MakeShieldRequestId;
-use tower_shield::core::{ClientIp, Principal};
+use tower_shield::core::{ClientIp, Principal, Quota};
 use tower_shield::pow::admin::{Admin, SqlSites};
 use tower_shield::pow::api::Api;
 use tower_shield::redis::{FailurePolicy, RedisStore};
@@ -26,7 +26,12 @@ use tower_shield::shield::ShieldBuilder;
 /// Endpoints the index page and the start-up banner list: (method, path, what).
 pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/", "this page"),
-    ("GET", "/healthz", "liveness probe"),
+    ("GET", "/healthz", "liveness probe (outside every limit)"),
+    (
+        "GET",
+        "/readyz",
+        "readiness: 503 while the site database or the store cannot answer",
+    ),
     (
         "GET",
         "/openapi.json",
@@ -168,6 +173,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
                     l.accept_site_tokens(&accept)
                 })
             });
+    let mut ready_store = None;
     if config.store.backend == Backend::Redis {
         let st = &config.store;
         let policy = match st.on_failure {
@@ -183,6 +189,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             .failure_policy(policy)
             .connect_lazy()
             .map_err(|e| ConfigProblem(format!("store.redis_url: {e}")))?;
+        ready_store = Some(store.clone());
         app_shield = app_shield.redis(store);
     }
     let app_shield = app_shield
@@ -197,6 +204,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .single_use_store(app_shield.single_use_store().clone())
         .build()
         .map_err(|e| ConfigProblem(e.to_string()))?;
+    let captcha_store = app_shield.rate_store().clone();
     let pow = app_shield
         .pow()
         .cloned()
@@ -212,6 +220,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             axum::routing::any(|| async { http::StatusCode::NOT_FOUND }),
         )
         .layer(app_shield.inner_body());
+    let cors_sites = sites.clone();
     // ECURTIY: the challenge API and the widget, mounted under /captcha.
     let mut captcha = Api::new(pow, sites.clone()).demo_protected_url("/app/protected");
     if !site_key.is_empty() {
@@ -223,11 +232,18 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .secure_cookie(config.admin.secure_cookie)
         .into_router();
     let captcha = captcha.into_router().merge(admin);
+    let readiness = Readiness {
+        sites: keep_sites.clone(),
+        store: ready_store,
+    };
     let diag = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
-        .routes(routes!(healthz))
         .routes(routes!(whoami))
-        .layer(diag_shield.inner_body());
+        .layer(diag_shield.inner_body())
+        // The probes: outside every limit (a load balancer's probe must never meet a 429).
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .layer(axum::Extension(readiness));
     let sample = diag.merge(sample);
     // The seed APIs, each with its own authentication and error shape, as documented.
     let judges = seeds::techsec::Judges {
@@ -259,7 +275,17 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         )?)
         .merge(techsec)
         .merge(engineering11)
-        .merge(seeds::ecurtiy::router(captcha, config.client_ip.layer()?))
+        .merge(seeds::ecurtiy::router(
+            captcha,
+            config.client_ip.layer()?,
+            tower_shield::ratelimit::RateLimitLayer::new(Quota::per_minute(
+                config.captcha.requests_per_minute_per_client.max(1),
+            ))
+            .key_prefix("captcha")
+            .map_err(|e| ConfigProblem(e.to_string()))?
+            .store(captcha_store),
+            seeds::ecurtiy::cors(cors_sites, config.captcha.allow_any_origin),
+        ))
         .split_for_parts();
     let api = std::sync::Arc::new(api);
     let openapi = axum::routing::get(move || {
@@ -268,6 +294,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     });
     let router = router
         .route("/openapi.json", openapi)
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
         .layer(TraceLayer::new_for_http());
@@ -277,6 +304,65 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         sites: keep_sites,
         one_time_admin,
     })
+}
+
+/// Gives axum's empty `404` (no route) and `405` (no such method on a route) a JSON body in
+/// the shape of the seed the path belongs to: ECURTIY's under `/captcha`, Auspex's under
+/// `/verus`, 602TechSec's everywhere else. Responses that already carry a body type pass as
+/// they are; headers (`Allow`, `x-request-id`) are kept.
+async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path().to_owned();
+    let headers = req.headers().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    let (code, message) = match status {
+        http::StatusCode::NOT_FOUND => ("NOT_FOUND", "No such endpoint"),
+        http::StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "This endpoint does not answer this method",
+        ),
+        _ => return res,
+    };
+    if res.headers().contains_key(http::header::CONTENT_TYPE) {
+        return res;
+    }
+    let cx = tower_shield::core::reject::RejectionContext::from_headers(
+        &headers,
+        tower_shield::core::clock::Clock::now(&tower_shield::core::clock::SystemClock),
+    );
+    let error = ErrorObject {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        timestamp: cx.timestamp(),
+        request_id: cx.request_id.clone(),
+    };
+    let body = if path == seeds::ecurtiy::PREFIX
+        || path.starts_with(&format!("{}/", seeds::ecurtiy::PREFIX))
+    {
+        serde_json::json!({ "success": false, "error": error })
+    } else if path.starts_with("/verus/") {
+        serde_json::json!({ "error": message, "statusCode": status.as_u16() })
+    } else {
+        serde_json::json!({ "error": error })
+    };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let mut out = (status, Json(body)).into_response();
+    if cx.generated_id
+        && let Ok(v) = http::HeaderValue::from_str(&cx.request_id)
+    {
+        out.headers_mut().insert("x-request-id", v);
+    }
+    for (k, v) in parts.headers.iter() {
+        if !out.headers().contains_key(k) {
+            out.headers_mut().insert(k, v.clone());
+        }
+    }
+    out
 }
 
 /// The index page.
@@ -303,15 +389,100 @@ async fn index() -> Html<String> {
     ))
 }
 
-/// Liveness.
+/// Liveness: outside every limit.
 #[utoipa::path(get, path = "/healthz", tag = "demo",
     responses(
         (status = 200, description = "Always `ok`", content_type = "text/plain", body = String),
-        (status = 401, description = "An invalid API key was presented", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
     ))]
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// What `/readyz` asks.
+#[derive(Clone)]
+struct Readiness {
+    /// The ECURTIY site database.
+    sites: SqlSites,
+    /// The configured Redis store, when `[store] backend = "redis"`.
+    store: Option<RedisStore>,
+}
+
+/// How long one readiness check may take before it counts as failed.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The readiness checks.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyChecks {
+    /// `ok`, or why the site database cannot answer.
+    database: String,
+    /// `ok`, `not configured` (the memory store), or why Redis cannot answer.
+    store: String,
+}
+
+/// The readiness answer.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    checks: ReadyChecks,
+}
+
+/// Readiness: `503` while the site database or the configured store cannot answer (each
+/// asked with a 2 s bound), `200` otherwise; outside every limit.
+#[utoipa::path(get, path = "/readyz", tag = "demo",
+    responses(
+        (status = 200, description = "Database and store answer", body = Ready),
+        (status = 503, description = "The database or the store cannot answer", body = Ready),
+    ))]
+async fn readyz(axum::Extension(r): axum::Extension<Readiness>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let db = async {
+        match tokio::time::timeout(
+            READY_TIMEOUT,
+            sqlx::query("SELECT 1").execute(r.sites.pool()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        }
+    };
+    let store = async {
+        match &r.store {
+            None => Ok(false),
+            Some(s) => match tokio::time::timeout(READY_TIMEOUT, s.ping()).await {
+                Ok(Ok(())) => Ok(true),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            },
+        }
+    };
+    let (db, store) = tokio::join!(db, store);
+    let ok = db.is_ok() && store.is_ok();
+    let checks = ReadyChecks {
+        database: db.err().unwrap_or_else(|| "ok".to_owned()),
+        store: match store {
+            Ok(true) => "ok".to_owned(),
+            Ok(false) => "not configured".to_owned(),
+            Err(e) => e,
+        },
+    };
+    let status = if ok {
+        http::StatusCode::OK
+    } else {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Ready {
+        status: if ok { "ready" } else { "unavailable" },
+        checks,
+    };
+    (
+        status,
+        [(http::header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
 }
 
 /// What the shield decided about the caller.

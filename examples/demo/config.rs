@@ -45,6 +45,35 @@ pub struct Config {
     /// `[admin]`: who may manage sites.
     #[serde(default)]
     pub admin: AdminToml,
+    /// `[captcha]`: the ECURTIY API's browser access (CORS) and rate limits.
+    #[serde(default)]
+    pub captcha: CaptchaToml,
+}
+
+/// `[captcha]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptchaToml {
+    /// Let a page on any origin call `challenge` and `verify` (default false: only pages
+    /// on a site's configured domain may).
+    #[serde(default)]
+    pub allow_any_origin: bool,
+    /// `challenge` + `verify` + `validate` calls a minute per client address (default 60).
+    #[serde(default = "default_per_client")]
+    pub requests_per_minute_per_client: u32,
+}
+
+fn default_per_client() -> u32 {
+    60
+}
+
+impl Default for CaptchaToml {
+    fn default() -> Self {
+        Self {
+            allow_any_origin: false,
+            requests_per_minute_per_client: default_per_client(),
+        }
+    }
 }
 
 /// `[database]`.
@@ -131,6 +160,7 @@ impl Default for Config {
             pow: PowToml::default(),
             database: DatabaseToml::default(),
             admin: AdminToml::default(),
+            captcha: CaptchaToml::default(),
         }
     }
 }

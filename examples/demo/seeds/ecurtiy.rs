@@ -9,16 +9,17 @@
 // the library parses and writes the real messages.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
+
 use axum::Router;
 use axum::extract::{Extension, Request};
 use axum::response::Response;
-use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower_shield::client_ip::ClientIpLayer;
 use tower_shield::core::Quota;
 use tower_shield::ratelimit::RateLimitLayer;
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,35 +29,198 @@ pub const PREFIX: &str = "/captcha";
 /// The `/captcha` routes over the library router `api` (built with `Api::into_router`);
 /// `client_ip` keys the sign-in rate limit (behind a proxy, the proxy's address would
 /// lock everyone out together).
-pub fn router(api: Router, client_ip: ClientIpLayer) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(challenge))
-        .routes(routes!(verify))
-        .routes(routes!(validate))
-        // The widget's scripts and the demo page: served by the library as they are.
-        .route("/captcha/widget/{file}", axum::routing::get(forward))
-        .route("/captcha/demo", axum::routing::get(forward))
-        // Site management and analytics (library `pow::admin`), documented below.
-        .routes(routes!(list_sites, create_site))
-        .routes(routes!(get_site, patch_site, delete_site))
-        .routes(routes!(regenerate_keys))
-        .routes(routes!(analytics))
-        // The dashboard's pages. Sign-in costs an argon2 hash: at most 10 attempts a
-        // minute per client address.
-        .route("/captcha/admin", any(forward))
+///
+/// Only routes without path parameters forward through a handler of their own (the three
+/// API operations, and the sign-in, for its rate limit); everything else under `/captcha`
+/// reaches the library router through `nest_service`. A request that matched an outer
+/// route with parameters carries them in its extensions, and axum *appends* the inner
+/// router's parameters to them: the library's `Path<String>` then sees two values and
+/// refuses ("Wrong number of path arguments"). `nest_service`'s own tail parameter is the
+/// one axum leaves out.
+///
+/// The three API operations are limited per client address (`limit`, on the demo's
+/// configured store); `challenge` and `verify` answer browsers on the origins `cors`
+/// allows (see [`cors`]); `validate` is server-to-server and sends no CORS headers.
+pub fn router(
+    api: Router,
+    client_ip: ClientIpLayer,
+    limit: RateLimitLayer<tower_shield::shield::ShieldRateStore>,
+    cors: tower_http::cors::CorsLayer,
+) -> OpenApiRouter {
+    let library = OpenApiRouter::with_openapi(AdminDoc::openapi())
+        // The dashboard's sign-in costs an argon2 hash: at most 10 attempts a minute per
+        // client address.
         .route(
             "/captcha/admin/login",
             axum::routing::get(forward).merge(
                 axum::routing::post(forward).layer(
                     tower::ServiceBuilder::new()
-                        .layer(client_ip)
+                        .layer(client_ip.clone())
                         .layer(RateLimitLayer::new(Quota::per_minute(10).burst(10))),
                 ),
             ),
         )
-        .route("/captcha/admin/{*rest}", any(forward))
-        .layer(Extension(LibraryApi(api)))
+        // The widget's scripts, the demo page, site management, analytics and the
+        // dashboard: the library router as it is (documented by `AdminDoc`).
+        .nest_service(PREFIX, api.clone());
+    let limited = tower::ServiceBuilder::new()
+        .layer(client_ip.clone())
+        .layer(limit.renderer(ecurtiy_renderer()));
+    let browser = OpenApiRouter::new()
+        .routes(routes!(challenge))
+        .routes(routes!(verify))
+        .layer(limited.clone())
+        // Outside the limit: a preflight costs nothing and names no site.
+        .layer(cors);
+    OpenApiRouter::new()
+        .routes(routes!(validate))
+        .layer(limited)
+        .merge(browser)
+        .layer(Extension(LibraryApi(api.clone())))
+        .merge(library.layer(Extension(LibraryApi(api))))
 }
+
+/// Rate-limit refusals in ECURTIY's error shape (`RATE_LIMITED`, with `Retry-After`).
+fn ecurtiy_renderer() -> tower_shield::core::reject::Renderer {
+    use tower_shield::core::reject::{Rejection, RejectionContext, Renderer};
+    Renderer::new(|r: &Rejection, cx: &RejectionContext| {
+        let body = serde_json::json!({
+            "success": false,
+            "error": {
+                "code": r.code(),
+                "message": r.message(),
+                "timestamp": cx.timestamp(),
+                "requestId": cx.request_id,
+            }
+        });
+        let mut res = http::Response::new(axum::body::Bytes::from(
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ));
+        *res.status_mut() = r.status();
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        res
+    })
+}
+
+/// How long the snapshot of the sites' domains serves CORS decisions before it is read
+/// again from the site database.
+pub const ORIGINS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// At most this many domains are kept in the snapshot (the first by the store's order);
+/// origins of sites beyond it are refused, with a warning.
+pub const MAX_ORIGIN_DOMAINS: usize = 10_000;
+
+/// The domains of every active site, read from the site store at most every
+/// [`ORIGINS_TTL`] (one reader at a time; the others wait for its answer).
+#[derive(Clone)]
+struct SiteDomains {
+    sites: tower_shield::pow::admin::SqlSites,
+    snapshot: std::sync::Arc<
+        tokio::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<HashSet<String>>)>>,
+    >,
+}
+
+impl SiteDomains {
+    async fn current(&self) -> std::sync::Arc<HashSet<String>> {
+        let mut g = self.snapshot.lock().await;
+        if let Some((at, set)) = g.as_ref()
+            && at.elapsed() < ORIGINS_TTL
+        {
+            return set.clone();
+        }
+        let set = match self.sites.list().await {
+            Ok(list) => {
+                if list.len() > MAX_ORIGIN_DOMAINS {
+                    tracing::warn!(
+                        sites = list.len(),
+                        "cors: more sites than the domain snapshot holds"
+                    );
+                }
+                let set: HashSet<String> = list
+                    .into_iter()
+                    .filter(|s| s.active)
+                    .filter_map(|s| s.domain)
+                    .take(MAX_ORIGIN_DOMAINS)
+                    .map(|d| d.to_ascii_lowercase())
+                    .collect();
+                std::sync::Arc::new(set)
+            }
+            Err(e) => {
+                // Keep the last good snapshot while the database cannot answer.
+                tracing::warn!(error = %e, "cors: cannot read the sites' domains");
+                if let Some((_, set)) = g.as_ref() {
+                    return set.clone();
+                }
+                return std::sync::Arc::new(HashSet::new());
+            }
+        };
+        *g = Some((std::time::Instant::now(), set.clone()));
+        set
+    }
+}
+
+/// The host of an `Origin` value (`http` or `https` only), lower-cased; `None` for
+/// anything else (`null`, other schemes, garbage).
+pub fn origin_host(origin: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(origin).ok()?;
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))?;
+    let uri: http::uri::Authority = rest.parse().ok()?;
+    if uri.as_str().contains('@') {
+        return None;
+    }
+    Some(uri.host().to_ascii_lowercase())
+}
+
+/// CORS for `challenge` and `verify`: a page may call them from a browser when its
+/// origin's host is the configured domain of an active site (looked up in `sites`, see
+/// [`ORIGINS_TTL`]), or from any origin when `allow_any_origin`. Preflights are answered
+/// for `POST` with `Content-Type` (cached by the browser ten minutes).
+pub fn cors(
+    sites: tower_shield::pow::admin::SqlSites,
+    allow_any_origin: bool,
+) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let domains = SiteDomains {
+        sites,
+        snapshot: Default::default(),
+    };
+    let origin = if allow_any_origin {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::async_predicate(move |origin: http::HeaderValue, _parts| {
+            let domains = domains.clone();
+            async move {
+                match origin_host(origin.as_bytes()) {
+                    Some(host) => domains.current().await.contains(&host),
+                    None => false,
+                }
+            }
+        })
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([http::Method::POST])
+        .allow_headers([http::header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// The site management and analytics operations: documented here, served by the library
+/// router behind `nest_service` (see [`router`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_sites,
+    create_site,
+    get_site,
+    patch_site,
+    delete_site,
+    regenerate_keys,
+    analytics
+))]
+struct AdminDoc;
 
 #[derive(Clone)]
 struct LibraryApi(Router);

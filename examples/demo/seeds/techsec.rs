@@ -336,8 +336,13 @@ async fn verify_v2(
             id
         }
         Some(_) => return bad(&headers, "requestId: 1 to 128 visible ASCII characters"),
-        None => tower_shield::core::reject::new_request_id(),
+        // One id per request: the header's (set by the demo's request-id layer) when the
+        // body names none.
+        None => tower_shield::core::reject::request_id_from(&headers)
+            .map_or_else(tower_shield::core::reject::new_request_id, str::to_owned),
     };
+    // ...and the response header says the same as the body.
+    let id_header = HeaderValue::from_str(&request_id).ok();
     if let Some(m) = &req.request_method
         && (m.is_empty() || m.len() > 16 || !m.bytes().all(|b| b.is_ascii_alphabetic()))
     {
@@ -379,7 +384,7 @@ async fn verify_v2(
     };
     let v = judge.classify(ip, &judged);
     let geo = v.geo.clone().unwrap_or_default();
-    Json(VerifyResponseV2 {
+    let mut res = Json(VerifyResponseV2 {
         is_allowed: v.action.is_allowed(),
         reason: reason(&v),
         risk_score: v.risk_score,
@@ -398,7 +403,12 @@ async fn verify_v2(
         },
         rate_limit_info: rate_info(status.as_ref().map(|s| &s.0)),
     })
-    .into_response()
+    .into_response();
+    if let Some(v) = id_header {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    res
 }
 
 #[cfg(test)]
