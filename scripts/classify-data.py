@@ -139,6 +139,11 @@ CATEGORY_OF_TAG = [
 ]
 
 
+# crawler-user-agents patterns that match ordinary devices, dropped: `AP3A\.240617\.008`
+# is an Android build id (every phone on that build sends it), `Butterfly` an HTC model.
+PRUNE = {r"AP3A\.240617\.008", "Butterfly"}
+
+
 def ua(cua_dir, isbot_dir, top_dir, ua_dir):
     with open(os.path.join(cua_dir, "crawler-user-agents.json")) as f:
         cua = json.load(f)
@@ -149,6 +154,8 @@ def ua(cua_dir, isbot_dir, top_dir, ua_dir):
     for entry in cua:
         tags = entry.get("tags", [])
         cat = next((c for t, c in CATEGORY_OF_TAG if t in tags), "crawler")
+        if entry["pattern"] in PRUNE:
+            continue
         out.append(("cua", cat, entry["pattern"]))
     for p in isbot_list:
         out.append(("isbot", "generic", p))
@@ -163,6 +170,8 @@ def ua(cua_dir, isbot_dir, top_dir, ua_dir):
         for entry in cua:
             tags = entry.get("tags", [])
             cat = next((c for t, c in CATEGORY_OF_TAG if t in tags), "crawler")
+            if entry["pattern"] in PRUNE:
+                continue  # their instances are devices (or covered elsewhere)
             for inst in entry.get("instances", []):
                 if "\t" in inst or "\n" in inst:
                     continue
