@@ -16,6 +16,7 @@ PyPI:
 Outputs:
   src/classify/data/hosting.csv        start,end,asn for the curated hosting ASNs (merged)
   src/classify/data/hosting-asns.csv   asn,provider,org
+  src/classify/data/edge-asns.csv      asn,provider,kind,org (CDN/edge, code hosting, crawler operators)
   src/classify/data/ua-patterns.tsv    source<TAB>category<TAB>pattern
   tests/data/classify/crawler-instances.tsv   category<TAB>UA (every instance of crawler-user-agents)
   tests/data/classify/browsers.txt     top-user-agents + a sample of user-agents (browser UAs)
@@ -52,6 +53,21 @@ HOSTING = [
     (60781, "Leaseweb"), (28753, "Leaseweb"), (16265, "Leaseweb"), (59253, "Leaseweb"), (7203, "Leaseweb"),
 ]
 
+# Networks that are not hosting but say something about the client: CDN / edge egress
+# (kind "proxy": Cloudflare WARP, iCloud Private Relay and other relays leave through
+# them), code hosting (kind "hosting") and crawler operators' own address space (kind
+# "crawler"). (asn, provider, kind, only inside this CIDR or None). Apple documents
+# Applebot as coming from 17.0.0.0/8 (AS714 announces it); SEMrush's bots run from
+# AS209366.
+EDGE = [
+    (13335, "Cloudflare", "proxy", None),
+    (54113, "Fastly", "proxy", None),
+    (20940, "Akamai", "proxy", None), (16625, "Akamai", "proxy", None),
+    (36459, "GitHub", "hosting", None),
+    (714, "Apple (Applebot)", "crawler", "17.0.0.0/8"),
+    (209366, "SEMrush", "crawler", None),
+]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -74,15 +90,20 @@ def fetch(tmp):
 
 def hosting(asn_dir):
     wanted = dict(HOSTING)
+    inside = {asn: (ipaddress.ip_network(net) if net else None) for asn, _, _, net in EDGE}
     orgs = {}
     rows = []
     for name in ("asn-ipv4.csv", "asn-ipv6.csv"):
         with open(os.path.join(asn_dir, name), newline="") as f:
             for start, end, asn, org in csv.reader(f):
                 asn = int(asn)
-                if asn in wanted:
+                s, e = ipaddress.ip_address(start), ipaddress.ip_address(end)
+                if asn in inside and inside[asn] is not None and not (
+                        s.version == inside[asn].version and s in inside[asn] and e in inside[asn]):
+                    continue
+                if asn in wanted or asn in inside:
                     orgs.setdefault(asn, org)
-                    rows.append((ipaddress.ip_address(start), ipaddress.ip_address(end), asn))
+                    rows.append((s, e, asn))
     rows.sort(key=lambda r: (r[0].version, int(r[0])))
     merged = []
     for s, e, a in rows:
@@ -101,6 +122,11 @@ def hosting(asn_dir):
         for asn, provider in HOSTING:
             org = orgs.get(asn, provider).replace(",", " ").replace('"', "")
             f.write(f"{asn},{provider},{org}\n")
+    with open(os.path.join(ROOT, "src/classify/data/edge-asns.csv"), "w") as f:
+        f.write("# asn,provider,kind,org: CDN/edge, code hosting and crawler operator networks\n")
+        for asn, provider, kind, _ in EDGE:
+            org = orgs.get(asn, provider).replace(",", " ").replace('"', "")
+            f.write(f"{asn},{provider},{kind},{org}\n")
     print(f"hosting: {len(rows)} ranges -> {len(merged)} merged", file=sys.stderr)
 
 
@@ -113,6 +139,11 @@ CATEGORY_OF_TAG = [
 ]
 
 
+# crawler-user-agents patterns that match ordinary devices, dropped: `AP3A\.240617\.008`
+# is an Android build id (every phone on that build sends it), `Butterfly` an HTC model.
+PRUNE = {r"AP3A\.240617\.008", "Butterfly"}
+
+
 def ua(cua_dir, isbot_dir, top_dir, ua_dir):
     with open(os.path.join(cua_dir, "crawler-user-agents.json")) as f:
         cua = json.load(f)
@@ -123,6 +154,8 @@ def ua(cua_dir, isbot_dir, top_dir, ua_dir):
     for entry in cua:
         tags = entry.get("tags", [])
         cat = next((c for t, c in CATEGORY_OF_TAG if t in tags), "crawler")
+        if entry["pattern"] in PRUNE:
+            continue
         out.append(("cua", cat, entry["pattern"]))
     for p in isbot_list:
         out.append(("isbot", "generic", p))
@@ -137,6 +170,8 @@ def ua(cua_dir, isbot_dir, top_dir, ua_dir):
         for entry in cua:
             tags = entry.get("tags", [])
             cat = next((c for t, c in CATEGORY_OF_TAG if t in tags), "crawler")
+            if entry["pattern"] in PRUNE:
+                continue  # their instances are devices (or covered elsewhere)
             for inst in entry.get("instances", []):
                 if "\t" in inst or "\n" in inst:
                     continue

@@ -190,6 +190,8 @@ async fn lookups() {
         "{r}"
     );
     assert!(r.get("ISP").is_some() && r.get("ASN").is_some());
+    // Country geolocation is embedded: filled with no configuration.
+    assert_eq!(r["country_code"], "KR", "{r}"); // AWS ap-northeast-2 (Seoul)
     assert_eq!(
         send(addr, "GET", "/api/lookup/ip/not-an-ip", &[], None)
             .await

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = UaMatcher::embedded().find(Some(rest));
     let mut b = TableBuilder::new().max_ranges(10_000);
-    if selector % 8 == 7 {
+    if selector % 9 == 8 {
         let _ = loaders::mmdb(&mut b, rest.to_vec(), &HostingAsns::new());
         let _ = b.build();
         return;
@@ -20,13 +20,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let _ = match selector % 7 {
+    let _ = match selector % 8 {
         0 => loaders::cidr_list(&mut b, text, NetInfo::tagged(NetKind::PROXY, "fuzz")),
         1 => loaders::aws_ip_ranges(&mut b, text),
         2 => loaders::google_cloud(&mut b, text, NetKind::HOSTING, "fuzz"),
         3 => loaders::azure_service_tags(&mut b, text),
         4 => loaders::tor_bulk_exit_list(&mut b, text),
         5 => loaders::tor_exit_addresses(&mut b, text),
+        6 => loaders::country_csv(&mut b, text),
         _ => {
             let mut hosting = HostingAsns::parse(text).unwrap_or_default();
             hosting.insert(1, "fuzz");

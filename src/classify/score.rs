@@ -1,34 +1,53 @@
 //! Scoring: from network, user-agent and header signals to a [`Verdict`]. Pure.
 //!
-//! Every signal that fires adds its weight to a bot score, capped at 100, and leaves a
-//! [`Reason`] with a stable code:
+//! # The evidence model
+//!
+//! Each signal that fires is one piece of evidence with a weight `w` (0-100): the
+//! certainty it would give alone, toward a bot (`+`) or toward a human (`-`). Weights
+//! combine as independent evidence in log-odds: each adds `ln((100 + w) / (100 - w))`
+//! (a weight of 100 counts as 99.5) to a total `L`, bot evidence positive and human
+//! evidence negative. Then
+//!
+//! * `human = L <= 0`, and `certainty = round(100 * tanh(|L| / 2))`: one signal of
+//!   weight `w` alone gives certainty `w`; two of 75 give 96; opposing evidence cancels;
+//!   no evidence at all gives `certainty: 0` ("don't know");
+//! * `risk_score` is the certainty of a bot verdict, 0 for a human.
+//!
+//! So adding bot evidence never raises a human verdict's certainty (it lowers it, or
+//! turns the verdict into a bot), certainty stays in 0-100, and the reasons list every
+//! contribution with its code, source and signed weight.
 //!
 //! | code | default weight | fires when |
 //! |---|---|---|
-//! | `net.tor_exit` | 60 | the address is a Tor exit |
-//! | `net.proxy` | 50 | the address is a listed proxy |
-//! | `net.vpn` | 40 | the address is a listed VPN exit |
-//! | `net.hosting_asn` | 45 | the address is in a hosting/datacenter network |
-//! | `net.crawler_range` | 50 | the address is in a published crawler range |
-//! | `ua.crawler` | 90 | a crawler list names the user agent |
-//! | `ua.bot_pattern` | 75 | only a generic bot pattern (isbot, URL in UA) matches |
-//! | `ua.http_library` | 85 | an HTTP library or command-line tool |
-//! | `ua.headless` | 85 | a headless or automated browser |
-//! | `ua.empty` | 80 | no or an empty `User-Agent` |
-//! | `ua.too_long` | 30 | a `User-Agent` longer than 1024 bytes |
-//! | `hdr.no_accept` | 15 | a browser UA without `Accept` |
-//! | `hdr.no_accept_language` | 25 | a browser UA without `Accept-Language` |
-//! | `hdr.no_accept_encoding` | 15 | a browser UA without `Accept-Encoding` |
-//! | `hdr.no_sec_ch_ua` | 30 | Chromium 90+ without `Sec-CH-UA` (sent over HTTPS only) |
+//! | `net.tor_exit` | +90 | the address is a Tor exit |
+//! | `net.crawler_range` | +85 | the address is in a crawler operator's published range |
+//! | `net.hosting_asn` | +80 | the address is in a cloud / hosting / datacenter network |
+//! | `net.vpn` | +60 | the address is a listed VPN exit |
+//! | `net.proxy` | +40 | the address is a listed proxy or CDN/edge egress |
+//! | `ua.crawler` | +95 | a crawler list names the user agent |
+//! | `ua.bot_pattern` | +85 | only a generic bot pattern (isbot, URL in UA) matches |
+//! | `ua.http_library` | +90 | an HTTP library or command-line tool |
+//! | `ua.headless` | +90 | a headless or automated browser |
+//! | `ua.empty` | +85 | no or an empty `User-Agent` |
+//! | `ua.too_long` | +30 | a `User-Agent` longer than 1024 bytes |
+//! | `hdr.no_accept` | +15 | a browser UA without `Accept` |
+//! | `hdr.no_accept_language` | +25 | a browser UA without `Accept-Language` |
+//! | `hdr.no_accept_encoding` | +15 | a browser UA without `Accept-Encoding` |
+//! | `hdr.no_sec_ch_ua` | +30 | Chromium 90+ without `Sec-CH-UA` (sent over HTTPS only) |
+//! | `net.consumer_network` | -40 | the address's ASN is known and in no hosting/VPN/proxy/Tor/crawler list |
+//! | `net.unlisted` | -15 | a public address no list names (weak: lists are never complete) |
+//! | `hdr.browser_consistent` | -55 | a browser UA with every header that browser sends, no bot pattern |
+//!
+//! Defaults were set on the data the crate ships (the embedded snapshot, the
+//! `crawler-user-agents` instances and browser UAs in `tests/data/classify/`) so that a
+//! cloud or crawler range alone lands in the Auspex "block" band (75-100), a Tor exit
+//! higher, a consumer network with a consistent browser near 75 human, and an unlisted
+//! address alone low either way.
 //!
 //! `net.special_purpose` (weight 0) marks private, loopback and other special-purpose
 //! addresses: they give `human: true, certainty: 0` whatever else is seen, as the Auspex
 //! seed documents. `ua.allowed_category` (weight 0) marks a bot of a category you allow.
-//!
-//! With any bot signal, `human` is `false` and `certainty` is the score; with none,
-//! `human` is `true` and `certainty` grows with the evidence for a human (a browser UA
-//! with consistent headers, an address in a known non-hosting network). The action comes
-//! from [`Bands`].
+//! The action comes from [`Bands`].
 
 use std::sync::Arc;
 
@@ -43,7 +62,8 @@ use crate::core::verdict::{Action, Flags, Reason, Verdict};
 /// `Sec-CH-UA`, as a name (looking it up by `&str` would parse it on every request).
 const SEC_CH_UA: http::HeaderName = http::HeaderName::from_static("sec-ch-ua");
 
-/// The weight of each signal (0 disables it). See the [module docs](self) for defaults.
+/// The weight of each signal (0-100: the certainty it gives alone; 0 disables it). See
+/// the [module docs](self) for the model and the defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub struct Weights {
@@ -62,26 +82,35 @@ pub struct Weights {
     pub no_accept_language: u8,
     pub no_accept_encoding: u8,
     pub no_sec_ch_ua: u8,
+    /// Toward human: the ASN is known and in no negative list.
+    pub consumer_network: u8,
+    /// Toward human: a public address no list names.
+    pub unlisted_network: u8,
+    /// Toward human: a browser UA with its usual headers and no bot pattern.
+    pub browser_headers: u8,
 }
 
 impl Default for Weights {
     fn default() -> Self {
         Self {
-            tor_exit: 60,
-            proxy: 50,
-            vpn: 40,
-            hosting: 45,
-            crawler_range: 50,
-            ua_crawler: 90,
-            ua_bot_pattern: 75,
-            ua_http_library: 85,
-            ua_headless: 85,
-            ua_empty: 80,
+            tor_exit: 90,
+            proxy: 40,
+            vpn: 60,
+            hosting: 80,
+            crawler_range: 85,
+            ua_crawler: 95,
+            ua_bot_pattern: 85,
+            ua_http_library: 90,
+            ua_headless: 90,
+            ua_empty: 85,
             ua_too_long: 30,
             no_accept: 15,
             no_accept_language: 25,
             no_accept_encoding: 15,
             no_sec_ch_ua: 30,
+            consumer_network: 40,
+            unlisted_network: 15,
+            browser_headers: 55,
         }
     }
 }
@@ -95,6 +124,19 @@ impl Weights {
             ..Self::default()
         }
     }
+}
+
+/// The log-odds evidence of a weight (0-100, the certainty it gives alone).
+fn evidence(weight: u8) -> f32 {
+    let p = f32::from(weight.min(100)).min(99.5) / 100.0;
+    ((1.0 + p) / (1.0 - p)).ln()
+}
+
+/// The certainty (0-100) of a total log-odds evidence `l` (either sign).
+fn certainty_of(l: f32) -> u8 {
+    let c = (l.abs() / 2.0).tanh() * 100.0;
+    // In 0..=100 by construction; the cast saturates anyway.
+    c.round().clamp(0.0, 100.0) as u8
 }
 
 /// Certainty bands that turn a bot verdict into an action.
@@ -272,19 +314,48 @@ pub struct RequestSignals {
 }
 
 struct Acc {
-    score: u16,
+    /// Total log-odds evidence: positive toward a bot.
+    l: f32,
     reasons: Vec<Reason>,
 }
 
 impl Acc {
-    fn add(&mut self, code: &'static str, weight: u8, detail: Option<Arc<str>>) {
-        if weight == 0 && !code.ends_with("special_purpose") && code != "ua.allowed_category" {
-            return;
+    fn new() -> Self {
+        Self {
+            l: 0.0,
+            reasons: Vec::new(),
         }
-        self.score += u16::from(weight);
+    }
+
+    /// Adds informational reason (weight 0).
+    fn note(&mut self, code: &'static str, source: Option<Arc<str>>, detail: Option<Arc<str>>) {
         self.reasons.push(Reason {
             code,
-            weight,
+            source,
+            weight: 0,
+            detail,
+        });
+    }
+
+    /// Adds evidence of `weight` toward a bot (`bot`) or a human; weight 0 adds nothing.
+    fn add(
+        &mut self,
+        code: &'static str,
+        bot: bool,
+        weight: u8,
+        source: Option<Arc<str>>,
+        detail: Option<Arc<str>>,
+    ) {
+        if weight == 0 {
+            return;
+        }
+        let e = evidence(weight);
+        self.l += if bot { e } else { -e };
+        let w = i8::try_from(weight.min(100)).unwrap_or(100);
+        self.reasons.push(Reason {
+            code,
+            source,
+            weight: if bot { w } else { -w },
             detail,
         });
     }
@@ -295,10 +366,7 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
     let w = &policy.weights;
     let kind = net.map(|n| n.kind).unwrap_or_default();
     let label = || net.and_then(|n| n.label.clone().or_else(|| n.org.clone()));
-    let mut acc = Acc {
-        score: 0,
-        reasons: Vec::new(),
-    };
+    let mut acc = Acc::new();
     let mut flags = Flags {
         vpn: kind.contains(NetKind::VPN),
         proxy: kind.contains(NetKind::PROXY),
@@ -311,7 +379,7 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
     });
 
     if kind.contains(NetKind::SPECIAL) {
-        acc.add("net.special_purpose", 0, label());
+        acc.note("net.special_purpose", label(), label());
         return Verdict {
             human: true,
             certainty: 0,
@@ -326,34 +394,54 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
     }
 
     if flags.tor {
-        acc.add("net.tor_exit", w.tor_exit, label());
+        acc.add("net.tor_exit", true, w.tor_exit, label(), label());
     }
     if flags.proxy {
-        acc.add("net.proxy", w.proxy, label());
+        acc.add("net.proxy", true, w.proxy, label(), label());
     }
     if flags.vpn {
-        acc.add("net.vpn", w.vpn, label());
+        acc.add("net.vpn", true, w.vpn, label(), label());
     }
     if flags.hosting {
-        acc.add("net.hosting_asn", w.hosting, label());
+        acc.add("net.hosting_asn", true, w.hosting, label(), label());
     }
     if kind.contains(NetKind::CRAWLER) {
-        acc.add("net.crawler_range", w.crawler_range, label());
+        acc.add("net.crawler_range", true, w.crawler_range, label(), label());
     }
-    let net_score = acc.score;
+    let listed = [
+        NetKind::TOR,
+        NetKind::PROXY,
+        NetKind::VPN,
+        NetKind::HOSTING,
+        NetKind::CRAWLER,
+    ]
+    .into_iter()
+    .any(|k| kind.contains(k));
+    if !listed {
+        if asn.is_some() {
+            acc.add(
+                "net.consumer_network",
+                false,
+                w.consumer_network,
+                label(),
+                org.clone(),
+            );
+        } else {
+            acc.add("net.unlisted", false, w.unlisted_network, None, None);
+        }
+    }
+    let net_l = acc.l;
 
     let mut allowed_bot = false;
-    let mut browser_ok = false;
     if let Some(req) = req {
         if let Some(m) = &req.ua {
             flags.bot = true;
-            let detail: Option<Arc<str>> = Some(Arc::from(format!(
-                "{}: {} ({})",
-                m.category, m.pattern, m.source
-            )));
+            let source: Option<Arc<str>> = Some(Arc::from(m.source));
+            let detail: Option<Arc<str>> =
+                Some(Arc::from(format!("{}: {}", m.category, m.pattern)));
             if policy.allow_categories.contains(&m.category) {
                 allowed_bot = true;
-                acc.add("ua.allowed_category", 0, detail.clone());
+                acc.note("ua.allowed_category", source.clone(), detail.clone());
             }
             let (code, weight) = match m.category {
                 UaCategory::Empty => ("ua.empty", w.ua_empty),
@@ -364,46 +452,51 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
                 }
                 _ => ("ua.crawler", w.ua_crawler),
             };
-            acc.add(code, weight, detail);
+            acc.add(code, true, weight, source, detail);
         }
         let h = req.headers;
-        if h.has(HeaderFindings::TOO_LONG) {
-            acc.add("ua.too_long", w.ua_too_long, None);
+        let hdr = || Some(Arc::<str>::from("headers"));
+        let mut consistent = h.has(HeaderFindings::BROWSER) && req.ua.is_none();
+        for (bit, code, weight) in [
+            (HeaderFindings::TOO_LONG, "ua.too_long", w.ua_too_long),
+            (HeaderFindings::NO_ACCEPT, "hdr.no_accept", w.no_accept),
+            (
+                HeaderFindings::NO_ACCEPT_LANGUAGE,
+                "hdr.no_accept_language",
+                w.no_accept_language,
+            ),
+            (
+                HeaderFindings::NO_ACCEPT_ENCODING,
+                "hdr.no_accept_encoding",
+                w.no_accept_encoding,
+            ),
+            (
+                HeaderFindings::NO_SEC_CH_UA,
+                "hdr.no_sec_ch_ua",
+                w.no_sec_ch_ua,
+            ),
+        ] {
+            if h.has(bit) {
+                consistent &= weight == 0;
+                acc.add(code, true, weight, hdr(), None);
+            }
         }
-        if h.has(HeaderFindings::NO_ACCEPT) {
-            acc.add("hdr.no_accept", w.no_accept, None);
+        if consistent {
+            acc.add(
+                "hdr.browser_consistent",
+                false,
+                w.browser_headers,
+                hdr(),
+                None,
+            );
         }
-        if h.has(HeaderFindings::NO_ACCEPT_LANGUAGE) {
-            acc.add("hdr.no_accept_language", w.no_accept_language, None);
-        }
-        if h.has(HeaderFindings::NO_ACCEPT_ENCODING) {
-            acc.add("hdr.no_accept_encoding", w.no_accept_encoding, None);
-        }
-        if h.has(HeaderFindings::NO_SEC_CH_UA) {
-            acc.add("hdr.no_sec_ch_ua", w.no_sec_ch_ua, None);
-        }
-        browser_ok = h.has(HeaderFindings::BROWSER) && req.ua.is_none();
     }
 
-    let score = u8::try_from(acc.score.min(100)).unwrap_or(100);
-    let human = score == 0 && !flags.bot;
-    let certainty = if human {
-        let known_net = asn.is_some();
-        let mut c: u8 = 25;
-        if known_net {
-            c += 15;
-        }
-        if browser_ok {
-            c += 35;
-        }
-        c
-    } else {
-        score.max(1)
-    };
+    let human = acc.l <= 0.0;
+    let certainty = certainty_of(acc.l);
     let mut action = policy.bands.action(human, certainty);
     if allowed_bot {
-        let net_only = u8::try_from(net_score.min(100)).unwrap_or(100);
-        let net_action = policy.bands.action(net_only == 0, net_only);
+        let net_action = policy.bands.action(net_l <= 0.0, certainty_of(net_l));
         if !matches!(net_action, Action::Block | Action::Challenge) {
             action = Action::Monitor;
         }
@@ -411,7 +504,7 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
     Verdict {
         human,
         certainty,
-        risk_score: if human { 0 } else { score },
+        risk_score: if human { 0 } else { certainty },
         flags,
         geo,
         asn,
@@ -473,6 +566,164 @@ mod presence_tests {
             prop_assert_eq!(header_presence(&h), presence_by_lookup(&h));
             prop_assert_eq!(presence_and_ua(&h).1, h.get(USER_AGENT));
         }
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KINDS: [NetKind; 5] = [
+        NetKind::HOSTING,
+        NetKind::VPN,
+        NetKind::PROXY,
+        NetKind::TOR,
+        NetKind::CRAWLER,
+    ];
+
+    fn net_of(bits: u8, asn: bool) -> NetInfo {
+        let mut n = NetInfo::default();
+        for (i, k) in KINDS.iter().enumerate() {
+            if bits & (1 << i) != 0 {
+                n.kind |= *k;
+            }
+        }
+        n.asn = asn.then_some(64_500);
+        n
+    }
+
+    fn ua_of(c: u8) -> Option<UaMatch> {
+        let (category, source) = match c {
+            0 => return None,
+            1 => (UaCategory::Crawler, "crawler-user-agents"),
+            2 => (UaCategory::Crawler, "isbot"),
+            3 => (UaCategory::HttpLibrary, "crawler-user-agents"),
+            4 => (UaCategory::Headless, "crawler-user-agents"),
+            _ => (UaCategory::Empty, "empty"),
+        };
+        Some(UaMatch {
+            category,
+            pattern: "p".into(),
+            source,
+        })
+    }
+
+    /// Certainty that the client is human: the certainty of a human verdict, 0 for a bot.
+    fn human_certainty(v: &Verdict) -> u8 {
+        if v.human { v.certainty } else { 0 }
+    }
+
+    fn weights() -> impl Strategy<Value = Weights> {
+        proptest::collection::vec(0u8..=100, 18).prop_map(|w| Weights {
+            tor_exit: w[0],
+            proxy: w[1],
+            vpn: w[2],
+            hosting: w[3],
+            crawler_range: w[4],
+            ua_crawler: w[5],
+            ua_bot_pattern: w[6],
+            ua_http_library: w[7],
+            ua_headless: w[8],
+            ua_empty: w[9],
+            ua_too_long: w[10],
+            no_accept: w[11],
+            no_accept_language: w[12],
+            no_accept_encoding: w[13],
+            no_sec_ch_ua: w[14],
+            consumer_network: w[15],
+            unlisted_network: w[16],
+            browser_headers: w[17],
+        })
+    }
+
+    proptest! {
+        /// Adding negative evidence (a network listing, a bot UA match, a missing
+        /// browser header) never raises the certainty of "human", whatever the weights.
+        #[test]
+        fn negative_evidence_never_raises_human_certainty(
+            weights in weights(),
+            net_bits in 0u8..32, extra_net in 0u8..5, asn: bool,
+            ua in 0u8..6, extra_ua in 1u8..6,
+            hdr in 0u8..64, extra_hdr in 0u8..4, which in 0u8..3,
+        ) {
+            let policy = Policy { weights, ..Policy::default() };
+            let req = |ua: Option<UaMatch>, h: u8| RequestSignals { ua, headers: HeaderFindings(h) };
+            let base_net = net_of(net_bits, asn);
+            let base_req = req(ua_of(ua), hdr);
+            let base = score(Some(&base_net), Some(&base_req), &policy);
+            let more = match which {
+                0 => score(Some(&net_of(net_bits | 1 << extra_net, asn)), Some(&base_req), &policy),
+                1 => score(Some(&base_net), Some(&req(ua_of(extra_ua), hdr)), &policy),
+                _ => {
+                    let bit = [HeaderFindings::NO_ACCEPT, HeaderFindings::NO_ACCEPT_LANGUAGE,
+                        HeaderFindings::NO_ACCEPT_ENCODING, HeaderFindings::NO_SEC_CH_UA][extra_hdr as usize];
+                    score(Some(&base_net), Some(&req(ua_of(ua), hdr | bit)), &policy)
+                }
+            };
+            // A UA match replaces (not adds to) a previous one; only compare when the
+            // base had none or it is the same signal.
+            if which != 1 || ua == 0 {
+                prop_assert!(human_certainty(&more) <= human_certainty(&base),
+                    "{:?} -> {:?}", base, more);
+            }
+            for v in [&base, &more] {
+                prop_assert!(v.certainty <= 100 && v.risk_score <= 100);
+                prop_assert_eq!(v.risk_score, if v.human { 0 } else { v.certainty });
+                for r in v.reasons.iter() {
+                    prop_assert!((-100..=100).contains(&r.weight));
+                }
+            }
+        }
+
+        /// Special-purpose ranges stay `{true, 0}` whatever else is listed or seen.
+        #[test]
+        fn special_purpose_stays_human_zero(
+            weights in weights(), net_bits in 0u8..32, asn: bool, ua in 0u8..6, hdr in 0u8..64,
+        ) {
+            let policy = Policy { weights, ..Policy::default() };
+            let mut net = net_of(net_bits, asn);
+            net.kind |= NetKind::SPECIAL;
+            let req = RequestSignals { ua: ua_of(ua), headers: HeaderFindings(hdr) };
+            let v = score(Some(&net), Some(&req), &policy);
+            prop_assert!(v.human && v.certainty == 0 && v.risk_score == 0);
+            prop_assert_eq!(v.action, Action::Allow);
+        }
+    }
+
+    #[test]
+    fn the_shape_the_issue_asks_for() {
+        let p = Policy::default();
+        let ip_only = |kind| score(Some(&NetInfo::tagged(kind, "x")), None, &p);
+        // Cloud compute or a crawler operator's range: bot, 75-100.
+        for k in [NetKind::HOSTING, NetKind::CRAWLER] {
+            let v = ip_only(k);
+            assert!(!v.human && (75..=100).contains(&v.certainty), "{k:?} {v:?}");
+        }
+        // Tor: bot, higher, tor flag.
+        let v = ip_only(NetKind::TOR);
+        assert!(!v.human && v.certainty >= 90 && v.flags.tor);
+        // A consumer network with a consistent browser: human, with a certainty that
+        // grows with the evidence.
+        let mut isp = NetInfo::default();
+        isp.asn = Some(64_500);
+        let ok = RequestSignals {
+            ua: None,
+            headers: HeaderFindings(HeaderFindings::BROWSER),
+        };
+        let alone = score(Some(&isp), None, &p);
+        let with_browser = score(Some(&isp), Some(&ok), &p);
+        assert!(alone.human && alone.certainty == 40);
+        assert!(
+            with_browser.human && with_browser.certainty >= 75,
+            "{with_browser:?}"
+        );
+        assert!(with_browser.has_reason("hdr.browser_consistent"));
+        // Unknown space alone: low certainty.
+        assert!(score(None, None, &p).certainty < 25);
+        // Opposing evidence cancels: a browser with full headers on a hosting address.
+        let v = score(Some(&NetInfo::tagged(NetKind::HOSTING, "x")), Some(&ok), &p);
+        assert!(!v.human && v.certainty < 75, "{v:?}");
     }
 }
 
@@ -568,7 +819,7 @@ mod tests {
         let net = NetInfo::tagged(NetKind::HOSTING | NetKind::TOR, "x");
         let v = score(Some(&net), None, &Policy::default());
         assert!(!v.human);
-        assert_eq!(v.certainty, 100);
+        assert_eq!(v.certainty, 99);
         assert_eq!(v.action, Action::Block);
         assert!(v.flags.tor && v.flags.hosting);
         let v = score(
@@ -576,9 +827,12 @@ mod tests {
             None,
             &Policy::default(),
         );
-        assert_eq!((v.certainty, v.action), (40, Action::Monitor));
+        assert_eq!((v.certainty, v.action), (60, Action::Challenge));
+        // One signal alone gives its weight; an unlisted address alone is weakly human.
         let v = score(None, None, &Policy::default());
-        assert!(v.human && v.certainty == 25 && v.reasons.is_empty());
+        assert!(v.human && v.certainty == 15, "{v:?}");
+        assert_eq!(v.reason_codes().collect::<Vec<_>>(), ["net.unlisted"]);
+        assert_eq!(v.reasons[0].weight, -15);
     }
 
     #[test]

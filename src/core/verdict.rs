@@ -79,7 +79,8 @@ pub struct Geo {
     pub city: Option<Arc<str>>,
 }
 
-/// One signal that contributed to a verdict: a stable code, its weight and a detail.
+/// One piece of evidence in a verdict: a stable code, where it came from, its weight and
+/// a detail.
 ///
 /// Codes are stable API (dashboards and tests key on them): `net.*` for network
 /// signals, `ua.*` for the user agent, `hdr.*` for header consistency.
@@ -87,8 +88,14 @@ pub struct Geo {
 pub struct Reason {
     /// A stable code such as `net.hosting_asn`, `ua.crawler` or `hdr.no_accept_language`.
     pub code: &'static str,
-    /// The points it added to the bot score (0 for informational reasons).
-    pub weight: u8,
+    /// Which data produced it: the range's provider or list (`"AWS"`, `"tor-exits"`),
+    /// the user-agent list (`"crawler-user-agents"`, `"isbot"`), or `"headers"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Arc<str>>,
+    /// The certainty (0-100) this evidence alone would give: positive toward a bot,
+    /// negative toward a human, 0 for informational reasons. How weights combine is
+    /// described in the classifier's `score` module.
+    pub weight: i8,
     /// What matched, e.g. the user-agent pattern or the provider name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Arc<str>>,
@@ -96,9 +103,9 @@ pub struct Reason {
 
 /// The classifier's finding about one request or address.
 ///
-/// `human` is `false` as soon as any bot signal fires; `certainty` (0-100) says how sure
-/// the classifier is of `human` either way, as in Auspex Verus. `risk_score` (0-100) is the
-/// capped sum of the bot signals' weights (602TechSec's `riskScore`). Special-purpose
+/// `human` and `certainty` (0-100: how sure the classifier is of `human` either way, as
+/// in Auspex Verus) come from the combined evidence in `reasons`; `risk_score` (0-100,
+/// 602TechSec's `riskScore`) is the certainty of a bot verdict and 0 for a human. Special-purpose
 /// addresses (private, loopback, ...) give `human: true, certainty: 0` as the Auspex seed
 /// documents. Cloning is cheap (the lists are shared).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -194,6 +201,7 @@ mod tests {
             org: Some("Amazon.com".into()),
             reasons: Arc::new([Reason {
                 code: "ua.crawler",
+                source: None,
                 weight: 90,
                 detail: None,
             }]),

@@ -15,6 +15,7 @@
 //! | [`tor_bulk_exit_list`] | Tor Project bulk exit list (one address per line) |
 //! | [`tor_exit_addresses`] | Tor Project `exit-addresses` (`ExitAddress a.b.c.d ...` lines) |
 //! | [`asn_csv`] | ip-location-db ASN CSV `start,end,asn,org`, joined with a [`HostingAsns`] list |
+//! | [`country_csv`] | ip-location-db country CSV `start,end,CC` (geo-whois-asn-country, dbip-country, geolite2-country, ...) |
 //! | [`mmdb`] | MaxMind DB (`.mmdb`): GeoIP2/GeoLite2 City, Country and ASN, DB-IP and ip-location-db files |
 
 use std::collections::HashMap;
@@ -418,6 +419,79 @@ pub fn asn_csv(
     Ok(stats)
 }
 
+/// An ip-location-db country CSV (`start,end,CC` per line: the
+/// `geo-whois-asn-country`, `asn-country`, `dbip-country` and `geolite2-country`
+/// packages): each range gets `geo.country` (upper-cased ISO 3166-1 alpha-2) and no kind.
+/// Lines that do not parse, or whose code is not two ASCII letters, are skipped.
+///
+/// ```
+/// use tower_shield::classify::data::{TableBuilder, loaders};
+///
+/// let mut b = TableBuilder::new();
+/// let csv = "1.0.0.0,1.0.0.255,AU\n2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,jp\nbad\n";
+/// let stats = loaders::country_csv(&mut b, csv).unwrap();
+/// assert_eq!((stats.added, stats.skipped), (2, 1));
+/// let t = b.build();
+/// let geo = t.lookup("1.0.0.1".parse().unwrap()).unwrap().geo.as_ref().unwrap();
+/// assert_eq!(geo.country.as_deref(), Some("AU"));
+/// ```
+pub fn country_csv(b: &mut TableBuilder, text: &str) -> Result<LoadStats, LoadError> {
+    check_size("country-csv", text)?;
+    let mut stats = LoadStats::default();
+    let mut countries = Countries::default();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut f = line.split(',');
+        let (Some(s), Some(e), Some(cc), None) = (f.next(), f.next(), f.next(), f.next()) else {
+            stats.skipped += 1;
+            continue;
+        };
+        let (Ok(s), Ok(e), Some(info)) = (
+            s.trim().parse::<IpAddr>(),
+            e.trim().parse::<IpAddr>(),
+            countries.info(cc.trim().as_bytes()),
+        ) else {
+            stats.skipped += 1;
+            continue;
+        };
+        if b.add_range(s, e, info).is_ok() {
+            stats.added += 1;
+        } else if b.len() >= b.max_ranges {
+            return Err(LoadError::new("country-csv", 0, "table range cap reached"));
+        } else {
+            stats.skipped += 1;
+        }
+    }
+    Ok(stats)
+}
+
+/// One shared record per country code.
+#[derive(Default)]
+pub(super) struct Countries(HashMap<[u8; 2], NetInfo>);
+
+impl Countries {
+    /// The record for a two-letter code (any case), `None` for anything else.
+    pub(super) fn info(&mut self, cc: &[u8]) -> Option<NetInfo> {
+        let &[a, b] = cc else { return None };
+        if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
+            return None;
+        }
+        let key = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+        let info = self.0.entry(key).or_insert_with(|| NetInfo {
+            geo: Some(crate::core::verdict::Geo {
+                country: std::str::from_utf8(&key).ok().map(Arc::from),
+                region: None,
+                city: None,
+            }),
+            ..NetInfo::default()
+        });
+        Some(info.clone())
+    }
+}
+
 #[derive(serde::Deserialize, Default)]
 struct MmdbNames {
     #[serde(default)]
@@ -620,6 +694,30 @@ mod tests {
             for (a, _) in &nets {
                 let hit = t.lookup(IpAddr::V4((*a).into())).map(|r| r.kind);
                 proptest::prop_assert_eq!(hit, Some(NetKind::PROXY));
+            }
+        }
+
+        #[test]
+        fn country_csv_round_trips(rows in proptest::collection::vec((proptest::prelude::any::<u32>(), 0u32..1000, "[A-Za-z]{2}|[a-z0-9]{0,3}"), 0..20)) {
+            let mut text = String::new();
+            let mut good = Vec::new();
+            for (s, len, cc) in &rows {
+                let e = s.saturating_add(*len);
+                let (sa, ea) = (std::net::Ipv4Addr::from(*s), std::net::Ipv4Addr::from(e));
+                text.push_str(&format!("{sa},{ea},{cc}\n"));
+                if cc.len() == 2 && cc.bytes().all(|c| c.is_ascii_alphabetic()) {
+                    good.push((*s, cc.to_ascii_uppercase()));
+                }
+            }
+            let mut b = TableBuilder::new();
+            let st = country_csv(&mut b, &text).unwrap();
+            proptest::prop_assert_eq!(st.added, good.len());
+            proptest::prop_assert_eq!(st.added + st.skipped, rows.len());
+            let t = b.build();
+            for (s, _) in &good {
+                let r = t.lookup(IpAddr::V4((*s).into()));
+                let cc = r.and_then(|r| r.geo.as_ref()).and_then(|g| g.country.as_deref());
+                proptest::prop_assert!(cc.is_some_and(|c| good.iter().any(|(_, g)| g == c)));
             }
         }
 
