@@ -146,6 +146,10 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     let (admin_auth, one_time_admin) = config.admin_auth()?;
     let keep_sites = sites.clone();
     let classifier = Classifier::embedded();
+    if let Some(feeds) = config.classify.feed_updater(classifier.clone())? {
+        // Starts on the embedded snapshot; each failed feed logs one line per round.
+        feeds.spawn().detach();
+    }
     let quota = config.client_quota();
     let keys = std::sync::Arc::new(config.api_key_store()?);
     let base = || -> Result<ShieldBuilder, ConfigProblem> {

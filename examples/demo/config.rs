@@ -45,6 +45,9 @@ pub struct Config {
     /// `[admin]`: who may manage sites.
     #[serde(default)]
     pub admin: AdminToml,
+    /// `[classify]`: live classification feeds.
+    #[serde(default)]
+    pub classify: ClassifyToml,
     /// `[captcha]`: the ECURTIY API's browser access (CORS) and rate limits.
     #[serde(default)]
     pub captcha: CaptchaToml,
@@ -160,6 +163,7 @@ impl Default for Config {
             pow: PowToml::default(),
             database: DatabaseToml::default(),
             admin: AdminToml::default(),
+            classify: ClassifyToml::default(),
             captcha: CaptchaToml::default(),
         }
     }
@@ -714,5 +718,70 @@ redis_url = "redis://127.0.0.1:6379"
             let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.contains(field), "{text:?}: {err}");
         }
+    }
+}
+
+/// `[classify]`: live feeds merged over the embedded snapshot.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyToml {
+    /// `feeds = [{ url = "https://...", format = "aws" }, ...]`.
+    #[serde(default)]
+    pub feeds: Vec<FeedToml>,
+    /// Seconds between feed rounds (default 6 h; a random tenth more as jitter).
+    pub feed_interval_secs: Option<u64>,
+    /// Seconds one fetch may take (default 30).
+    pub feed_timeout_secs: Option<u64>,
+    /// Allow plain `http://` feeds to non-loopback hosts (default false).
+    #[serde(default)]
+    pub insecure_http: bool,
+}
+
+/// One entry of `[classify] feeds`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedToml {
+    /// Where to fetch it.
+    pub url: String,
+    /// Its format (`aws`, `google-cloud`, `google-crawler`, `azure`, `tor`,
+    /// `tor-exit-addresses`, `asn-csv`, `cidr-<kind>`).
+    pub format: String,
+    /// A name for logs and status (default: the URL).
+    pub name: Option<String>,
+    /// The body bound in bytes (default 32 MiB).
+    pub max_bytes: Option<usize>,
+}
+
+impl ClassifyToml {
+    /// The feed updater for `classifier`, `None` with no feeds configured.
+    pub fn feed_updater(
+        &self,
+        classifier: tower_shield::classify::Classifier,
+    ) -> Result<Option<tower_shield::classify::feeds::FeedUpdater>, ConfigProblem> {
+        use tower_shield::classify::feeds::{Feed, FeedFormat, FeedUpdater};
+        if self.feeds.is_empty() {
+            return Ok(None);
+        }
+        let problem =
+            |e: tower_shield::core::ConfigError| ConfigProblem(format!("classify.feeds: {e}"));
+        let mut b = FeedUpdater::builder(classifier).insecure_http(self.insecure_http);
+        if let Some(s) = self.feed_interval_secs {
+            b = b.interval(std::time::Duration::from_secs(s));
+        }
+        if let Some(s) = self.feed_timeout_secs {
+            b = b.timeout(std::time::Duration::from_secs(s));
+        }
+        for f in &self.feeds {
+            let mut feed = Feed::new(&f.url, FeedFormat::from_name(&f.format).map_err(problem)?)
+                .map_err(problem)?;
+            if let Some(name) = &f.name {
+                feed = feed.name(name);
+            }
+            if let Some(max) = f.max_bytes {
+                feed = feed.max_bytes(max).map_err(problem)?;
+            }
+            b = b.feed(feed);
+        }
+        b.build().map(Some).map_err(problem)
     }
 }

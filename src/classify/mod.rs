@@ -96,6 +96,8 @@
 mod cache;
 mod classifier;
 pub mod data;
+#[cfg(feature = "feeds")]
+pub mod feeds;
 mod layer;
 pub mod score;
 mod service;
