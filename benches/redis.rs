@@ -23,8 +23,16 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    // REDIS_CLUSTER_NODES=redis://127.0.0.1:7000,redis://127.0.0.1:7001: the same bench on
+    // a Redis Cluster (scripts/bench-redis.sh starts one).
+    let cluster = std::env::var("REDIS_CLUSTER_NODES").ok();
+    let builder = match &cluster {
+        Some(nodes) => RedisStore::cluster_builder(nodes.split(',').map(str::to_owned)),
+        None => RedisStore::builder(&url),
+    };
+    let url = cluster.clone().unwrap_or(url);
     let store = rt.block_on(async {
-        RedisStore::builder(&url)
+        builder
             .prefix(format!("bench{}", std::process::id()))
             .timeout(Duration::from_secs(1))
             .failure_policy(FailurePolicy::FailClosed)

@@ -48,6 +48,33 @@ async fn redis_store() -> RedisStore {
         })
 }
 
+#[path = "common/cluster.rs"]
+mod cluster;
+
+/// One 3-master cluster for this test binary, started on first use (its nodes stop when
+/// the binary exits).
+fn shared_cluster() -> &'static cluster::Cluster {
+    static CLUSTER: std::sync::OnceLock<cluster::Cluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(cluster::Cluster::start)
+}
+
+async fn cluster_store_with(prefix: String) -> RedisStore {
+    let urls = tokio::task::spawn_blocking(|| shared_cluster().urls())
+        .await
+        .unwrap();
+    RedisStore::cluster_builder(urls)
+        .prefix(prefix)
+        .timeout(Duration::from_secs(2))
+        .failure_policy(FailurePolicy::FailClosed)
+        .connect()
+        .await
+        .expect("connect to the test cluster")
+}
+
+async fn cluster_store() -> RedisStore {
+    cluster_store_with(unique("cluster")).await
+}
+
 macro_rules! store_suite {
     ($backend:ident, $rate:expr, $once:expr) => {
         mod $backend {
@@ -234,6 +261,115 @@ macro_rules! store_suite {
 
 store_suite!(memory, MemoryRateStore::new(), MemorySingleUseStore::new());
 store_suite!(redis, redis_store().await, redis_store().await);
+store_suite!(redis_cluster, cluster_store().await, cluster_store().await);
+
+/// Two stores on one Redis Cluster (two instances of a fleet): one quota per key across
+/// them, on keys spread over every master, and one winner per single-use key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_two_on_a_cluster_acts_as_one() {
+    let prefix = unique("cfleet");
+    let a = Arc::new(cluster_store_with(prefix.clone()).await);
+    let b = Arc::new(cluster_store_with(prefix).await);
+    let allowed: Arc<Vec<AtomicUsize>> = Arc::new((0..30).map(|_| AtomicUsize::new(0)).collect());
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let s = if t % 2 == 0 { a.clone() } else { b.clone() };
+        let allowed = allowed.clone();
+        tasks.push(tokio::spawn(async move {
+            for k in 0..30 {
+                let key = format!("user-{k}");
+                let check = [RateCheck {
+                    key: &key,
+                    gcra: Quota::per_hour(10).gcra(),
+                    cost: 1,
+                }];
+                if s.check(&check, CheckMode::Charge).await.unwrap().allowed() {
+                    allowed[k].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (k, n) in allowed.iter().enumerate() {
+        assert_eq!(n.load(Ordering::Relaxed), 10, "key {k}: 10 of 16 allowed");
+    }
+    for k in 0..30 {
+        let key = format!("token-{k}");
+        let wins = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (wins, key) = (wins.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                if s.insert_if_absent(&key, Duration::from_secs(30))
+                    .await
+                    .unwrap()
+                {
+                    wins.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(wins.load(Ordering::Relaxed), 1, "{key}: one redemption");
+    }
+}
+
+/// On a cluster, the policies of one check must share a hash tag; a check across slots is
+/// refused before it reaches Redis (Redis would answer CROSSSLOT).
+#[tokio::test]
+async fn a_check_across_slots_is_refused_on_a_cluster() {
+    let s = cluster_store().await;
+    let q = Quota::per_hour(5).gcra();
+    let across = [
+        RateCheck {
+            key: "alice:burst",
+            gcra: q,
+            cost: 1,
+        },
+        RateCheck {
+            key: "bob:hourly",
+            gcra: q,
+            cost: 1,
+        },
+    ];
+    assert!(matches!(
+        s.check(&across, CheckMode::Charge).await,
+        Err(tower_shield::core::store::StoreError::Invalid(_))
+    ));
+}
+
+/// The rate-limit layer tags each key with its subject, so a layer with two policies on a
+/// cluster decides both in one script (no CROSSSLOT), exactly.
+#[tokio::test]
+async fn a_two_policy_layer_on_a_cluster() {
+    use axum::body::Body;
+    use http::Request;
+    use tower::Layer;
+    use tower::{ServiceExt, service_fn};
+    use tower_shield::ratelimit::{Policy, RateLimitLayer};
+    let layer = RateLimitLayer::with_policies([
+        Policy::new("burst", Quota::per_minute(3)).unwrap(),
+        Policy::new("hourly", Quota::per_hour(100)).unwrap(),
+    ])
+    .unwrap()
+    .store(cluster_store().await);
+    let svc = layer.layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    }));
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let mut req = Request::new(Body::empty());
+        req.extensions_mut().insert(tower_shield::core::PeerAddr(
+            "198.51.100.7:4000".parse().unwrap(),
+        ));
+        codes.push(svc.clone().oneshot(req).await.unwrap().status().as_u16());
+    }
+    assert_eq!(codes, [200, 200, 200, 429, 429]);
+}
 
 /// Two independent stores on one Redis (two instances of a fleet) share one quota and
 /// one set of single-use keys.

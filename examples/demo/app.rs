@@ -187,7 +187,12 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             OnFailure::Open => FailurePolicy::FailOpen,
             OnFailure::Closed => FailurePolicy::FailClosed,
         };
-        let store = RedisStore::builder(&st.redis_url)
+        let builder = if st.cluster_nodes.is_empty() {
+            RedisStore::builder(&st.redis_url)
+        } else {
+            RedisStore::cluster_builder(st.cluster_nodes.iter().cloned())
+        };
+        let store = builder
             .prefix(st.prefix.clone())
             .timeout(std::time::Duration::from_millis(st.timeout_ms.max(1)))
             .failure_policy(policy)
@@ -209,6 +214,10 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .build()
         .map_err(|e| ConfigProblem(e.to_string()))?;
     let captcha_store = app_shield.rate_store().clone();
+    // 602TechSec: each key's own hourly quota (from its principal), on the configured
+    // store, so a fleet keeps one quota per key; the fallback quota only applies to a key
+    // configured without one.
+    let techsec_limit = diag_shield.rate_limit_layer(tower_shield::core::Quota::per_hour(1000));
     let pow = app_shield
         .pow()
         .cloned()
@@ -262,7 +271,8 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             })
             .build(),
     };
-    let techsec = seeds::techsec::router(config.api_key_store()?, judges).map_err(ConfigProblem)?;
+    let techsec = seeds::techsec::router(config.api_key_store()?, judges, techsec_limit)
+        .map_err(ConfigProblem)?;
     let (signer, key_source) =
         seeds::engineering11::signer_from_env_or_ephemeral().map_err(ConfigProblem)?;
     tracing::info!(key_source, kid = %signer.active_kid(), "engineering11: JWT signing key");

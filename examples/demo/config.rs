@@ -255,6 +255,10 @@ pub struct StoreToml {
     /// With `on_failure = "local"`: how many instances share the quotas (default 1).
     #[serde(default = "default_instances")]
     pub instances: u32,
+    /// With `"redis"`: seed nodes of a Redis Cluster (`["redis://127.0.0.1:7000", ...]`);
+    /// when set, the store uses the cluster and `redis_url` is ignored.
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
 }
 
 /// `store.on_failure`.
@@ -287,6 +291,7 @@ impl Default for StoreToml {
             timeout_ms: default_timeout_ms(),
             on_failure: OnFailure::Local,
             instances: default_instances(),
+            cluster_nodes: Vec::new(),
         }
     }
 }

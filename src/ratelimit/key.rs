@@ -539,7 +539,9 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
             let name = PRINCIPAL_NAMES.get(i).copied().unwrap_or("");
             push3(&mut keys, cfg.prefix, ":", name);
             keys.push_ascii(b':');
+            keys.push_ascii(b'{');
             push_principal(&mut keys, &p.id);
+            keys.push_ascii(b'}');
             slots.push((i as u8, keys.len() as u32));
         }
         return Planned::Check(Plan {
@@ -570,6 +572,9 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
                 }
             }
         }
+        // The subject is a Redis Cluster hash tag (`{...}`): the policies of one subject
+        // land in one slot, so a store on a cluster decides them in one script.
+        keys.push_ascii(b'{');
         let ok = match &policy.key {
             Key::Global => {
                 keys.push_ascii(b'g');
@@ -608,6 +613,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
             },
         };
         if ok {
+            keys.push_ascii(b'}');
             slots.push((i as u8, keys.len() as u32));
         } else {
             keys.truncate(mark);
@@ -865,7 +871,7 @@ mod tests {
             .insert(PeerAddr("192.0.2.9:1".parse().unwrap()));
         assert_eq!(
             keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
-            [format!("rl:{name}:ip:192.0.2.9/32")]
+            [format!("rl:{name}:{{ip:192.0.2.9/32}}")]
         );
         // Another layer prefix, short and long.
         let short = [Policy::new("default", Quota::per_second(1)).unwrap()];
@@ -876,7 +882,7 @@ mod tests {
             };
             assert_eq!(
                 keys_of(&plan(&r, &c), policies),
-                [format!("api:{}:ip:192.0.2.9/32", policies[0].name)]
+                [format!("api:{}:{{ip:192.0.2.9/32}}", policies[0].name)]
             );
         }
     }
@@ -996,7 +1002,7 @@ mod tests {
             64,
         ));
         let ka = keys_of(&plan(&a, &cfg(&policies, &allow)), &policies);
-        assert_eq!(ka, ["rl:default:ip:2001:db8:1:2::/64"]);
+        assert_eq!(ka, ["rl:default:{ip:2001:db8:1:2::/64}"]);
         assert_eq!(ka, keys_of(&plan(&b, &cfg(&policies, &allow)), &policies));
     }
 
@@ -1009,7 +1015,7 @@ mod tests {
             .insert(PeerAddr("192.0.2.9:1234".parse().unwrap()));
         assert_eq!(
             keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
-            ["rl:default:ip:192.0.2.9/32"]
+            ["rl:default:{ip:192.0.2.9/32}"]
         );
         let bare = Request::new(());
         assert!(
@@ -1019,7 +1025,7 @@ mod tests {
         let g = [Policy::new("all", Quota::per_second(1))
             .unwrap()
             .key(Key::Global)];
-        assert_eq!(keys_of(&plan(&bare, &cfg(&g, &allow)), &g), ["rl:all:g"]);
+        assert_eq!(keys_of(&plan(&bare, &cfg(&g, &allow)), &g), ["rl:all:{g}"]);
     }
 
     #[test]
@@ -1048,12 +1054,12 @@ mod tests {
         // The custom key does not apply without the header.
         assert_eq!(
             keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
-            ["rl:burst:r6:/login:p5:key_1"]
+            ["rl:burst:r6:/login:{p5:key_1}"]
         );
         r.headers_mut().insert("x-tenant", "acme".parse().unwrap());
         assert_eq!(
             keys_of(&plan(&r, &cfg(&policies, &allow)), &policies),
-            ["rl:burst:r6:/login:p5:key_1", "rl:tenant:c4:acme"]
+            ["rl:burst:r6:/login:{p5:key_1}", "rl:tenant:{c4:acme}"]
         );
         r.headers_mut()
             .insert("x-tenant", "a".repeat(300).parse().unwrap());
@@ -1067,7 +1073,7 @@ mod tests {
             .insert(Principal::new("key_1", PrincipalKind::ApiKey));
         assert_eq!(
             keys_of(&plan(&api, &cfg(&policies, &allow)), &policies),
-            ["rl:burst:r6:/api/*:p5:key_1"]
+            ["rl:burst:r6:/api/*:{p5:key_1}"]
         );
         *api.uri_mut() = "/other".parse().unwrap();
         assert!(matches!(plan(&api, &cfg(&policies, &allow)), Planned::Skip));
@@ -1080,7 +1086,7 @@ mod tests {
         let planned = plan(&r, &cfg(&policies, &allow));
         assert_eq!(
             keys_of(&planned, &policies),
-            ["rl:principal:p5:key_1", "rl:principal-2:p5:key_1"]
+            ["rl:principal:{p5:key_1}", "rl:principal-2:{p5:key_1}"]
         );
     }
 

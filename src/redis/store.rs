@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use smallvec::SmallVec;
 
 use super::breaker::{Breaker, Gate};
@@ -84,7 +86,7 @@ struct Denied {
 /// Builds a [`RedisStore`].
 #[derive(Debug)]
 pub struct RedisStoreBuilder {
-    url: String,
+    target: Target,
     prefix: String,
     timeout: Duration,
     policy: FailurePolicy,
@@ -133,33 +135,73 @@ impl RedisStoreBuilder {
         self
     }
 
-    fn parts(self) -> Result<(redis::Client, ConnectionManagerConfig, Self), StoreError> {
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| StoreError::Invalid(format!("redis url: {e}").into()))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(250).max(self.timeout)))
-            .set_response_timeout(None)
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        Ok((client, config, self))
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(250).max(self.timeout)
     }
 
-    /// Connects now; fails when Redis is unreachable.
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout()))
+            .set_response_timeout(None)
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200))
+    }
+
+    /// The cluster client: primaries only (no `read_from_replicas`, so no decision is
+    /// ever read from a `READONLY` replica), MOVED and ASK followed by redis-rs, and few,
+    /// short retries, since the store's own timeout bounds every call anyway.
+    fn cluster_client(&self, nodes: &[String]) -> Result<ClusterClient, StoreError> {
+        if nodes.is_empty() {
+            return Err(StoreError::Invalid("redis cluster: no nodes".into()));
+        }
+        ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+            .connection_timeout(self.connect_timeout())
+            .retries(2)
+            .min_retry_wait(1)
+            .max_retry_wait(50)
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("redis cluster nodes: {e}").into()))
+    }
+
+    fn single_client(url: &str) -> Result<redis::Client, StoreError> {
+        redis::Client::open(url).map_err(|e| StoreError::Invalid(format!("redis url: {e}").into()))
+    }
+
+    /// Connects now; fails when Redis (or, for a cluster, every seed node) is unreachable.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let (client, config, b) = self.parts()?;
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("redis: {e}").into()))?;
-        Ok(b.finish(conn))
+        let down = |e: redis::RedisError| StoreError::Unavailable(format!("redis: {e}").into());
+        let conn = match &self.target {
+            Target::Single(url) => {
+                let client = Self::single_client(url)?;
+                Conn::Single(
+                    ConnectionManager::new_with_config(client, self.manager_config())
+                        .await
+                        .map_err(down)?,
+                )
+            }
+            Target::Cluster(nodes) => {
+                let cluster = LazyCluster::new(self.cluster_client(nodes)?);
+                cluster.get().await.map_err(down)?;
+                Conn::Cluster(cluster)
+            }
+        };
+        Ok(self.finish(conn))
     }
 
     /// Returns at once, so an app can start while Redis is down (the failure policy
     /// answers until it is up), and starts connecting in the background right away so
     /// the first decisions do not pay for the connection. Needs a Tokio runtime.
     pub fn connect_lazy(self) -> Result<RedisStore, StoreError> {
-        let (client, config, b) = self.parts()?;
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Unavailable(format!("redis: {e}").into()))?;
+        let conn = match &self.target {
+            Target::Single(url) => {
+                let client = Self::single_client(url)?;
+                Conn::Single(
+                    ConnectionManager::new_lazy_with_config(client, self.manager_config())
+                        .map_err(|e| StoreError::Unavailable(format!("redis: {e}").into()))?,
+                )
+            }
+            Target::Cluster(nodes) => Conn::Cluster(LazyCluster::new(self.cluster_client(nodes)?)),
+        };
         let mut warm = conn.clone();
         tokio::spawn(async move {
             let ping = redis::cmd("PING");
@@ -167,10 +209,10 @@ impl RedisStoreBuilder {
                 tracing::warn!(error = %e, "redis store: first connection failed; the failure policy answers until Redis is up");
             }
         });
-        Ok(b.finish(conn))
+        Ok(self.finish(conn))
     }
 
-    fn finish(self, conn: ConnectionManager) -> RedisStore {
+    fn finish(self, conn: Conn) -> RedisStore {
         let local_rate = MemoryRateStore::builder()
             .max_keys(self.local_max_keys)
             .build();
@@ -219,7 +261,7 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: Conn,
     script: redis::Script,
     prefix: String,
     timeout: Duration,
@@ -247,8 +289,42 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// A builder for `url` (`redis://host:port/db`, `rediss://` is not enabled).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        Self::builder_for(Target::Single(url.into()))
+    }
+
+    /// A builder for a Redis Cluster, found from any of `nodes` (`redis://host:port`,
+    /// one or more primaries; the rest of the cluster is discovered from them).
+    ///
+    /// The store speaks the same traits, timeouts, breaker and failure policy as on one
+    /// node. Each decision is one script or one `SET` on the primary that owns the slot of
+    /// its keys (MOVED and ASK are followed, so slots may migrate under load); replicas are
+    /// never read. All keys of one rate check must hash to one slot: keys the store tags
+    /// itself do, and the rate-limit layer tags each key with its subject (client or
+    /// principal), so policies on one subject share a slot. A check whose keys span slots
+    /// is refused with [`StoreError::Invalid`] before it reaches the cluster.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_shield::core::store::StoreError> {
+    /// let store = tower_shield::redis::RedisStore::cluster_builder([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    /// ])
+    /// .prefix("myapp")
+    /// .connect()
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster_builder<I, S>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::builder_for(Target::Cluster(nodes.into_iter().map(Into::into).collect()))
+    }
+
+    fn builder_for(target: Target) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            url: url.into(),
+            target,
             prefix: "shield".into(),
             timeout: Duration::from_millis(5),
             policy: FailurePolicy::LocalFallback { instances: 1 },
@@ -494,6 +570,11 @@ impl RateStore for RedisStore {
             return Box::pin(std::future::ready(r));
         }
         let keys: SmallVec<[String; 2]> = checks.iter().map(|c| self.key("rl", c.key)).collect();
+        if inner.conn.is_cluster() && !one_slot(&keys) {
+            return Box::pin(std::future::ready(Err(StoreError::Invalid(
+                "redis cluster: the keys of one rate check hash to different slots; give them one {hash tag}".into(),
+            ))));
+        }
         // The fallback needs the checks after the call; keep owned copies.
         let owned: SmallVec<[(String, Gcra, u32); 2]> = checks
             .iter()
@@ -585,9 +666,130 @@ impl SingleUseStore for RedisStore {
     }
 }
 
+/// Where the store connects.
+#[derive(Clone, Debug)]
+enum Target {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+/// One node through a `ConnectionManager`, or a cluster through redis-rs' cluster client.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(LazyCluster),
+}
+
+impl Conn {
+    fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+}
+
+/// A cluster connection made on first use (and retried on the next call while it cannot
+/// be made), so `connect_lazy` returns at once; redis-rs then keeps its node connections
+/// and slot map up to date.
+#[derive(Clone)]
+struct LazyCluster {
+    client: ClusterClient,
+    conn: Arc<tokio::sync::OnceCell<ClusterConnection>>,
+}
+
+impl LazyCluster {
+    fn new(client: ClusterClient) -> Self {
+        Self {
+            client,
+            conn: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    async fn get(&self) -> redis::RedisResult<ClusterConnection> {
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => Box::pin(async move {
+                let mut conn = c.get().await?;
+                conn.req_packed_command(cmd).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => Box::pin(async move {
+                let mut conn = c.get().await?;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(_) => 0,
+        }
+    }
+}
+
+/// The part of `key` Redis Cluster hashes: the text between the first `{` and the next
+/// `}` when that is not empty, else the whole key (the Redis Cluster specification).
+fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{') {
+        let rest = &key[open + 1..];
+        if let Some(close) = rest.find('}') {
+            if close > 0 {
+                return &rest[..close];
+            }
+        }
+    }
+    key
+}
+
+/// Whether all keys share one hash tag, so one slot on any cluster layout. (Keys with
+/// different tags may share a slot by chance; they are refused anyway, so a check that
+/// works on one cluster works on every cluster.)
+fn one_slot(keys: &[String]) -> bool {
+    let mut tags = keys.iter().map(|k| hash_tag(k));
+    match tags.next() {
+        Some(first) => tags.all(|t| t == first),
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_of_one_decision_share_a_slot() {
+        let a = "shield:rl:rl:default:{n4:203.0.113.0/32}".to_owned();
+        let b = "shield:rl:rl:hourly:{n4:203.0.113.0/32}".to_owned();
+        let c = "shield:rl:rl:hourly:{n4:198.51.100.0/32}".to_owned();
+        assert!(one_slot(&[a.clone(), b.clone()]));
+        assert!(!one_slot(&[a, c]));
+        assert!(one_slot(&[]));
+        assert_eq!(hash_tag("a{b}c{d}"), "b");
+        assert_eq!(hash_tag("a{}c{d}"), "a{}c{d}");
+        assert_eq!(hash_tag("a{bc"), "a{bc");
+        assert_eq!(hash_tag("a}b{c}"), "c");
+    }
 
     #[test]
     fn reply_parsing_is_strict() {

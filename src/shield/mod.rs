@@ -207,6 +207,31 @@ impl<M> Shield<M> {
         &self.rate_store
     }
 
+    /// A rate-limit layer for `quota` on **this shield's store**, for a route or router
+    /// that needs its own limit. On a fleet (`ShieldBuilder::redis`) its counters are
+    /// shared by every instance, like the shield's own; a bare `RateLimitLayer::new`
+    /// would count in a private memory store on each instance instead. Give it its own
+    /// [`key_prefix`](RateLimitLayer::key_prefix) so its counters stay apart from the
+    /// shield's (the default prefix `rl` is the shield's).
+    ///
+    /// ```
+    /// use axum::{Router, routing::post};
+    /// use tower_shield::{Shield, core::Quota};
+    ///
+    /// let shield = Shield::builder().rate_limit(Quota::per_second(20)).build().unwrap();
+    /// let login = shield
+    ///     .rate_limit_layer(Quota::per_minute(5))
+    ///     .key_prefix("login")
+    ///     .unwrap();
+    /// let app: Router = Router::new()
+    ///     .route("/login", post(|| async { "ok" }).route_layer(login))
+    ///     .layer(shield);
+    /// ```
+    #[cfg(feature = "ratelimit")]
+    pub fn rate_limit_layer(&self, quota: Quota) -> RateLimitLayer<ShieldRateStore> {
+        RateLimitLayer::new(quota).store(self.rate_store.clone())
+    }
+
     /// The single-use store (proof-of-work tokens, signature replay) of this shield.
     pub fn single_use_store(&self) -> &ShieldSingleUseStore {
         &self.single_use

@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_shield::auth::{ApiKeyLayer, StaticApiKeys};
 use tower_shield::classify::{Classifier, Verdict};
-use tower_shield::core::Quota;
 use tower_shield::core::clock::{Clock, SystemClock};
 use tower_shield::core::reject::{
     MAX_REQUEST_ID_LEN, Rejection, RejectionContext, RejectionKind, Renderer, rfc3339,
 };
 use tower_shield::ratelimit::{HeaderMode, RateLimitLayer, RateLimitStatus};
+use tower_shield::shield::ShieldRateStore;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,16 +41,20 @@ pub struct Judges {
 }
 
 /// The `/api/verify` and `/api/v2/verify` routes with their key and rate-limit layers.
-pub fn router(keys: StaticApiKeys, judges: Judges) -> Result<OpenApiRouter, String> {
+/// `limit` is built on the shield's store (`Shield::rate_limit_layer`), so with
+/// `[store] backend = "redis"` every instance counts against one quota per key.
+pub fn router(
+    keys: StaticApiKeys,
+    judges: Judges,
+    limit: RateLimitLayer<ShieldRateStore>,
+) -> Result<OpenApiRouter, String> {
     let auth = ApiKeyLayer::new(keys)
         .require("verify")
         .insecure_allow_query("apiKey")
         .map_err(|e| e.to_string())?;
     // Each key's own hourly quota (from its principal); the fallback only applies to a
     // key configured without one.
-    let limit = RateLimitLayer::new(Quota::per_hour(1000))
-        .headers(HeaderMode::Legacy)
-        .expose_status(true);
+    let limit = limit.headers(HeaderMode::Legacy).expose_status(true);
     Ok(OpenApiRouter::new()
         .routes(routes!(verify_v1))
         .routes(routes!(verify_v2))
