@@ -69,11 +69,12 @@ impl<M> ClientIpLayer<M> {
             Some(client) => {
                 let ip = client.ip;
                 req.extensions_mut().insert(client);
+                crate::core::metrics::allowed(crate::core::metrics::Layer::ClientIp);
                 Ok(ip)
             }
             None => {
-                tracing::error!("ClientIpLayer: no socket peer address on the request");
-                Err(self.renderer.reject(
+                Err(self.renderer.refuse(
+                    crate::core::metrics::Layer::ClientIp,
                     req,
                     self.clock.now(),
                     Rejection::new(
