@@ -34,6 +34,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/metrics",
+        "Prometheus metrics: decisions, refusals by code, store, PoW",
+    ),
+    (
+        "GET",
         "/openapi.json",
         "the OpenAPI 3 document of every endpoint",
     ),
@@ -133,6 +138,7 @@ pub async fn router(config: &Config) -> Result<Router, ConfigProblem> {
 /// The whole demo app for `config`. Needs a Tokio runtime: it opens (and migrates) the
 /// site database; the Redis store connects lazily.
 pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
+    install_metrics();
     let database_url = config.database_url()?;
     let sites = SqlSites::connect(&database_url)
         .await
@@ -308,10 +314,24 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     });
     let router = router
         .route("/openapi.json", openapi)
+        .route("/metrics", axum::routing::get(metrics_page))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeShieldRequestId))
-        .layer(TraceLayer::new_for_http());
+        // Refusals are logged once by tower-shield itself (`tower_shield::refusal`); the
+        // trace layer logs only a server error no layer accounted for.
+        .layer(TraceLayer::new_for_http().on_failure(()).on_response(
+            |res: &http::Response<_>, latency: std::time::Duration, _: &tracing::Span| {
+                if res.status().is_server_error()
+                    && res
+                        .extensions()
+                        .get::<tower_shield::core::Rejection>()
+                        .is_none()
+                {
+                    tracing::error!(status = res.status().as_u16(), ?latency, "server error");
+                }
+            },
+        ));
     Ok(Built {
         router,
         database_url: redact(&database_url),
@@ -377,6 +397,49 @@ async fn json_errors(
         }
     }
     out
+
+/// The process's Prometheus recorder (installed once; tests build many routers).
+fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "no /metrics: recorder not installed"))
+                .ok()?;
+            // Histograms need periodic upkeep to stay bounded.
+            let upkeep = handle.clone();
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Installs the demo's Prometheus recorder (call before serving).
+pub fn install_metrics() {
+    let _ = prometheus();
+}
+
+/// `GET /metrics`: every tower-shield counter, Prometheus text format.
+async fn metrics_page() -> impl axum::response::IntoResponse {
+    match prometheus() {
+        Some(h) => (
+            http::StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        ),
+        None => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            String::new(),
+        ),
+    }
 }
 
 /// The index page.

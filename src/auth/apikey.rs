@@ -631,11 +631,17 @@ impl<K: ApiKeyStore, M> ApiKeyLayer<K, M> {
                 if let Some(p) = principal {
                     req.extensions_mut().insert(p);
                 }
+                crate::core::metrics::allowed(crate::core::metrics::Layer::ApiKey);
                 Ok(())
             }
             Err(rejection) => {
                 let c = &self.inner;
-                Err(c.renderer.reject(req, c.clock.now(), rejection))
+                Err(c.renderer.refuse(
+                    crate::core::metrics::Layer::ApiKey,
+                    req,
+                    c.clock.now(),
+                    rejection,
+                ))
             }
         }
     }

@@ -1268,7 +1268,12 @@ impl<M> JwtLayer<M> {
 
     fn reject<B, T>(&self, req: &Request<T>, e: JwtError) -> Response<ShieldBody<B>> {
         let c = &self.inner;
-        c.renderer.reject(req, c.clock.now(), e.to_rejection())
+        c.renderer.refuse(
+            crate::core::metrics::Layer::Jwt,
+            req,
+            c.clock.now(),
+            e.to_rejection(),
+        )
     }
 }
 

@@ -161,6 +161,11 @@ impl Classifier {
             ua: ua.clone().unwrap_or_else(|| old.ua.clone()),
             generation,
         });
+        crate::core::metrics::classify_data(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
     }
 
     /// Replaces the prefix table; in-flight lookups finish on the old one.

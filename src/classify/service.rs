@@ -106,8 +106,8 @@ impl<M> ClassifyLayer<M> {
         req: &mut Request<ReqB>,
     ) -> Result<(), Response<ShieldBody<ResB>>> {
         let Some(ip) = ip else {
-            tracing::error!("ClassifyLayer: no ClientIp and no socket peer address on the request");
-            return Err(self.renderer.reject(
+            return Err(self.renderer.refuse(
+                crate::core::metrics::Layer::Classify,
                 req,
                 self.clock.now(),
                 Rejection::new(
@@ -117,12 +117,15 @@ impl<M> ClassifyLayer<M> {
             ));
         };
         let verdict = self.classifier.classify(ip, req.headers());
+        crate::core::metrics::classify_data_age();
         match enforcement(&verdict, self.on_challenge, self.dry_run) {
             Enforcement::Pass => {
+                crate::core::metrics::allowed(crate::core::metrics::Layer::Classify);
                 req.extensions_mut().insert(verdict);
                 Ok(())
             }
             Enforcement::Mark(mark) => {
+                crate::core::metrics::allowed(crate::core::metrics::Layer::Classify);
                 req.extensions_mut().insert(verdict);
                 req.extensions_mut().insert(mark);
                 Ok(())
@@ -137,7 +140,12 @@ impl<M> ClassifyLayer<M> {
                 };
                 // The reasons stay server-side (response extensions, logs): telling a
                 // scraper which signal fired tells it what to fix.
-                let mut res = self.renderer.reject(req, self.clock.now(), rejection);
+                let mut res = self.renderer.refuse(
+                    crate::core::metrics::Layer::Classify,
+                    req,
+                    self.clock.now(),
+                    rejection,
+                );
                 res.extensions_mut().insert(verdict);
                 Err(res)
             }

@@ -70,9 +70,11 @@ impl<M> ClientIpLayer<M> {
             Ok(client) => {
                 let ip = client.ip;
                 req.extensions_mut().insert(client);
+                crate::core::metrics::allowed(crate::core::metrics::Layer::ClientIp);
                 Ok(ip)
             }
-            Err(ExtractError::UnreadableForwarding) => Err(self.renderer.reject(
+            Err(ExtractError::UnreadableForwarding) => Err(self.renderer.refuse(
+                crate::core::metrics::Layer::ClientIp,
                 req,
                 self.clock.now(),
                 Rejection::new(
@@ -81,8 +83,8 @@ impl<M> ClientIpLayer<M> {
                 ),
             )),
             Err(_) => {
-                tracing::error!("ClientIpLayer: no socket peer address on the request");
-                Err(self.renderer.reject(
+                Err(self.renderer.refuse(
+                    crate::core::metrics::Layer::ClientIp,
                     req,
                     self.clock.now(),
                     Rejection::new(

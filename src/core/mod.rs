@@ -13,6 +13,7 @@ pub mod ext;
 mod extract;
 pub mod future;
 pub(crate) mod hash;
+pub mod metrics;
 
 /// Up to this many header field values, one pass over a request's headers (one name
 /// comparison each) is cheaper than a hash lookup per wanted name; past it, the lookups.

@@ -213,12 +213,17 @@ pub struct RejectionContext {
     pub generated_id: bool,
     /// When the rejection happened, since the Unix epoch.
     pub now: Duration,
+    /// The client address, for the refusal log: the request's `ClientIp`, else its
+    /// `PeerAddr` (`None` from [`RejectionContext::from_headers`]).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl RejectionContext {
     /// The context of a request at `now`.
     pub fn from_request<B>(req: &Request<B>, now: Duration) -> Self {
-        Self::from_headers(req.headers(), now)
+        let mut cx = Self::from_headers(req.headers(), now);
+        cx.client = crate::core::metrics::client_of(req.extensions());
+        cx
     }
 
     /// The context from request headers at `now`.
@@ -228,11 +233,13 @@ impl RejectionContext {
                 request_id: id.to_owned(),
                 generated_id: false,
                 now,
+                client: None,
             },
             None => Self {
                 request_id: new_request_id(),
                 generated_id: true,
                 now,
+                client: None,
             },
         }
     }
@@ -359,6 +366,29 @@ impl Renderer {
     ) -> Response<ShieldBody<ResB>> {
         let cx = RejectionContext::from_request(req, now);
         self.reject_with(&cx, rejection)
+    }
+
+    /// [`Renderer::reject`], counted and logged once as a refusal by `layer`
+    /// (see [`core::metrics`](crate::core::metrics)). Layers answer through this.
+    pub fn refuse<ReqB, ResB>(
+        &self,
+        layer: crate::core::metrics::Layer,
+        req: &Request<ReqB>,
+        now: Duration,
+        rejection: Rejection,
+    ) -> Response<ShieldBody<ResB>> {
+        self.refuse_with(layer, &RejectionContext::from_request(req, now), rejection)
+    }
+
+    /// [`Renderer::reject_with`], counted and logged once as a refusal by `layer`.
+    pub fn refuse_with<ResB>(
+        &self,
+        layer: crate::core::metrics::Layer,
+        cx: &RejectionContext,
+        rejection: Rejection,
+    ) -> Response<ShieldBody<ResB>> {
+        crate::core::metrics::refused(layer, &rejection, cx.client);
+        self.reject_with(cx, rejection)
     }
 
     /// Like [`Renderer::reject`], with a context built by the caller.

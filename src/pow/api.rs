@@ -176,6 +176,14 @@ pub(crate) fn error_response(
     wire::error(headers, now, r).map(Body::from)
 }
 
+/// [`error_response`], counted and logged once as a proof-of-work refusal.
+fn refusal(parts: &http::request::Parts, now: std::time::Duration, r: Rejection) -> Response {
+    use crate::core::metrics::{self, Layer, PowEvent};
+    metrics::refused(Layer::Pow, &r, metrics::client_of(&parts.extensions));
+    metrics::pow(PowEvent::Rejected);
+    error_response(&parts.headers, now, r)
+}
+
 pub(crate) fn json(status: StatusCode, v: &impl serde::Serialize) -> Response {
     wire::json(status, v).map(Body::from)
 }
@@ -232,7 +240,7 @@ async fn active_site(sites: &dyn SiteStore, key: &str) -> Result<super::site::Si
 async fn challenge<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let now = st.pow.now();
-    let fail = |r| error_response(&parts.headers, now, r);
+    let fail = |r| refusal(&parts, now, r);
     let body: ChallengeReq = match read_json(body, st.body_limit).await {
         Ok(b) => b,
         Err(r) => return fail(r),
@@ -294,7 +302,7 @@ struct VerifyReq {
 async fn verify<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let now = st.pow.now();
-    let fail = |r| error_response(&parts.headers, now, r);
+    let fail = |r| refusal(&parts, now, r);
     let body: VerifyReq = match read_json(body, st.body_limit).await {
         Ok(b) => b,
         Err(r) => return fail(r),
@@ -385,7 +393,7 @@ struct ValidateReq {
 async fn validate<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let now = st.pow.now();
-    let fail = |r| error_response(&parts.headers, now, r);
+    let fail = |r| refusal(&parts, now, r);
     let body: ValidateReq = match read_json(body, st.body_limit).await {
         Ok(b) => b,
         Err(r) => return fail(r),
@@ -421,7 +429,7 @@ async fn validate<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Request
         return fail(r);
     }
     match st.pow.redeem_token(&claims, now).await {
-        Ok(true) => {}
+        Ok(true) => crate::core::metrics::pow(crate::core::metrics::PowEvent::Redeemed),
         Ok(false) => {
             record(false, Some(RejectionKind::TokenUsed.code()));
             return fail(Rejection::new(

@@ -467,6 +467,7 @@ impl<U: SingleUseStore> Pow<U> {
         mode: Mode,
         now: Duration,
     ) -> Challenge {
+        crate::core::metrics::pow(crate::core::metrics::PowEvent::Issued);
         let i = &self.inner;
         let expires = now.saturating_add(i.challenge_ttl);
         let claims = ChallengeClaims {

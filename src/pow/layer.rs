@@ -531,6 +531,11 @@ impl<U: SingleUseStore> Config<U> {
         r: Rejection,
         now: Duration,
     ) -> Response<Bytes> {
+        crate::core::metrics::refused(
+            crate::core::metrics::Layer::Pow,
+            &r,
+            crate::core::metrics::client_of(req.extensions()),
+        );
         let challenge = self.issue(req);
         let mut res = if Self::wants_html(req) {
             let mut res = Response::new(Bytes::from(widget::interstitial_html(

@@ -170,6 +170,7 @@ where
             from_cookie,
         } => match result {
             Ok(true) => {
+                crate::core::metrics::pow(crate::core::metrics::PowEvent::Redeemed);
                 let after = cfg.after_redeem(&req, from_cookie, now);
                 State::Inner {
                     fut: svc.call(req),
@@ -218,13 +219,16 @@ where
         match self.cfg.decide(&req, now) {
             // The hot path, built in place: a request with a valid pass (or an
             // unprotected one) goes straight to the inner service.
-            Decision::Pass => PowFuture {
-                state: State::Inner {
-                    fut: self.inner.call(req),
-                    after: Vec::new(),
-                },
-                mode: PhantomData,
-            },
+            Decision::Pass => {
+                crate::core::metrics::allowed(crate::core::metrics::Layer::Pow);
+                PowFuture {
+                    state: State::Inner {
+                        fut: self.inner.call(req),
+                        after: Vec::new(),
+                    },
+                    mode: PhantomData,
+                }
+            }
             decision => PowFuture {
                 state: self.answer(decision, req, now),
                 mode: PhantomData,
@@ -259,7 +263,14 @@ where
             },
             Decision::Asset(a) => ready(Config::<U>::asset(a)),
             Decision::NewChallenge => ready(wire::json(http::StatusCode::OK, &cfg.issue(&req))),
-            Decision::Reject(r) => ready(wire::error(req.headers(), now, r)),
+            Decision::Reject(r) => {
+                crate::core::metrics::refused(
+                    crate::core::metrics::Layer::Pow,
+                    &r,
+                    crate::core::metrics::client_of(req.extensions()),
+                );
+                ready(wire::error(req.headers(), now, r))
+            }
             Decision::Challenge(r) => ready(cfg.challenge_response(&req, r, now)),
             Decision::Verify {
                 claims,

@@ -87,6 +87,7 @@ where
             Poll::Ready(Ok(outcome))
                 if mode == CheckMode::Charge && outcome.allowed() && !sh.expose_status =>
             {
+                crate::core::metrics::allowed(crate::core::metrics::Layer::RateLimit);
                 let headers = sh.headers(&plan, &outcome, true);
                 RateLimitFuture::new(State::inner(self.inner.call(req), After::Headers(headers)))
             }
@@ -121,7 +122,12 @@ fn reject<St, ReqB, ResB>(
     req: &Request<ReqB>,
     r: Rejection,
 ) -> Response<ShieldBody<ResB>> {
-    sh.renderer.reject(req, sh.clock.now(), r)
+    sh.renderer.refuse(
+        crate::core::metrics::Layer::RateLimit,
+        req,
+        sh.clock.now(),
+        r,
+    )
 }
 
 /// Acts on the store's answer: call the inner service (with what to do after), or answer.
@@ -140,6 +146,7 @@ where
     match result {
         Ok(outcome) if outcome.allowed() => match mode {
             CheckMode::Charge => {
+                crate::core::metrics::allowed(crate::core::metrics::Layer::RateLimit);
                 let headers = sh.headers(&plan, &outcome, true);
                 if sh.expose_status {
                     req.extensions_mut()
@@ -148,6 +155,7 @@ where
                 State::inner(svc.call(req), After::Headers(headers))
             }
             CheckMode::Peek => {
+                crate::core::metrics::allowed(crate::core::metrics::Layer::RateLimit);
                 if sh.expose_status {
                     req.extensions_mut()
                         .insert(sh.status(&plan, &outcome, false));
@@ -171,7 +179,7 @@ where
         },
         Err(StoreError::Full) => match sh.on_full {
             OnStoreFull::Reject => {
-                tracing::warn!("rate limiter store is full: refusing a new client");
+                // Logged once, as the refusal (`core::metrics`).
                 let r = Rejection::new(
                     RejectionKind::StoreUnavailable,
                     "The rate limiter is at capacity. Retry shortly.",
@@ -189,7 +197,8 @@ where
         },
         Err(e) => match sh.on_error {
             OnStoreError::FailClosed => {
-                tracing::error!(error = %e, "rate limiter store failed: failing closed");
+                // Logged once, as the refusal; the store logs its own failure.
+                let _ = e;
                 let r = Rejection::new(
                     RejectionKind::StoreUnavailable,
                     "The rate limiter is unavailable. Retry shortly.",

@@ -497,11 +497,19 @@ impl Inner {
     fn record<T>(
         &self,
         result: &Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+        started: std::time::Instant,
     ) -> Option<StoreError> {
+        let outcome = match result {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "error",
+            Err(_) => "timeout",
+        };
+        crate::core::metrics::store_call("redis", started.elapsed(), outcome);
         let err = match result {
             Ok(Ok(_)) => {
                 bump(&self.counters.answered);
                 if self.breaker.success() {
+                    crate::core::metrics::breaker("redis", false);
                     tracing::info!(prefix = %self.prefix, "redis store recovered; circuit closed");
                 }
                 return None;
@@ -518,6 +526,7 @@ impl Inner {
             }
         };
         if self.breaker.failure() {
+            crate::core::metrics::breaker("redis", true);
             tracing::warn!(prefix = %self.prefix, error = %err, policy = ?self.policy, "redis store failing; circuit open");
         }
         Some(err)
@@ -595,10 +604,11 @@ impl RateStore for RedisStore {
                 };
                 invocation.key(key).arg(emission_us).arg(g.burst).arg(*cost);
             }
+            let started = std::time::Instant::now();
             let result =
                 tokio::time::timeout(timeout, invocation.invoke_async::<Vec<i64>>(&mut conn)).await;
             let inner = &this.inner;
-            let failure = inner.record(&result);
+            let failure = inner.record(&result, started);
             let borrowed: SmallVec<[RateCheck<'_>; 2]> = owned
                 .iter()
                 .map(|(k, g, c)| RateCheck {
@@ -651,9 +661,10 @@ impl SingleUseStore for RedisStore {
         let mut conn = inner.conn.clone();
         let timeout = inner.timeout;
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let result =
                 tokio::time::timeout(timeout, cmd.query_async::<Option<String>>(&mut conn)).await;
-            let failure = this.inner.record(&result);
+            let failure = this.inner.record(&result, started);
             match (result, failure) {
                 (Ok(Ok(reply)), None) => Ok(reply.is_some()),
                 (_, Some(err)) => this.inner.once_fallback(&key, ttl, err),

@@ -124,7 +124,11 @@ impl<R: SingleUseStore, B, M> SignatureLayer<R, B, M> {
         cx: &RejectionContext,
         err: SignatureError,
     ) -> Response<ShieldBody<ResB>> {
-        self.renderer.reject_with(cx, self.rejection(err))
+        self.renderer.refuse_with(
+            crate::core::metrics::Layer::Signature,
+            cx,
+            self.rejection(err),
+        )
     }
 }
 

@@ -322,8 +322,11 @@ impl MemoryRateStore {
 
     /// Drops every key whose arrival time has passed; returns how many. Call it from a
     /// timer to keep memory near the live key count (it takes each shard's lock in turn).
+    /// Each call also sets the `tower_shield_tracked_keys{store="memory_rate"}` gauge.
     pub fn sweep(&self) -> usize {
-        self.table.sweep(self.table.clock.now_nanos())
+        let removed = self.table.sweep(self.table.clock.now_nanos());
+        crate::core::metrics::tracked_keys("memory_rate", self.len());
+        removed
     }
 
     /// How many keys are tracked.
@@ -570,9 +573,12 @@ impl MemorySingleUseStore {
         MemoryStoreBuilder::new()
     }
 
-    /// Drops expired keys; returns how many.
+    /// Drops expired keys; returns how many. Each call also sets the
+    /// `tower_shield_tracked_keys{store="memory_once"}` gauge.
     pub fn sweep(&self) -> usize {
-        self.table.sweep(self.table.clock.now_nanos())
+        let removed = self.table.sweep(self.table.clock.now_nanos());
+        crate::core::metrics::tracked_keys("memory_once", self.len());
+        removed
     }
 
     /// How many keys are tracked.

@@ -1,0 +1,126 @@
+//! Every small example in `examples/` started as a process and asked what its doc says
+//! it serves. `cargo test` builds the examples first; they are run from
+//! `target/<profile>/examples/`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A running example; killed on drop.
+struct Running(Child, SocketAddr);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, env: &[(&str, &str)]) -> Running {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} missing: run `cargo build --examples`",
+        path.display()
+    );
+    let mut child = Command::new(&path)
+        .env("PORT", "0")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{name} said {line:?}"))
+        .parse()
+        .unwrap();
+    Running(child, addr)
+}
+
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let mut req = http::Request::get(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = client
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status.as_u16(),
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+const BROWSER: &[(&str, &str)] = &[
+    (
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    ),
+    ("accept", "text/html"),
+    ("accept-language", "en"),
+    ("accept-encoding", "gzip"),
+];
+
+#[tokio::test]
+async fn axum_basic_reads_client_ip_and_verdict_and_limits() {
+    let ex = start("axum_basic", &[]);
+    let (status, _, body) = get(ex.1, "/", BROWSER).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("client 127.0.0.1 (Peer): human=true"),
+        "{body}"
+    );
+    // Burst 10: the eleventh request at once is refused.
+    let mut last = 0;
+    for _ in 0..10 {
+        last = get(ex.1, "/", BROWSER).await.0;
+    }
+    assert_eq!(last, 429);
+}
+
+#[tokio::test]
+async fn hyper_plain_serves_the_peer_and_limits_at_three_a_minute() {
+    let ex = start("hyper_plain", &[]);
+    for _ in 0..3 {
+        let (status, _, body) = get(ex.1, "/", &[]).await;
+        assert_eq!((status, body.as_str()), (200, "hello 127.0.0.1\n"));
+    }
+    let (status, headers, body) = get(ex.1, "/", &[]).await;
+    assert_eq!(status, 429);
+    assert!(headers.contains_key("retry-after"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn custom_rejection_answers_with_its_own_body() {
+    let ex = start("custom_rejection", &[]);
+    for _ in 0..2 {
+        assert_eq!(get(ex.1, "/", &[]).await.0, 200);
+    }
+    let (status, headers, body) = get(ex.1, "/", &[("x-request-id", "abc123")]).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["content-type"], "text/plain");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(body, "slow down (RATE_LIMITED) request abc123\n");
+}
