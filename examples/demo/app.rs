@@ -397,6 +397,7 @@ async fn json_errors(
         }
     }
     out
+}
 
 /// The process's Prometheus recorder (installed once; tests build many routers).
 fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
