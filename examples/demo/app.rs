@@ -220,6 +220,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .build()
         .map_err(|e| ConfigProblem(e.to_string()))?;
     let captcha_store = app_shield.rate_store().clone();
+    let single_use = app_shield.single_use_store().clone();
     // 602TechSec: each key's own hourly quota (from its principal), on the configured
     // store, so a fleet keeps one quota per key; the fallback quota only applies to a key
     // configured without one.
@@ -291,7 +292,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .merge(seeds::auspex::router(
             config,
             classifier,
-            app_shield.single_use_store().clone(),
+            single_use,
         )?)
         .merge(techsec)
         .merge(engineering11)
