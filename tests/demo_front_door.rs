@@ -595,3 +595,61 @@ async fn three_hundred_challenges_from_one_address_meet_rate_limited() {
     .await;
     assert_eq!(s, 429, "{b}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_still_names_every_captcha_operation() {
+    let d = serve().await;
+    let (s, _, b) = call(d.addr, "GET", "/openapi.json", &[], "").await;
+    assert_eq!(s, 200);
+    let v = json(&b);
+    for p in [
+        "/captcha/api/challenge",
+        "/captcha/api/verify",
+        "/captcha/api/validate",
+        "/captcha/api/sites",
+        "/captcha/api/sites/{id}",
+        "/captcha/api/sites/{id}/regenerate-keys",
+        "/captcha/api/analytics/{siteId}",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(v["paths"][p].is_object(), "{p} missing");
+    }
+    for m in ["get", "patch", "delete"] {
+        assert!(v["paths"]["/captcha/api/sites/{id}"][m].is_object(), "{m}");
+    }
+}
+
+#[tokio::test]
+async fn the_home_page_names_every_seed_endpoint_and_each_is_served() {
+    let d = serve().await;
+    let (s, _, page) = call(d.addr, "GET", "/", &[], "").await;
+    assert_eq!(s, 200);
+    let v = {
+        let (_, _, b) = call(d.addr, "GET", "/openapi.json", &[], "").await;
+        json(&b)
+    };
+    for (seed, m, p, _) in app::SEED_ENDPOINTS {
+        assert!(
+            page.contains(&format!(
+                "<td>{seed}</td><td><code>{m}</code></td><td><code>{p}</code>"
+            )),
+            "{seed} {m} {p}"
+        );
+        if !p.starts_with("/captcha/demo") && !p.starts_with("/captcha/admin") {
+            assert!(
+                v["paths"][*p][m.to_ascii_lowercase()].is_object(),
+                "{m} {p} is not an operation of the demo"
+            );
+        }
+    }
+    for link in [
+        "/captcha/demo",
+        "/captcha/admin/",
+        "/captcha/admin/admin.css",
+    ] {
+        assert!(page.contains(&format!("href=\"{link}\"")), "{link}");
+        let (s, _, _) = call(d.addr, "GET", link, &[], "").await;
+        assert!(s == 200 || s == 303, "{link}: {s}");
+    }
+}

@@ -458,15 +458,144 @@ async fn index() -> Html<String> {
             format!("<li><code>{m} <a href=\"{p}\">{p}</a></code> &mdash; {what}</li>")
         })
         .collect();
+    let seeds: String = SEED_ENDPOINTS
+        .iter()
+        .map(|(seed, m, p, what)| {
+            format!("<tr><td>{seed}</td><td><code>{m}</code></td><td><code>{p}</code></td><td>{what}</td></tr>")
+        })
+        .collect();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>tower-shield demo</title></head><body>\
+         <link rel=\"stylesheet\" href=\"/captcha/admin/admin.css\">\
+         <title>tower-shield demo</title></head><body><main>\
          <h1>tower-shield demo</h1>\
-         <p>A sample app wrapped in <code>tower_shield::Shield</code>. Endpoints:</p>\
-         <ul>{rows}</ul></body></html>"
+         <p>A sample app wrapped in <code>tower_shield::Shield</code>, and four hosted security \
+         APIs served wire-compatibly. Try the <a href=\"/captcha/demo\">ECURTIY widget page</a> \
+         or the <a href=\"/captcha/admin/\">ECURTIY dashboard</a>; the \
+         <a href=\"/openapi.json\">OpenAPI document</a> describes every operation.</p>\
+         <h2>The seed APIs</h2>\
+         <table><thead><tr><th>Seed</th><th>Method</th><th>Path</th><th>What</th></tr></thead>\
+         <tbody>{seeds}</tbody></table>\
+         <h2>The demo's own endpoints</h2>\
+         <ul>{rows}</ul></main></body></html>"
     ))
 }
+
+/// Every seed API endpoint the demo serves, for the home page: (seed, method, path, what).
+pub const SEED_ENDPOINTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "602TechSec",
+        "POST",
+        "/api/verify",
+        "verify a request (X-API-Key)",
+    ),
+    (
+        "602TechSec",
+        "POST",
+        "/api/v2/verify",
+        "verify a request with its details",
+    ),
+    (
+        "602TechSec",
+        "GET",
+        "/api/lookup/ip/{ip}",
+        "look an address up",
+    ),
+    (
+        "602TechSec",
+        "POST",
+        "/api/lookup/email",
+        "look an e-mail address up",
+    ),
+    ("602TechSec", "POST", "/api/lookup/url", "look a URL up"),
+    (
+        "Auspex Verus",
+        "POST",
+        "/verus/classify",
+        "classify an address (SigV4-style signed)",
+    ),
+    (
+        "Engineering11",
+        "POST",
+        "/api/jwt/token",
+        "a JWT for an API key",
+    ),
+    (
+        "Engineering11",
+        "GET",
+        "/api/jwt/me",
+        "who the bearer token says you are",
+    ),
+    (
+        "Engineering11",
+        "GET",
+        "/.well-known/jwks.json",
+        "the public signing keys",
+    ),
+    (
+        "ECURTIY",
+        "POST",
+        "/captcha/api/challenge",
+        "a proof-of-work challenge (site key)",
+    ),
+    (
+        "ECURTIY",
+        "POST",
+        "/captcha/api/verify",
+        "a solution for a single-use token",
+    ),
+    (
+        "ECURTIY",
+        "POST",
+        "/captcha/api/validate",
+        "validate a token server-side (secret key)",
+    ),
+    (
+        "ECURTIY",
+        "GET",
+        "/captcha/api/sites",
+        "list sites (admin token)",
+    ),
+    (
+        "ECURTIY",
+        "POST",
+        "/captcha/api/sites",
+        "create a site (admin token)",
+    ),
+    (
+        "ECURTIY",
+        "GET",
+        "/captcha/api/sites/{id}",
+        "one site (admin token)",
+    ),
+    (
+        "ECURTIY",
+        "PATCH",
+        "/captcha/api/sites/{id}",
+        "change a site (admin token)",
+    ),
+    (
+        "ECURTIY",
+        "DELETE",
+        "/captcha/api/sites/{id}",
+        "delete a site (admin token)",
+    ),
+    (
+        "ECURTIY",
+        "POST",
+        "/captcha/api/sites/{id}/regenerate-keys",
+        "new keys (admin token)",
+    ),
+    (
+        "ECURTIY",
+        "GET",
+        "/captcha/api/analytics/{siteId}",
+        "analytics: period 24h, 7d, 30d, 90d",
+    ),
+    ("ECURTIY", "GET", "/captcha/demo", "the widget's demo page"),
+    ("ECURTIY", "GET", "/captcha/admin/", "the dashboard"),
+];
 
 /// Liveness: outside every limit.
 #[utoipa::path(get, path = "/healthz", tag = "demo",
