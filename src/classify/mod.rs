@@ -9,9 +9,19 @@
 //! leaves a stable reason code (`net.hosting_asn`, `ua.crawler`,
 //! `hdr.no_accept_language`, ...; see [`score`]).
 //!
+//! `human` and `certainty` come from an evidence model ([`score`] documents it): each
+//! signal is evidence with a signed weight (the certainty it gives alone, toward a bot or
+//! a human), weights add as log-odds, and every contribution is a [`Reason`] with its
+//! code, source and weight. A cloud or crawler range alone lands in the 75-100 "block"
+//! band, a Tor exit higher, a consumer network with a consistent browser around 75 human,
+//! an unlisted address alone low either way; special-purpose addresses stay
+//! `{human: true, certainty: 0}`.
+//!
 //! It works with zero configuration: [`Classifier::embedded`] holds a compact snapshot
-//! (the IANA special-purpose ranges, the prefixes of 28 hosting ASNs of 14 providers
-//! from the `@ip-location-db/asn` package, CC BY 4.0, and the `crawler-user-agents`
+//! (the IANA special-purpose ranges, the prefixes of 28 hosting ASNs of 14 providers and
+//! of CDN/edge and crawler-operator networks from the `@ip-location-db/asn` package,
+//! CC BY 4.0, country geolocation from `@ip-location-db/geo-whois-asn-country`, CC0,
+//! and the `crawler-user-agents`
 //! (MIT) and `isbot` (Unlicense) pattern lists). Load fuller or fresher data with the
 //! [loaders](data::loaders) (AWS, Google Cloud and Azure range files, Tor exit lists,
 //! ip-location-db ASN CSVs, plain CIDR lists, MaxMind-format `.mmdb` for country, city
@@ -42,8 +52,10 @@
 //!   faithful header set passes. Pair it with proof of work and rate limits.
 //! * By default **search-engine crawlers are blocked too** (a Googlebot UA is free to
 //!   forge). Let them in with [`ClassifierBuilder::allow_category`] if you need SEO.
-//! * Hosting networks host VPNs and corporate proxies used by humans: `net.hosting_asn`
-//!   alone (45) only monitors.
+//! * Hosting networks host VPNs and corporate proxies used by humans, yet
+//!   `net.hosting_asn` alone (80) blocks, as the Auspex seed expects for cloud ranges; a
+//!   browser with consistent headers pulls it down to "monitor". Lower
+//!   [`Weights::hosting`] if your users come through cloud VPNs.
 //! * Special-purpose addresses (private, loopback, CGNAT, ...) give `human: true,
 //!   certainty: 0` whatever the UA: they are your own network or a proxy you did not
 //!   trust. Configure `ClientIpLayer` so real client addresses reach this layer.
