@@ -24,7 +24,6 @@ use tower_shield::classify::{Classifier, NetKind};
 const AWS: &str = r#"{"syncToken":"1","createDate":"2026-01-01-00-00-00",
  "prefixes":[{"ip_prefix":"80.67.169.0/24","region":"us-east-1","service":"EC2"}],
  "ipv6_prefixes":[{"ipv6_prefix":"2a0c:9a40:aa::/48","region":"us-east-1","service":"EC2"}]}"#;
-const AWS_V2: &str = r#"{"prefixes":[{"ip_prefix":"203.0.113.0/24"}],"ipv6_prefixes":[]}"#;
 const TOR: &str = "171.25.193.7\n171.25.193.8\n";
 
 /// What the test server does for one request.

@@ -556,9 +556,7 @@ impl FeedUpdater {
 
     /// One feed: `Some(true)` changed, `Some(false)` 304, `None` failed (logged once).
     async fn refresh_feed(&self, i: usize) -> Option<bool> {
-        let Some(slot) = self.inner.feeds.get(i) else {
-            return None;
-        };
+        let slot = self.inner.feeds.get(i)?;
         let (feed, etag, last_modified, has_good) = {
             let mut st = slot.lock().unwrap_or_else(PoisonError::into_inner);
             st.status.last_attempt = Some(SystemTime::now());
