@@ -201,6 +201,8 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .pow()
         .cloned()
         .ok_or_else(|| ConfigProblem("pow: not configured".into()))?;
+    // Signed /verus/classify requests are single use on the same store.
+    let replay_store = app_shield.single_use_store().clone();
     let sample = OpenApiRouter::new()
         .routes(routes!(app_page))
         .routes(routes!(app_data))
@@ -252,11 +254,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     )
     .map_err(ConfigProblem)?;
     let (router, api) = sample
-        .merge(seeds::auspex::router(
-            config,
-            classifier,
-            app_shield.single_use_store().clone(),
-        )?)
+        .merge(seeds::auspex::router(config, classifier, replay_store)?)
         .merge(techsec)
         .merge(engineering11)
         .merge(seeds::ecurtiy::router(captcha, config.client_ip.layer()?))
