@@ -147,7 +147,7 @@ async fn each_policy_survives_a_dead_redis_and_recovers() {
             .is_err()
     );
 
-    // Local fallback: half of the 10/hour quota on this instance, single use per instance.
+    // Local fallback: half of the 10/hour quota on this instance; single use fails closed.
     let mut allowed = 0;
     for _ in 0..10 {
         let t = Instant::now();
@@ -162,18 +162,14 @@ async fn each_policy_survives_a_dead_redis_and_recovers() {
         assert!(t.elapsed() < TIMEOUT + SLACK);
     }
     assert_eq!(allowed, 5, "quota / instances");
-    assert!(
-        local
-            .insert_if_absent("tok", Duration::from_secs(5))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !local
-            .insert_if_absent("tok", Duration::from_secs(5))
-            .await
-            .unwrap()
-    );
+    for s in [&open, &local] {
+        assert!(
+            s.insert_if_absent("tok", Duration::from_secs(5))
+                .await
+                .is_err(),
+            "a single-use mark Redis did not take is never taken"
+        );
+    }
 
     // Redis returns on the same port: every store finds it again by itself.
     let _server = Server::start(server.port);
@@ -296,4 +292,42 @@ async fn exactly_one_round_trip_per_decision() {
         200,
         "the script's reads, inside the same round trip"
     );
+}
+
+/// Issue 17, item 3: a proof-of-work token passed three times across a Redis outage
+/// (down: validate on A, validate on B; back: validate on A again). Redeeming a token is
+/// one single-use insert of its key; it now fails closed under every failure policy, so
+/// of the whole sequence at most one redemption succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_redeemed_at_most_once_across_an_outage() {
+    for policy in [
+        FailurePolicy::LocalFallback { instances: 2 },
+        FailurePolicy::FailOpen,
+        FailurePolicy::FailClosed,
+    ] {
+        let port = free_port();
+        let mut server = Server::start(port);
+        let a = store(port, policy).await;
+        let b = store(port, policy).await;
+        let token = format!("pow:tok:{policy:?}");
+        let ttl = Duration::from_secs(60);
+        server.kill();
+        let mut passes = 0;
+        passes += usize::from(matches!(a.insert_if_absent(&token, ttl).await, Ok(true)));
+        passes += usize::from(matches!(b.insert_if_absent(&token, ttl).await, Ok(true)));
+        let _server = Server::start(server.port);
+        // Validate on A again once it reaches Redis (until then it fails closed).
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let answered = a.stats().answered;
+            let r = a.insert_if_absent(&token, ttl).await;
+            if a.stats().answered > answered {
+                passes += usize::from(matches!(r, Ok(true)));
+                break;
+            }
+            assert!(Instant::now() < deadline, "A did not reach Redis again");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(passes <= 1, "{policy:?}: the token passed {passes} times");
+    }
 }

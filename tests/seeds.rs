@@ -171,6 +171,18 @@ async fn auspex_answers_and_errors_in_the_seed_shape() {
             "{ip}"
         );
     }
+    // Issue 17, item 2: the identical signed request is served once; a replay is 401.
+    let at = now();
+    let body = r#"{"ipAddress": "8.8.4.4"}"#;
+    assert_eq!(verus(addr, body, secret, at).await.0, 200);
+    for _ in 0..2 {
+        let (status, v) = verus(addr, body, secret, at).await;
+        assert_eq!(
+            (status, v["statusCode"].as_u64()),
+            (401, Some(401)),
+            "replay: {v}"
+        );
+    }
     let (status, v) = verus(addr, r#"{"ipAddress": "999.1.1.1"}"#, secret, now()).await;
     assert_eq!(
         (status, &v),

@@ -220,7 +220,6 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .build()
         .map_err(|e| ConfigProblem(e.to_string()))?;
     let captcha_store = app_shield.rate_store().clone();
-    let single_use = app_shield.single_use_store().clone();
     // 602TechSec: each key's own hourly quota (from its principal), on the configured
     // store, so a fleet keeps one quota per key; the fallback quota only applies to a key
     // configured without one.
@@ -229,6 +228,8 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         .pow()
         .cloned()
         .ok_or_else(|| ConfigProblem("pow: not configured".into()))?;
+    // Signed /verus/classify requests are single use on the same store.
+    let replay_store = app_shield.single_use_store().clone();
     let sample = OpenApiRouter::new()
         .routes(routes!(app_page))
         .routes(routes!(app_data))
@@ -289,11 +290,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     )
     .map_err(ConfigProblem)?;
     let (router, api) = sample
-        .merge(seeds::auspex::router(
-            config,
-            classifier,
-            single_use,
-        )?)
+        .merge(seeds::auspex::router(config, classifier, replay_store)?)
         .merge(techsec)
         .merge(engineering11)
         .merge(seeds::ecurtiy::router(

@@ -584,7 +584,14 @@ impl Config {
                     k.permissions.clone(),
                     Some(Quota::per_hour(k.requests_per_hour)),
                 )
-                .map_err(|e| ConfigProblem(format!("api_keys[{i}]: {e}")))?;
+                .map_err(|e| {
+                    let field = if e.field() == "api key name" {
+                        "name"
+                    } else {
+                        "key"
+                    };
+                    ConfigProblem(format!("api_keys[{i}].{field}: {e}"))
+                })?;
         }
         Ok(keys)
     }

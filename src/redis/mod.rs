@@ -13,15 +13,18 @@
 //! stops calling Redis for a cool-down, then lets one probe through. While Redis cannot
 //! answer, the [`FailurePolicy`] decides: fail open, fail closed, or fall back to a
 //! per-instance memory store at `1/instances` of each quota (the default, with
-//! `instances = 1`). Single-use keys never fail open. [`RedisStore::stats`] counts
+//! `instances = 1`). That policy is for rate counters only: single-use keys
+//! (proof-of-work tokens and challenges, signature replay marks) **fail closed under
+//! every policy**, so a token is never accepted while its mark cannot be written
+//! fleet-wide (the layers answer 503 until Redis answers). [`RedisStore::stats`] counts
 //! errors, timeouts, fallbacks and breaker skips, and state changes are logged through
 //! `tracing`.
 //!
 //! # Caveats
 //!
 //! * With `LocalFallback`, a fleet that loses Redis enforces its quotas per instance
-//!   (divide by `instances`), and a single-use key may then be accepted once per
-//!   instance until Redis returns.
+//!   (divide by `instances`); proof-of-work validation and signed requests with replay
+//!   protection are refused (503) until Redis returns.
 //! * Time comes from Redis (`TIME`), at microsecond resolution, so instance clocks do not
 //!   matter for rate limits. Single-use expiry is Redis's `PX`.
 //! * No TLS (`rediss://`) is compiled in. Keep Redis on a private network.

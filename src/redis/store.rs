@@ -17,8 +17,8 @@ use super::breaker::{Breaker, Gate};
 use crate::core::clock::{Clock, SystemClock};
 use crate::core::quota::{Gcra, GcraOutcome, gcra};
 use crate::core::store::{
-    CheckMode, MAX_POLICIES, MemoryRateStore, MemorySingleUseStore, RateCheck, RateOutcome,
-    RateStore, SingleUseStore, StoreError,
+    CheckMode, MAX_POLICIES, MemoryRateStore, RateCheck, RateOutcome, RateStore, SingleUseStore,
+    StoreError,
 };
 
 /// A boxed, sendable future: the one allocation per decision that network IO costs.
@@ -28,14 +28,20 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// by the open circuit breaker).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailurePolicy {
-    /// Rate checks allow, as a fresh key would be allowed. Single-use inserts still fail
-    /// (allowing them would allow replays).
+    /// Rate checks allow, as a fresh key would be allowed.
+    ///
+    /// Under every policy, single-use inserts (proof-of-work tokens and challenges,
+    /// signature replay marks) **fail closed**: while Redis cannot answer they return the
+    /// error and the layer refuses (503). A mark that cannot be written fleet-wide is never
+    /// taken as written: a per-instance memory set would accept the same token once on
+    /// each instance and once more when Redis returns.
     FailOpen,
     /// Every call returns the error; the layer answers 503.
     FailClosed,
-    /// Decide on this instance alone: rate limits at `1 / instances` of each quota (at
-    /// least a burst of 1), single-use keys in a per-instance memory set. Set `instances`
-    /// to the fleet size so the fleet as a whole stays near the configured quota.
+    /// Decide rate limits on this instance alone, at `1 / instances` of each quota (at
+    /// least a burst of 1). Set `instances` to the fleet size so the fleet as a whole
+    /// stays near the configured quota. Single-use inserts fail closed (see
+    /// [`FailurePolicy::FailOpen`]).
     LocalFallback {
         /// How many instances share the quota.
         instances: u32,
@@ -129,7 +135,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Bound on keys of the local fallback stores (default 100,000 each).
+    /// Bound on keys of the local fallback rate store (default 100,000).
     pub fn local_max_keys(mut self, max_keys: usize) -> Self {
         self.local_max_keys = max_keys;
         self
@@ -216,9 +222,6 @@ impl RedisStoreBuilder {
         let local_rate = MemoryRateStore::builder()
             .max_keys(self.local_max_keys)
             .build();
-        let local_once = MemorySingleUseStore::builder()
-            .max_keys(self.local_max_keys)
-            .build();
         RedisStore {
             inner: Arc::new(Inner {
                 conn,
@@ -231,7 +234,6 @@ impl RedisStoreBuilder {
                 deny_max: self.deny_cache_max,
                 deny_hasher: RandomState::new(),
                 local_rate,
-                local_once,
                 counters: Counters::default(),
             }),
         }
@@ -271,7 +273,6 @@ struct Inner {
     deny_max: usize,
     deny_hasher: RandomState,
     local_rate: MemoryRateStore,
-    local_once: MemorySingleUseStore,
     counters: Counters,
 }
 
@@ -483,14 +484,11 @@ impl Inner {
         }
     }
 
-    fn once_fallback(&self, key: &str, ttl: Duration, why: StoreError) -> Result<bool, StoreError> {
+    /// Single use fails closed under every policy: a mark Redis did not take is not
+    /// taken (see [`FailurePolicy::FailOpen`]).
+    fn once_fallback(&self, why: StoreError) -> Result<bool, StoreError> {
         bump(&self.counters.fallbacks);
-        match self.policy {
-            FailurePolicy::LocalFallback { .. } => {
-                self.local_once.insert_if_absent(key, ttl).into_inner()
-            }
-            FailurePolicy::FailOpen | FailurePolicy::FailClosed => Err(why),
-        }
+        Err(why)
     }
 
     /// Records the result of a Redis call in the breaker and the counters.
@@ -645,7 +643,7 @@ impl SingleUseStore for RedisStore {
         let inner = &self.inner;
         if inner.breaker.gate() == Gate::Skip {
             bump(&inner.counters.skipped);
-            let r = inner.once_fallback(key, ttl, StoreError::Unavailable("circuit open".into()));
+            let r = inner.once_fallback(StoreError::Unavailable("circuit open".into()));
             return Box::pin(std::future::ready(r));
         }
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -656,7 +654,6 @@ impl SingleUseStore for RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms);
-        let key = key.to_owned();
         let this = self.clone();
         let mut conn = inner.conn.clone();
         let timeout = inner.timeout;
@@ -667,11 +664,10 @@ impl SingleUseStore for RedisStore {
             let failure = this.inner.record(&result, started);
             match (result, failure) {
                 (Ok(Ok(reply)), None) => Ok(reply.is_some()),
-                (_, Some(err)) => this.inner.once_fallback(&key, ttl, err),
-                (_, None) => {
-                    this.inner
-                        .once_fallback(&key, ttl, StoreError::Unavailable("no reply".into()))
-                }
+                (_, Some(err)) => this.inner.once_fallback(err),
+                (_, None) => this
+                    .inner
+                    .once_fallback(StoreError::Unavailable("no reply".into())),
             }
         })
     }
