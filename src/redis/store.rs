@@ -188,7 +188,7 @@ impl RedisStoreBuilder {
             Target::Cluster(nodes) => {
                 let cluster = LazyCluster::new(self.cluster_client(nodes)?);
                 cluster.get().await.map_err(down)?;
-                Conn::Cluster(cluster)
+                Conn::Cluster(Box::new(cluster))
             }
         };
         Ok(self.finish(conn))
@@ -206,7 +206,9 @@ impl RedisStoreBuilder {
                         .map_err(|e| StoreError::Unavailable(format!("redis: {e}").into()))?,
                 )
             }
-            Target::Cluster(nodes) => Conn::Cluster(LazyCluster::new(self.cluster_client(nodes)?)),
+            Target::Cluster(nodes) => {
+                Conn::Cluster(Box::new(LazyCluster::new(self.cluster_client(nodes)?)))
+            }
         };
         let mut warm = conn.clone();
         tokio::spawn(async move {
@@ -684,7 +686,7 @@ enum Target {
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
-    Cluster(LazyCluster),
+    Cluster(Box<LazyCluster>),
 }
 
 impl Conn {
@@ -760,10 +762,10 @@ impl ConnectionLike for Conn {
 fn hash_tag(key: &str) -> &str {
     if let Some(open) = key.find('{') {
         let rest = &key[open + 1..];
-        if let Some(close) = rest.find('}') {
-            if close > 0 {
-                return &rest[..close];
-            }
+        if let Some(close) = rest.find('}')
+            && close > 0
+        {
+            return &rest[..close];
         }
     }
     key
