@@ -705,8 +705,10 @@ mod model_tests {
         assert!(!v.human && v.certainty >= 90 && v.flags.tor);
         // A consumer network with a consistent browser: human, with a certainty that
         // grows with the evidence.
-        let mut isp = NetInfo::default();
-        isp.asn = Some(64_500);
+        let isp = NetInfo {
+            asn: Some(64_500),
+            ..NetInfo::default()
+        };
         let ok = RequestSignals {
             ua: None,
             headers: HeaderFindings(HeaderFindings::BROWSER),

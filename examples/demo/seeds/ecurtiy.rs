@@ -117,10 +117,11 @@ pub const MAX_ORIGIN_DOMAINS: usize = 10_000;
 #[derive(Clone)]
 struct SiteDomains {
     sites: tower_shield::pow::admin::SqlSites,
-    snapshot: std::sync::Arc<
-        tokio::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<HashSet<String>>)>>,
-    >,
+    snapshot: std::sync::Arc<tokio::sync::Mutex<Option<DomainSnapshot>>>,
 }
+
+/// When the domains were read, and what they were.
+type DomainSnapshot = (std::time::Instant, std::sync::Arc<HashSet<String>>);
 
 impl SiteDomains {
     async fn current(&self) -> std::sync::Arc<HashSet<String>> {
