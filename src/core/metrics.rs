@@ -299,6 +299,10 @@ mod tests {
         fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
             self.0.push_str(&format!("{}={:?} ", f.name(), v));
         }
+        // Strings as a log line shows them (`tracing-subscriber`'s fmt writes them bare).
+        fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+            self.0.push_str(&format!("{}={} ", f.name(), v));
+        }
     }
 
     impl tracing::Subscriber for Lines {
@@ -332,7 +336,10 @@ mod tests {
             }
             let got = lines.0.lock().unwrap().clone();
             assert_eq!(got.len(), 3, "{got:?}");
-            assert!(got[0].contains("code=TOKEN_USED") && got[0].contains("client=203.0.113.9"));
+            assert!(
+                got[0].contains("code=TOKEN_USED") && got[0].contains("client=203.0.113.9"),
+                "{got:?}"
+            );
             for _ in 0..97 {
                 log_refusal(Layer::Pow, &r, Some(ip), t);
             }
