@@ -1,4 +1,5 @@
-//! The real demo binary, twice, on one store: every decision a fleet must share is shared.
+//! The real demo binary, twice, on one store: every decision a fleet must share is shared
+//! (the 602TechSec quota, signature replays on `/verus/classify`, single-use PoW tokens).
 //!
 //! Each test starts two `target/debug/examples/demo` processes (built by `cargo test`, or
 //! here with `cargo build --example demo` when missing) from one config with a unique key
@@ -77,6 +78,7 @@ fn start_demo(store_toml: &str, tag: &str) -> Demo {
         format!(
             "listen = \"{addr}\"\n\
              [database]\nurl = \"sqlite://{}?mode=rwc\"\n\
+             [pow]\nsecret = \"fleet-shared-pow-secret-0123456789abcdef\"\n\
              [[api_keys]]\nkey = \"tsk_fleet_key_10\"\nrequests_per_hour = 10\npermissions = [\"verify\"]\n\
              {store_toml}",
             db.display()
@@ -129,14 +131,180 @@ async fn ten_of_twenty(store_toml: &str) {
     assert_eq!(allowed, 10, "one 10/hour quota across both instances");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_demos_on_one_redis_share_the_techsec_quota() {
+fn one_redis() -> String {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let store = format!(
+    format!(
         "[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\nprefix = \"{}\"\ntimeout_ms = 2000\non_failure = \"closed\"\n",
         unique("fleet")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_on_one_redis_share_the_techsec_quota() {
+    ten_of_twenty(&one_redis()).await;
+}
+
+async fn send(req: http::Request<Full<bytes::Bytes>>) -> (u16, serde_json::Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+    let res = client.request(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// One Auspex (Verus) signed `POST /verus/classify`, with the demo's default key pair.
+fn signed_classify(at: Duration) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::post("/verus/classify")
+        .header("content-type", "application/json")
+        .body(br#"{"ipAddress": "8.8.8.8"}"#.to_vec())
+        .unwrap();
+    tower_shield::signature::Signer::new(
+        tower_shield::signature::Dialect::verus(),
+        "alk_1234567890abcdef",
+        "als_abcdefghijklmnopqrstuvwxyz1234567890",
+    )
+    .sign(&mut req, at)
+    .unwrap();
+    req
+}
+
+/// The same signed request, sent to `addr`.
+async fn send_signed(
+    addr: SocketAddr,
+    signed: &http::Request<Vec<u8>>,
+) -> (u16, serde_json::Value) {
+    let mut b = http::Request::post(format!("http://{addr}/verus/classify"));
+    for (k, v) in signed.headers() {
+        b = b.header(k, v);
+    }
+    send(
+        b.body(Full::new(bytes::Bytes::from(signed.body().clone())))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_on_one_redis_refuse_a_signature_replay() {
+    let store = one_redis();
+    let a = start_demo(&store, "fleet-sig-a");
+    let b = start_demo(&store, "fleet-sig-b");
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let signed = signed_classify(at);
+    let (status, v) = send_signed(a.addr, &signed).await;
+    assert_eq!(status, 200, "first use on A: {v}");
+    for (name, addr) in [("B", b.addr), ("A", a.addr)] {
+        let (status, v) = send_signed(addr, &signed).await;
+        assert_eq!(status, 401, "replay on {name}: {v}");
+        // The Auspex wire format carries the message, not the code: this is the
+        // `SIGNATURE_REPLAYED` reason (`SignatureError::Replayed`).
+        assert_eq!(
+            v["error"], "signed request was already used",
+            "replay on {name}: {v}"
+        );
+    }
+}
+
+async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    send(
+        http::Request::post(format!("http://{addr}{path}"))
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(body.to_string())))
+            .unwrap(),
+    )
+    .await
+}
+
+/// A challenge from `addr` for the demo site, solved and verified there: the token.
+async fn pow_token(addr: SocketAddr) -> String {
+    let started = Instant::now();
+    let (status, ch) = post_json(
+        addr,
+        "/captcha/api/challenge",
+        serde_json::json!({"siteKey": "eck_live_demo"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{ch}");
+    let prefix = ch["prefix"].as_str().unwrap().to_owned();
+    let difficulty = ch["difficulty"].as_u64().unwrap() as u8;
+    let nonce = tokio::task::spawn_blocking(move || {
+        tower_shield::pow::solve(&prefix, difficulty, 0, u64::MAX).unwrap()
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let solve_ms = started.elapsed().as_millis() as u64 - 50;
+    let (status, v) = post_json(
+        addr,
+        "/captcha/api/verify",
+        serde_json::json!({
+            "challengeId": ch["challengeId"], "nonce": nonce, "solveTimeMs": solve_ms,
+            "fingerprint": "sha256_hash_of_browser_data",
+            "behavioral": {"mouseEntropy": 4.2, "interactionCount": 15, "sessionDuration": solve_ms + 2000}
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["success"], true, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+async fn validate(addr: SocketAddr, token: &str) -> (u16, serde_json::Value) {
+    post_json(
+        addr,
+        "/captcha/api/validate",
+        serde_json::json!({"token": token, "secretKey": "ecs_live_demo"}),
+    )
+    .await
+}
+
+async fn protected(addr: SocketAddr, token: &str) -> u16 {
+    send(
+        http::Request::get(format!("http://{addr}/app/protected"))
+            .header("accept", "application/json")
+            .header("x-shield-token", token)
+            .body(Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await
+    .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_on_one_redis_use_a_pow_token_once() {
+    let store = one_redis();
+    let a = start_demo(&store, "fleet-pow-a");
+    let b = start_demo(&store, "fleet-pow-b");
+
+    // Validated by the site's backend: once on B, then A refuses it.
+    let token = pow_token(a.addr).await;
+    let (status, v) = validate(b.addr, &token).await;
+    assert_eq!(status, 200, "token from A validated on B: {v}");
+    assert_eq!(v["success"], true, "{v}");
+    let (status, v) = validate(a.addr, &token).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("TOKEN_USED")),
+        "second validation on A: {v}"
     );
-    ten_of_twenty(&store).await;
+
+    // Redeemed at the protected route: once on B, then A refuses it.
+    let token = pow_token(a.addr).await;
+    assert_eq!(protected(b.addr, &token).await, 200, "token from A on B");
+    assert_ne!(
+        protected(a.addr, &token).await,
+        200,
+        "the same token again on A"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
