@@ -189,9 +189,12 @@ async fn send_signed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_demos_on_one_redis_refuse_a_signature_replay() {
-    let store = one_redis();
-    let a = start_demo(&store, "fleet-sig-a");
-    let b = start_demo(&store, "fleet-sig-b");
+    replay_refused(&one_redis()).await;
+}
+
+async fn replay_refused(store: &str) {
+    let a = start_demo(store, "fleet-sig-a");
+    let b = start_demo(store, "fleet-sig-b");
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
@@ -281,9 +284,12 @@ async fn protected(addr: SocketAddr, token: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_demos_on_one_redis_use_a_pow_token_once() {
-    let store = one_redis();
-    let a = start_demo(&store, "fleet-pow-a");
-    let b = start_demo(&store, "fleet-pow-b");
+    pow_once(&one_redis()).await;
+}
+
+async fn pow_once(store: &str) {
+    let a = start_demo(store, "fleet-pow-a");
+    let b = start_demo(store, "fleet-pow-b");
 
     // Validated by the site's backend: once on B, then A refuses it.
     let token = pow_token(a.addr).await;
@@ -319,5 +325,25 @@ async fn two_demos_on_one_redis_cluster_share_the_techsec_quota() {
         unique("cfleet")
     );
     ten_of_twenty(&store).await;
+    drop(cluster);
+}
+
+fn cluster_store(cluster: &cluster::Cluster) -> String {
+    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    format!(
+        "[store]\nbackend = \"redis\"\ncluster_nodes = [{}]\nprefix = \"{}\"\ntimeout_ms = 2000\non_failure = \"closed\"\n",
+        nodes.join(", "),
+        unique("cfleet")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_on_one_redis_cluster_refuse_a_signature_replay_and_use_a_pow_token_once() {
+    let cluster = tokio::task::spawn_blocking(cluster::Cluster::start)
+        .await
+        .unwrap();
+    let store = cluster_store(&cluster);
+    replay_refused(&store).await;
+    pow_once(&store).await;
     drop(cluster);
 }
