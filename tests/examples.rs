@@ -124,3 +124,26 @@ async fn custom_rejection_answers_with_its_own_body() {
     assert!(headers.contains_key("retry-after"));
     assert_eq!(body, "slow down (RATE_LIMITED) request abc123\n");
 }
+
+#[tokio::test]
+async fn redis_fleet_instances_share_one_quota() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("fleet-example-test-{}-{nanos}", std::process::id());
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let env = [("PREFIX", prefix.as_str()), ("REDIS_URL", url.as_str())];
+    let a = start("redis_fleet", &env);
+    let b = start("redis_fleet", &env);
+    let mut statuses = Vec::new();
+    for ex in [&a, &b, &a, &b] {
+        let (status, _, body) = get(ex.1, "/", &[]).await;
+        if status == 200 {
+            assert_eq!(body, format!("instance {}\n", ex.1.port()));
+        }
+        statuses.push(status);
+    }
+    // 3 a minute per client across both instances (PORT=0: each names its own port).
+    assert_eq!(statuses, [200, 200, 200, 429], "is Redis up at {url}?");
+}
