@@ -347,8 +347,31 @@ async fn json_errors(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let path = req.uri().path().to_owned();
-    let headers = req.headers().clone();
+    // Only what an error body needs, kept without copying the request's header map or path
+    // on the way in (every request passes here; few become a 404 or 405).
+    enum Shape {
+        Ecurtiy,
+        Auspex,
+        TechSec,
+    }
+    let path = req.uri().path();
+    let shape = if path == seeds::ecurtiy::PREFIX
+        || path
+            .strip_prefix(seeds::ecurtiy::PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
+    {
+        Shape::Ecurtiy
+    } else if path.starts_with("/verus/") {
+        Shape::Auspex
+    } else {
+        Shape::TechSec
+    };
+    // One value or none, as `RejectionContext` reads it (two values: a fresh id).
+    let mut ids = req.headers().get_all("x-request-id").iter();
+    let request_id = match (ids.next(), ids.next()) {
+        (Some(id), None) => Some(id.clone()),
+        _ => None,
+    };
     let res = next.run(req).await;
     let status = res.status();
     let (code, message) = match status {
@@ -362,6 +385,10 @@ async fn json_errors(
     if res.headers().contains_key(http::header::CONTENT_TYPE) {
         return res;
     }
+    let mut headers = http::HeaderMap::new();
+    if let Some(id) = request_id {
+        headers.insert("x-request-id", id);
+    }
     let cx = tower_shield::core::reject::RejectionContext::from_headers(
         &headers,
         tower_shield::core::clock::Clock::now(&tower_shield::core::clock::SystemClock),
@@ -372,14 +399,10 @@ async fn json_errors(
         timestamp: cx.timestamp(),
         request_id: cx.request_id.clone(),
     };
-    let body = if path == seeds::ecurtiy::PREFIX
-        || path.starts_with(&format!("{}/", seeds::ecurtiy::PREFIX))
-    {
-        serde_json::json!({ "success": false, "error": error })
-    } else if path.starts_with("/verus/") {
-        serde_json::json!({ "error": message, "statusCode": status.as_u16() })
-    } else {
-        serde_json::json!({ "error": error })
+    let body = match shape {
+        Shape::Ecurtiy => serde_json::json!({ "success": false, "error": error }),
+        Shape::Auspex => serde_json::json!({ "error": message, "statusCode": status.as_u16() }),
+        Shape::TechSec => serde_json::json!({ "error": error }),
     };
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(http::header::CONTENT_LENGTH);
