@@ -102,10 +102,18 @@ async fn main() -> ExitCode {
         "store: {:?}{}",
         config.store.backend,
         if config.store.backend == config::Backend::Redis {
-            format!(
-                " at {} (prefix {:?})",
-                config.store.redis_url, config.store.prefix
-            )
+            let at = if config.store.cluster_nodes.is_empty() {
+                redact_userinfo(&config.store.redis_url)
+            } else {
+                let nodes: Vec<String> = config
+                    .store
+                    .cluster_nodes
+                    .iter()
+                    .map(|n| redact_userinfo(n))
+                    .collect();
+                format!("cluster {}", nodes.join(", "))
+            };
+            format!(" at {at} (prefix {:?})", config.store.prefix)
         } else {
             String::new()
         }
@@ -177,5 +185,16 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
         () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// `redis://user:secret@host:6379` -> `redis://***@host:6379`: the startup banner names the
+/// store without printing its password.
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme + 3 => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
