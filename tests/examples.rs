@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -53,15 +53,24 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, http::HeaderMap, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
     let mut req = http::Request::get(format!("http://{addr}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = client
-        .request(req.body(Empty::new()).unwrap())
-        .await
-        .unwrap();
+    send(req.body(Full::default()).unwrap()).await
+}
+
+async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
+    let mut req = http::Request::post(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send(req.body(Full::default()).unwrap()).await
+}
+
+async fn send(req: http::Request<Full<bytes::Bytes>>) -> (u16, http::HeaderMap, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+    let res = client.request(req).await.unwrap();
     let (parts, body) = res.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     (
@@ -146,4 +155,88 @@ async fn redis_fleet_instances_share_one_quota() {
     }
     // 3 a minute per client across both instances (PORT=0: each names its own port).
     assert_eq!(statuses, [200, 200, 200, 429], "is Redis up at {url}?");
+}
+
+#[tokio::test]
+async fn per_route_signs_one_group_limits_login_and_asks_work_on_signup() {
+    use tower_shield::signature::{Dialect, Signer};
+    let ex = start("per_route", &[]);
+    let addr = ex.1;
+
+    // The partner group: unsigned is refused, signed by the partner's key passes.
+    let (status, headers, body) = get(addr, "/api/partner/orders", &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(headers.contains_key("www-authenticate"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "INVALID_SIGNATURE");
+    let signer = Signer::new(
+        Dialect::verus(),
+        "alk_partner_0123456789",
+        "als_partner_secret_0123456789abcdefghij",
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let mut req = http::Request::get(format!("http://{addr}/api/partner/orders"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    signer.sign(&mut req, now()).unwrap();
+    let (status, _, body) = send(req.map(Full::new)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "orders for alk_partner_0123456789\n")
+    );
+    // Signed by another secret: refused the same way.
+    let mut req = http::Request::get(format!("http://{addr}/api/partner/orders"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    Signer::new(
+        Dialect::verus(),
+        "alk_partner_0123456789",
+        "als_not_the_partner_secret_0123456789ab",
+    )
+    .sign(&mut req, now())
+    .unwrap();
+    assert_eq!(send(req.map(Full::new)).await.0, 401);
+    // The rest of the app needs no signature, nor any work.
+    let (status, _, body) = get(addr, "/", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "home\n"));
+
+    // /login: 3 a minute, then 429; / still answers.
+    for _ in 0..3 {
+        assert_eq!(post(addr, "/login", &[]).await.0, 200);
+    }
+    let (status, headers, body) = post(addr, "/login", &[]).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    assert_eq!(get(addr, "/", &[]).await.0, 200);
+
+    // /signup: no token, 401 with a challenge; solved and redeemed, the pass opens it.
+    let (status, _, body) = post(addr, "/signup", &[]).await;
+    assert_eq!(status, 401, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "CHALLENGE_REQUIRED");
+    let c = &v["challenge"];
+    let nonce = tower_shield::pow::solve(
+        c["prefix"].as_str().unwrap(),
+        c["difficulty"].as_u64().unwrap() as u8,
+        0,
+        1 << 28,
+    )
+    .unwrap();
+    let (status, _, body) = post(addr, "/signup", &[("x-shield-token", "esp_forged")]).await;
+    assert_eq!(status, 401, "a forged pass: {body}");
+    let url = format!(
+        "/.shield/pow/verify?challengeId={}&nonce={nonce}",
+        c["challengeId"].as_str().unwrap()
+    );
+    let (status, headers, body) = post(addr, &url, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let pass = headers["x-shield-pass"].to_str().unwrap().to_owned();
+    let (status, _, body) = post(addr, "/signup", &[("x-shield-token", &pass)]).await;
+    assert_eq!((status, body.as_str()), (200, "signed up\n"));
 }
