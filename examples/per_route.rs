@@ -64,7 +64,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new()
         .route("/", get(|| async { "home\n" }))
-        .route("/login", post(|| async { "logged in\n" }).route_layer(login))
+        .route(
+            "/login",
+            post(|| async { "logged in\n" }).route_layer(login),
+        )
         .route("/signup", post(|| async { "signed up\n" }))
         .nest("/api/partner", partner)
         .layer(shield);

@@ -60,7 +60,11 @@ async fn get(
     send(req.body(Full::default()).unwrap()).await
 }
 
-async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
+async fn post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, String) {
     let mut req = http::Request::post(format!("http://{addr}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -239,4 +243,88 @@ async fn per_route_signs_one_group_limits_login_and_asks_work_on_signup() {
     let pass = headers["x-shield-pass"].to_str().unwrap().to_owned();
     let (status, _, body) = post(addr, "/signup", &[("x-shield-token", &pass)]).await;
     assert_eq!((status, body.as_str()), (200, "signed up\n"));
+}
+
+#[tokio::test]
+async fn live_data_swaps_in_edited_ranges_while_serving() {
+    let dir = std::env::temp_dir().join(format!(
+        "tower-shield-live-data-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("ranges.csv");
+    std::fs::write(&csv, "# nothing of our own yet\nnot-a-range,tor\n").unwrap();
+    let ex = start("live_data", &[("RANGES", csv.to_str().unwrap())]);
+    let from = |ip: &'static str| {
+        let mut h = BROWSER.to_vec();
+        h.push(("x-forwarded-for", ip));
+        h
+    };
+    let (status, _, body) = get(ex.1, "/", &from("81.2.69.160")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            "81.2.69.160: human=true hosting=false tor=false action=allow (data generation 0)\n"
+        )
+    );
+
+    // The same process, the file edited: within the reload interval plus one table
+    // build (seconds in a debug build) the same address is a hosting network.
+    replace(&csv, "81.2.69.0/24,hosting,example-cloud\n");
+    let (status, hosting) = until_not(ex.1, &from("81.2.69.160"), &body).await;
+    assert_eq!(
+        (status, hosting.as_str()),
+        (
+            200,
+            "81.2.69.160: human=false hosting=true tor=false action=monitor (data generation 1)\n"
+        )
+    );
+    // Only that range changed: its neighbour is still human, on the new data.
+    let (status, _, body) = get(ex.1, "/", &from("81.2.70.1")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            "81.2.70.1: human=true hosting=false tor=false action=allow (data generation 1)\n"
+        )
+    );
+
+    // Listed as a Tor exit as well: refused.
+    replace(
+        &csv,
+        "81.2.69.0/24,hosting,example-cloud\n81.2.69.160/32,tor,example-exits\n",
+    );
+    let (status, body) = until_not(ex.1, &from("81.2.69.160"), &hosting).await;
+    assert_eq!(status, 403, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "BLOCKED", "{body}");
+    drop(ex);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Replaces `path` atomically (written beside it, then renamed), as a data feed should be
+/// updated: a reload never reads half a file.
+fn replace(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Polls `/` until it answers something other than `current`, which it must keep
+/// answering meanwhile (the server serves on the old table while the new one is built).
+async fn until_not(addr: SocketAddr, headers: &[(&str, &str)], current: &str) -> (u16, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (status, _, body) = get(addr, "/", headers).await;
+        if body != current {
+            return (status, body);
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
