@@ -17,6 +17,7 @@ Cargo.lock. The scratch crates share one target directory, so dependencies build
     python3 scripts/exact-features.py readme      # README snippets only
     python3 scripts/exact-features.py examples    # examples only
     python3 scripts/exact-features.py --list      # who needs which features; builds nothing
+    python3 scripts/exact-features.py readme --readme=draft.md   # a draft's snippets
 
 Exit status 1 if a Rust fence names no features or an unknown one, or anything fails.
 """
@@ -103,21 +104,23 @@ def main() -> int:
     which = set(args) or {"readme", "examples"}
     manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
     known = set(manifest["features"]) - {"default"}
-    found = list(snippets((ROOT / "README.md").read_text()))
+    readme = next((Path(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--readme=")),
+                  ROOT / "README.md")
+    found = list(snippets(readme.read_text()))
     examples = [(e["name"], e.get("path", f"examples/{e['name']}.rs"), e["required-features"])
                 for e in manifest.get("example", []) if "required-features" in e]
     bad = 0
     for line, tokens, _ in found:
         feats = features_of(tokens)
         if feats is None:
-            print(f"README.md:{line}: name the features once: ```rust,...,features:a+b")
+            print(f"{readme.name}:{line}: name the features once: ```rust,...,features:a+b")
             bad += 1
         elif set(feats) - known:
-            print(f"README.md:{line}: unknown features {sorted(set(feats) - known)}")
+            print(f"{readme.name}:{line}: unknown features {sorted(set(feats) - known)}")
             bad += 1
     if "--list" in sys.argv:
         for line, tokens, _ in found:
-            print(f"README.md:{line}: {' '.join(features_of(tokens) or ['(none named)'])}")
+            print(f"{readme.name}:{line}: {' '.join(features_of(tokens) or ['(none named)'])}")
         for name, _, feats in examples:
             print(f"example {name}: {' '.join(feats)}")
         return 1 if bad else 0
@@ -135,13 +138,13 @@ def main() -> int:
                             '[lib]\npath = "lib.rs"\n')
             (crate / "snippet.md").write_text(fence)
             (crate / "lib.rs").write_text(
-                f"//! README.md line {line}, features {', '.join(feats)}.\n"
+                f"//! {readme.name} line {line}, features {', '.join(feats)}.\n"
                 '#![doc = include_str!("snippet.md")]\n')
-            print(f"=== README.md:{line}: features {' '.join(feats)}", flush=True)
+            print(f"=== {readme.name}:{line}: features {' '.join(feats)}", flush=True)
             r = subprocess.run(["cargo", "test", "--doc", "--manifest-path",
                                 str(crate / "Cargo.toml")], env=env)
             if r.returncode != 0:
-                failed.append(f"README.md:{line}")
+                failed.append(f"{readme.name}:{line}")
     if "examples" in which:
         for name, path, feats in examples:
             tail = f'[[bin]]\nname = "{name}"\npath = {toml_value(str(ROOT / path))}\n'
