@@ -15,7 +15,9 @@
 //! of varint-packed data) in the binary; the built table holds about 560 000 runs
 //! (roughly 9 MB of heap, see `PrefixTable::memory_bytes`). A snapshot ages: cloud providers add
 //! ranges every week. Load fresher and fuller data with the [loaders](super::loaders)
-//! and swap it in at run time with `Classifier::swap_tables`.
+//! and swap it in at run time with
+//! [`Classifier::swap_table`](crate::classify::Classifier::swap_table) (or
+//! [`reload_every`](crate::classify::Classifier::reload_every)).
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
