@@ -254,7 +254,10 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             hello.layer(Shield::builder().build().unwrap().inner_body()),
             None,
         ),
-        "shield-xff" => (hello.layer(xff_builder().build().unwrap().inner_body()), None),
+        "shield-xff" => (
+            hello.layer(xff_builder().build().unwrap().inner_body()),
+            None,
+        ),
         "shield-key" => (
             hello.layer(key_builder().build().unwrap().inner_body()),
             None,
@@ -348,11 +351,6 @@ fn request_for(pass: Option<&str>, miss: bool) -> Request<Body> {
         "127.0.0.1:40000".parse::<SocketAddr>().unwrap(),
     ));
     req
-}
-
-/// The GET of `scripts/loadtest/get.lua`, as axum sees it behind `ConnectInfo`.
-fn request(pass: Option<&str>) -> Request<Body> {
-    request_for(pass, false)
 }
 
 /// Polls a future that completes without waiting (every stack here does, in memory).
