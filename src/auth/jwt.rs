@@ -961,7 +961,7 @@ pub fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a
 ///     .require_scope("read");
 /// let svc = ServiceBuilder::new()
 ///     .layer(layer)
-///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) }));
+///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("ok"))) }));
 ///
 /// let token = signer.sign_for("alice", &["read"]).unwrap();
 /// let ok = Request::get("/").header("authorization", format!("Bearer {token}")).body(()).unwrap();
