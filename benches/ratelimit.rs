@@ -299,7 +299,9 @@ fn bench(c: &mut Criterion) {
 
     // For scale, not for the comparison: the whole layer on a hot key (plan the key,
     // check, render the IETF headers, call a trivial inner service).
-    let layer = tower_shield::ratelimit::RateLimitLayer::new(Quota::per_second(RATE));
+    // `()` cannot hold a refusal: the layer answers in `ShieldBody<()>`.
+    let layer =
+        tower_shield::ratelimit::RateLimitLayer::new(Quota::per_second(RATE)).wrapped_body();
     let mut svc = tower::Layer::layer(
         &layer,
         tower::service_fn(|_req: http::Request<()>| {

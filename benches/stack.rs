@@ -99,6 +99,21 @@ const POW_SECRET: &str = "bench_pow_secret_0123456789abcdef0123";
 /// The client the trusted proxy (loopback) forwards for.
 const CLIENT: &str = "81.2.69.160";
 
+/// The per-component build-up (`scripts/callgrind-stack.sh`): each adds one part to the
+/// one before, all answering in axum's `Body`; `shield-miss` is the full stack with a new
+/// client address per request.
+const BUILDUP: [&str; 9] = [
+    "bare",
+    "noop",
+    "shield-peer",
+    "shield-xff",
+    "shield-key",
+    "shield-classify",
+    "shield-rl-no-headers",
+    "shield-inner-body",
+    "shield-miss",
+];
+
 const CONFIGS: [&str; 19] = [
     "bare",
     "ratelimit",
@@ -126,16 +141,22 @@ fn never() -> Quota {
     Quota::per_second(1_000_000_000)
 }
 
-fn shield_builder() -> tower_shield::ShieldBuilder {
+fn xff_builder() -> tower_shield::ShieldBuilder {
+    Shield::builder().client_ip(
+        ClientIpSource::RightmostXForwardedFor,
+        ["127.0.0.1/32".parse().unwrap()],
+    )
+}
+
+fn key_builder() -> tower_shield::ShieldBuilder {
     let keys = StaticApiKeys::new()
         .key(API_KEY, ["bench"], Some(never()))
         .unwrap();
-    Shield::builder()
-        .client_ip(
-            ClientIpSource::RightmostXForwardedFor,
-            ["127.0.0.1/32".parse().unwrap()],
-        )
-        .api_keys(keys)
+    xff_builder().api_keys(keys)
+}
+
+fn shield_builder() -> tower_shield::ShieldBuilder {
+    key_builder()
         .classify(Classifier::embedded())
         .rate_limit(never())
         .max_tracked_keys(1_000_000)
@@ -227,6 +248,46 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
             )
         }
         "shield" => (hello.layer(shield_builder().build().unwrap()), None),
+        // The build-up, one part more each (inner body, as the fastest default).
+        "noop" => (hello.layer(tower::layer::util::Identity::new()), None),
+        "shield-peer" => (
+            hello.layer(Shield::builder().build().unwrap().inner_body()),
+            None,
+        ),
+        "shield-xff" => (
+            hello.layer(xff_builder().build().unwrap().inner_body()),
+            None,
+        ),
+        "shield-key" => (
+            hello.layer(key_builder().build().unwrap().inner_body()),
+            None,
+        ),
+        "shield-classify" => (
+            hello.layer(
+                key_builder()
+                    .classify(Classifier::embedded())
+                    .build()
+                    .unwrap()
+                    .inner_body(),
+            ),
+            None,
+        ),
+        "shield-rl-no-headers" => (
+            hello.layer(
+                key_builder()
+                    .classify(Classifier::embedded())
+                    .rate_limit_layer(RateLimitLayer::new(never()).headers(HeaderMode::Off))
+                    .max_tracked_keys(1_000_000)
+                    .build()
+                    .unwrap()
+                    .inner_body(),
+            ),
+            None,
+        ),
+        "shield-miss" => (
+            hello.layer(shield_builder().build().unwrap().inner_body()),
+            None,
+        ),
         // `RateLimitLayer::inner_body`: answering in axum's own `Body`, so axum does not box
         // the response body (tower-governor answers in the app's response type too).
         "ratelimit-peer-no-headers-inner-body" => (
@@ -257,8 +318,20 @@ fn unfinished(config: &str) -> (Router, Option<String>) {
     }
 }
 
-/// The GET of `scripts/loadtest/get.lua`, as axum sees it behind `ConnectInfo`.
-fn request(pass: Option<&str>) -> Request<Body> {
+/// Client addresses of `shield-miss`: a new one for every request of the process.
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(0);
+
+/// A public address not sent before: 81.2.0.0 upwards (the network of [`CLIENT`]), each
+/// request the next one.
+fn new_client() -> String {
+    let n = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed) + ((81 << 24) | (2 << 16));
+    std::net::Ipv4Addr::from(n as u32).to_string()
+}
+
+/// The GET of `scripts/loadtest/get.lua`, as axum sees it behind `ConnectInfo`; with
+/// `miss`, from a client address never seen before.
+fn request_for(pass: Option<&str>, miss: bool) -> Request<Body> {
+    let client = if miss { new_client() } else { CLIENT.into() };
     let mut b = Request::get("/")
         .header("host", "127.0.0.1:19090")
         .header(
@@ -268,7 +341,7 @@ fn request(pass: Option<&str>) -> Request<Body> {
         .header("accept", "text/html,application/xhtml+xml")
         .header("accept-language", "en-GB,en;q=0.9")
         .header("accept-encoding", "gzip, deflate")
-        .header("x-forwarded-for", CLIENT)
+        .header("x-forwarded-for", client)
         .header("x-api-key", API_KEY);
     if let Some(p) = pass {
         b = b.header("x-shield-token", p);
@@ -327,6 +400,8 @@ trait Bench {
 struct Stack<S> {
     app: S,
     pass: Option<String>,
+    /// A new client address per request (`shield-miss`).
+    miss: bool,
 }
 
 impl<S, B> Bench for Stack<S>
@@ -335,7 +410,7 @@ where
 {
     fn count(&self, n: u64) -> (f64, f64) {
         self.warm();
-        let reqs: Vec<_> = (0..n).map(|_| request(self.pass.as_deref())).collect();
+        let reqs: Vec<_> = (0..n).map(|_| self.req()).collect();
         let (a0, b0) = (
             ALLOCS.load(Ordering::Relaxed),
             BYTES.load(Ordering::Relaxed),
@@ -352,17 +427,21 @@ where
 
     fn requests(&self, n: u64) {
         self.warm();
-        for _ in 0..n {
-            let req = request(self.pass.as_deref());
+        // Built before counting, so the allocation count is the requests' own.
+        let reqs: Vec<_> = (0..n).map(|_| self.req()).collect();
+        let a0 = ALLOCS.load(Ordering::Relaxed);
+        for req in reqs {
             assert_eq!(run_one(&self.app, req), 200);
         }
+        let a1 = ALLOCS.load(Ordering::Relaxed);
+        println!("allocations/request: {:.2}", (a1 - a0) as f64 / n as f64);
     }
 
     fn criterion(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
         self.warm();
         g.bench_function(name, |b| {
             b.iter_batched(
-                || request(self.pass.as_deref()),
+                || self.req(),
                 |req| run_one(&self.app, req),
                 BatchSize::SmallInput,
             )
@@ -374,9 +453,13 @@ impl<S, B> Stack<S>
 where
     S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
 {
+    fn req(&self) -> Request<Body> {
+        request_for(self.pass.as_deref(), self.miss)
+    }
+
     fn warm(&self) {
         for _ in 0..1000 {
-            assert_eq!(warm_one(&self.app, request(self.pass.as_deref())), 200);
+            assert_eq!(warm_one(&self.app, self.req()), 200);
         }
     }
 }
@@ -395,6 +478,7 @@ fn stack(config: &str) -> Box<dyn Bench> {
                 .layer(RateLimitLayer::new(never()).inner_body())
                 .service(router()),
             pass: None,
+            miss: false,
         }),
         "governor-outer" => {
             let config = tower_governor::governor::GovernorConfigBuilder::default()
@@ -407,6 +491,7 @@ fn stack(config: &str) -> Box<dyn Bench> {
                     .layer(tower_governor::GovernorLayer::new(config))
                     .service(router()),
                 pass: None,
+                miss: false,
             })
         }
         "shield-outer" => Box::new(Stack {
@@ -414,6 +499,7 @@ fn stack(config: &str) -> Box<dyn Bench> {
                 .layer(shield_builder().build().unwrap().inner_body())
                 .service(router()),
             pass: None,
+            miss: false,
         }),
         "shield-pow-outer" => {
             let (shield, pass) = shield_pow();
@@ -422,11 +508,16 @@ fn stack(config: &str) -> Box<dyn Bench> {
                     .layer(shield.inner_body())
                     .service(router()),
                 pass: Some(pass),
+                miss: false,
             })
         }
         other => {
             let (app, pass) = app(other);
-            Box::new(Stack { app, pass })
+            Box::new(Stack {
+                app,
+                pass,
+                miss: other.ends_with("-miss"),
+            })
         }
     }
 }
@@ -445,7 +536,7 @@ fn main() {
     println!("| configuration | allocs/req | bytes/req | allocs over bare |");
     println!("|---|---|---|---|");
     let (bare, _) = stack("bare").count(10_000);
-    for config in CONFIGS {
+    for config in BUILDUP.iter().skip(1).chain(CONFIGS.iter()) {
         let (a, b) = stack(config).count(10_000);
         println!("| {config} | {a:.2} | {b:.0} | {:+.2} |", a - bare);
     }

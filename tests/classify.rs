@@ -368,7 +368,7 @@ fn app(
     Future = impl Send,
 > + Clone {
     ServiceBuilder::new()
-        .layer(layer)
+        .layer(layer.wrapped_body())
         .service(service_fn(|req: Request<()>| async move {
             let v = req.extensions().get::<Verdict>().cloned();
             let marked = req.extensions().get::<ChallengeMark>().is_some();

@@ -205,7 +205,8 @@ impl Rig {
                 JwtLayer::jwks(jwks)
                     .algorithms([JwtAlgorithm::RS256, JwtAlgorithm::EdDSA])
                     .unwrap()
-                    .clock(Arc::new(clock.clone())),
+                    .clock(Arc::new(clock.clone()))
+                    .wrapped_body(),
             )
             .service(service_fn(|req: Request<()>| async move {
                 let c = req.extensions().get::<JwtClaims>().cloned().unwrap();

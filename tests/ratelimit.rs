@@ -766,11 +766,11 @@ async fn client_ip_and_rate_limit_answer_in_the_inner_body_type() {
         }));
     let res: http::Response<Body> = svc.oneshot(from("203.0.113.51")).await.unwrap();
     assert_eq!(text(res).await, "ok");
-    // An `inner_body` layer over one in the default mode: its body is that layer's
+    // An `inner_body` layer over one in the wrapped mode: its body is that layer's
     // `ShieldBody`, built from bytes for its own refusals.
     let svc = tower::ServiceBuilder::new()
         .layer(ClientIpLayer::peer().inner_body())
-        .layer(RateLimitLayer::new(Quota::per_minute(1)))
+        .layer(RateLimitLayer::new(Quota::per_minute(1)).wrapped_body())
         .service(tower::service_fn(|_req: Request<Body>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("ok")))
         }));

@@ -995,8 +995,9 @@ async fn required_host_policy() {
 #[tokio::test]
 async fn verifies_under_plain_tower_with_any_body_type() {
     use tower::{ServiceBuilder, service_fn};
+    // A `String` response body: the layer answers in `ShieldBody<String>`.
     let svc = ServiceBuilder::new()
-        .layer(verus_layer(t0()))
+        .layer(verus_layer(t0()).wrapped_body())
         .service(service_fn(
             |req: Request<tower_shield::signature::SignedBody>| async move {
                 let id = req.extensions().get::<Principal>().unwrap().id.clone();
@@ -1172,4 +1173,67 @@ async fn exactly_one_of_64_concurrent_replays_on_one_memory_store() {
         served += usize::from(r.unwrap() == StatusCode::OK);
     }
     assert_eq!(served, 1);
+}
+
+/// A body sent as the given frames, one per poll.
+struct Frames(std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_in_several_frames_is_hashed_as_it_arrives() {
+    // The body is hashed frame by frame while it is read: a signed body cut into frames
+    // of any sizes verifies and reaches the handler whole; one byte changed in a later
+    // frame does not verify.
+    let app = echo_router(verus_layer(t0()));
+    let text: String = (0..3000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let framed = |cuts: &[usize], flip: Option<usize>| {
+        let mut bytes = text.clone().into_bytes();
+        if let Some(i) = flip {
+            bytes[i] ^= 1;
+        }
+        let mut frames = std::collections::VecDeque::new();
+        let mut at = 0;
+        for &c in cuts.iter().chain([bytes.len()].iter()) {
+            frames.push_back(Bytes::copy_from_slice(&bytes[at..c]));
+            at = c;
+        }
+        let mut req = signed_verus(&text, t0());
+        *req.body_mut() = Body::new(Frames(frames));
+        req
+    };
+    for cuts in [
+        &[][..],
+        &[1][..],
+        &[1000, 1001, 2048][..],
+        &[10, 20, 30, 2999][..],
+    ] {
+        let (status, _, body) = call(&app, framed(cuts, None)).await;
+        assert_eq!(status, 200, "cuts {cuts:?}");
+        assert_eq!(
+            body,
+            Value::String(format!("{VERUS_KEY}|signature|{text}")),
+            "cuts {cuts:?}"
+        );
+        let (status, kind, _) = call(&app, framed(cuts, Some(2500))).await;
+        assert_eq!(
+            (status, kind),
+            (
+                StatusCode::UNAUTHORIZED,
+                Some(RejectionKind::InvalidSignature)
+            ),
+            "cuts {cuts:?}"
+        );
+    }
 }

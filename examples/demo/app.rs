@@ -240,7 +240,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             "/.shield/pow/{*rest}",
             axum::routing::any(|| async { http::StatusCode::NOT_FOUND }),
         )
-        .layer(app_shield.inner_body());
+        .layer(app_shield);
     let cors_sites = sites.clone();
     // ECURTIY: the challenge API and the widget, mounted under /captcha.
     let mut captcha = Api::new(pow, sites.clone()).demo_protected_url("/app/protected");
@@ -260,7 +260,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     let diag = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(index))
         .routes(routes!(whoami))
-        .layer(diag_shield.inner_body())
+        .layer(diag_shield)
         // The probes: outside every limit (a load balancer's probe must never meet a 429).
         .routes(routes!(healthz))
         .routes(routes!(readyz))

@@ -386,7 +386,7 @@ fn percent_decode(v: &str) -> Option<String> {
 /// Authenticates requests by API key and inserts the [`Principal`].
 ///
 /// See the [module docs](super) for sources, storage and caveats.
-pub struct ApiKeyLayer<K = StaticApiKeys, M = WrappedBody> {
+pub struct ApiKeyLayer<K = StaticApiKeys, M = InnerBody> {
     inner: Arc<Config<K>>,
     mode: PhantomData<fn() -> M>,
 }
@@ -451,10 +451,18 @@ impl<K: ApiKeyStore> ApiKeyLayer<K> {
 }
 
 impl<K: ApiKeyStore, M> ApiKeyLayer<K, M> {
-    /// Answers in the inner service's own body type instead of
-    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every other body.
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> ApiKeyLayer<K, InnerBody> {
+        self.with_mode()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> ApiKeyLayer<K, WrappedBody> {
         self.with_mode()
     }
 
@@ -571,7 +579,7 @@ impl<S, K: ApiKeyStore, M> Layer<S> for ApiKeyLayer<K, M> {
 }
 
 /// The service [`ApiKeyLayer`] wraps around an inner service.
-pub struct ApiKeyService<S, K = StaticApiKeys, M = WrappedBody> {
+pub struct ApiKeyService<S, K = StaticApiKeys, M = InnerBody> {
     inner: S,
     layer: ApiKeyLayer<K, M>,
 }
@@ -626,13 +634,23 @@ impl<K: ApiKeyStore, M> ApiKeyLayer<K, M> {
         &self,
         req: &mut Request<ReqB>,
     ) -> Result<(), Response<ShieldBody<ResB>>> {
+        if let Some(p) = self.judge(req)? {
+            req.extensions_mut().insert(p);
+        }
+        Ok(())
+    }
+
+    /// [`decide`](Self::decide) without inserting: the principal, for a caller that keeps
+    /// it elsewhere (`Shield`'s one extension).
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn judge<ReqB, ResB>(
+        &self,
+        req: &Request<ReqB>,
+    ) -> Result<Option<Principal>, Response<ShieldBody<ResB>>> {
         match self.authenticate(req.headers(), req.uri()) {
             Ok(principal) => {
-                if let Some(p) = principal {
-                    req.extensions_mut().insert(p);
-                }
                 crate::core::metrics::allowed(crate::core::metrics::Layer::ApiKey);
-                Ok(())
+                Ok(principal)
             }
             Err(rejection) => {
                 let c = &self.inner;

@@ -961,7 +961,7 @@ pub fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a
 ///     .require_scope("read");
 /// let svc = ServiceBuilder::new()
 ///     .layer(layer)
-///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) }));
+///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("ok"))) }));
 ///
 /// let token = signer.sign_for("alice", &["read"]).unwrap();
 /// let ok = Request::get("/").header("authorization", format!("Bearer {token}")).body(()).unwrap();
@@ -975,7 +975,7 @@ pub fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a
 /// assert_eq!(svc.oneshot(scope).await.unwrap().status(), StatusCode::FORBIDDEN);
 /// # }
 /// ```
-pub struct JwtLayer<M = WrappedBody> {
+pub struct JwtLayer<M = InnerBody> {
     inner: Arc<Config>,
     mode: PhantomData<fn() -> M>,
 }
@@ -1059,10 +1059,21 @@ impl JwtLayer {
 }
 
 impl<M> JwtLayer<M> {
-    /// Answers in the inner service's own body type instead of
-    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every other body.
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> JwtLayer<InnerBody> {
+        JwtLayer {
+            inner: self.inner,
+            mode: PhantomData,
+        }
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> JwtLayer<WrappedBody> {
         JwtLayer {
             inner: self.inner,
             mode: PhantomData,
@@ -1295,7 +1306,7 @@ impl<S, M> Layer<S> for JwtLayer<M> {
 
 /// The service [`JwtLayer`] wraps around an inner service.
 #[derive(Debug)]
-pub struct JwtService<S, M = WrappedBody> {
+pub struct JwtService<S, M = InnerBody> {
     inner: S,
     layer: JwtLayer<M>,
 }
@@ -1314,7 +1325,7 @@ type BoxResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<ShieldBody<
 pin_project! {
     /// The response future of [`JwtService`]: the inner future, a decided response, or
     /// (only while a JWKS is fetched) a boxed future that owns the IO.
-    pub struct JwtFuture<F, B, E, M = WrappedBody> {
+    pub struct JwtFuture<F, B, E, M = InnerBody> {
         #[pin]
         state: JwtState<F, B, E>,
         mode: PhantomData<fn() -> M>,
@@ -1863,7 +1874,8 @@ mod tests {
                 JwtLayer::new(s.key_ring())
                     .clock(Arc::new(c.clone()))
                     .require_scope("read")
-                    .check(|cl| cl.sub.as_deref() != Some("mallory")),
+                    .check(|cl| cl.sub.as_deref() != Some("mallory"))
+                    .wrapped_body(),
             )
             .service(service_fn(|req: Request<()>| async move {
                 let p = req.extensions().get::<Principal>().cloned().unwrap();

@@ -43,7 +43,7 @@
 //! let keys = StaticApiKeys::new().key("tsk_live_0123456789", ["verify"], Some(Quota::per_hour(1000))).unwrap();
 //! let svc = ServiceBuilder::new()
 //!     .layer(ApiKeyLayer::new(keys).require("verify"))
-//!     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) }));
+//!     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("ok"))) }));
 //!
 //! let ok = Request::get("/").header("x-api-key", "tsk_live_0123456789").body(()).unwrap();
 //! assert_eq!(svc.clone().oneshot(ok).await.unwrap().status(), StatusCode::OK);

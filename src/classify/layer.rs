@@ -25,7 +25,7 @@ pub enum OnChallenge {
 /// Classifies each request and inserts its [`Verdict`](crate::core::verdict::Verdict);
 /// blocks or challenges per the verdict's action. See the [module docs](super).
 #[derive(Debug)]
-pub struct ClassifyLayer<M = WrappedBody> {
+pub struct ClassifyLayer<M = InnerBody> {
     pub(crate) classifier: Classifier,
     pub(crate) on_challenge: OnChallenge,
     pub(crate) dry_run: bool,
@@ -68,10 +68,18 @@ impl ClassifyLayer {
 }
 
 impl<M> ClassifyLayer<M> {
-    /// Answers in the inner service's own body type instead of
-    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every other body.
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> ClassifyLayer<InnerBody> {
+        self.with_mode()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> ClassifyLayer<WrappedBody> {
         self.with_mode()
     }
 

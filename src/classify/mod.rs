@@ -82,7 +82,7 @@
 //!     .layer(ClassifyLayer::embedded())
 //!     .service(service_fn(|req: Request<()>| async move {
 //!         let v = req.extensions().get::<Verdict>().unwrap();
-//!         Ok::<_, Infallible>(Response::new(format!("{} {}", v.human, v.certainty)))
+//!         Ok::<_, Infallible>(Response::new(axum::body::Body::from(format!("{} {}", v.human, v.certainty))))
 //!     }));
 //!
 //! // curl from an AWS address (3.5.32.0/11 is in the embedded AS16509 ranges): blocked.

@@ -5,8 +5,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::layer::{ClassifyLayer, OnChallenge};
-use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
-use crate::core::ext::{ChallengeMark, ClientIp, peer_addr};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody};
+use crate::core::ext::{ChallengeMark, peer_addr};
 use crate::core::future::ResponseFuture;
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::verdict::{Action, Verdict};
@@ -16,7 +16,7 @@ const CHALLENGE_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The service [`ClassifyLayer`] wraps around an inner service.
 #[derive(Debug)]
-pub struct ClassifyService<S, M = WrappedBody> {
+pub struct ClassifyService<S, M = InnerBody> {
     pub(crate) inner: S,
     pub(crate) layer: std::sync::Arc<ClassifyLayer<M>>,
 }
@@ -81,9 +81,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let ip = req
-            .extensions()
-            .get::<ClientIp>()
+        let ip = crate::core::ext::client_ip(req.extensions())
             .map(|c| c.ip)
             .or_else(|| peer_addr(req.extensions()).map(|a| a.ip()));
         match self.layer.decide(ip, &mut req) {
@@ -105,6 +103,22 @@ impl<M> ClassifyLayer<M> {
         ip: Option<std::net::IpAddr>,
         req: &mut Request<ReqB>,
     ) -> Result<(), Response<ShieldBody<ResB>>> {
+        let (verdict, mark) = self.judge(ip, req)?;
+        req.extensions_mut().insert(verdict);
+        if let Some(mark) = mark {
+            req.extensions_mut().insert(mark);
+        }
+        Ok(())
+    }
+
+    /// [`decide`](Self::decide) without inserting: the verdict and the mark, for a caller
+    /// that keeps them elsewhere (`Shield`'s one extension).
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn judge<ReqB, ResB>(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        req: &Request<ReqB>,
+    ) -> Result<(Verdict, Option<ChallengeMark>), Response<ShieldBody<ResB>>> {
         let Some(ip) = ip else {
             return Err(self.renderer.refuse(
                 crate::core::metrics::Layer::Classify,
@@ -121,14 +135,11 @@ impl<M> ClassifyLayer<M> {
         match enforcement(&verdict, self.on_challenge, self.dry_run) {
             Enforcement::Pass => {
                 crate::core::metrics::allowed(crate::core::metrics::Layer::Classify);
-                req.extensions_mut().insert(verdict);
-                Ok(())
+                Ok((verdict, None))
             }
             Enforcement::Mark(mark) => {
                 crate::core::metrics::allowed(crate::core::metrics::Layer::Classify);
-                req.extensions_mut().insert(verdict);
-                req.extensions_mut().insert(mark);
-                Ok(())
+                Ok((verdict, Some(mark)))
             }
             Enforcement::Reject(kind) => {
                 let rejection = match kind {

@@ -15,7 +15,7 @@ use crate::core::reject::Renderer;
 ///
 /// See the [module docs](super) for sources, trust and fallbacks.
 #[derive(Debug)]
-pub struct ClientIpLayer<M = WrappedBody> {
+pub struct ClientIpLayer<M = InnerBody> {
     pub(crate) config: Arc<ClientIpConfig>,
     pub(crate) renderer: Renderer,
     pub(crate) clock: SharedClock,
@@ -57,10 +57,18 @@ impl ClientIpLayer {
 }
 
 impl<M> ClientIpLayer<M> {
-    /// Answers in the inner service's own body type instead of
-    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every other body.
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> ClientIpLayer<InnerBody> {
+        self.with_mode()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> ClientIpLayer<WrappedBody> {
         self.with_mode()
     }
 

@@ -56,7 +56,7 @@
 //!     .layer(ClientIpLayer::new(ClientIpSource::RightmostXForwardedFor, ["10.0.0.0/8".parse().unwrap()]))
 //!     .service(service_fn(|req: Request<()>| async move {
 //!         let ip = req.extensions().get::<ClientIp>().unwrap().ip;
-//!         Ok::<_, Infallible>(Response::new(ip.to_string()))
+//!         Ok::<_, Infallible>(Response::new(axum::body::Body::from(ip.to_string())))
 //!     }));
 //!
 //! let mut req = Request::get("/").header("x-forwarded-for", "198.51.100.7").body(()).unwrap();

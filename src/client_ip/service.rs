@@ -5,14 +5,14 @@ use tower_service::Service;
 
 use super::extract::{ExtractError, extract};
 use super::layer::ClientIpLayer;
-use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 use crate::core::ext::peer_addr;
 use crate::core::future::ResponseFuture;
 use crate::core::reject::{Rejection, RejectionKind};
 
 /// The service [`ClientIpLayer`] wraps around an inner service.
 #[derive(Debug)]
-pub struct ClientIpService<S, M = WrappedBody> {
+pub struct ClientIpService<S, M = InnerBody> {
     pub(crate) inner: S,
     pub(crate) layer: std::sync::Arc<ClientIpLayer<M>>,
 }
@@ -65,13 +65,23 @@ impl<M> ClientIpLayer<M> {
         &self,
         req: &mut Request<ReqB>,
     ) -> Result<std::net::IpAddr, Response<ShieldBody<ResB>>> {
+        let client = self.judge(req)?;
+        req.extensions_mut().insert(client);
+        Ok(client.ip)
+    }
+
+    /// [`decide`](Self::decide) without inserting: the client, for a caller that keeps
+    /// it elsewhere (`Shield`'s one extension).
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn judge<ReqB, ResB>(
+        &self,
+        req: &Request<ReqB>,
+    ) -> Result<crate::core::ext::ClientIp, Response<ShieldBody<ResB>>> {
         let peer = peer_addr(req.extensions());
         match extract(req.headers(), peer, &self.config) {
             Ok(client) => {
-                let ip = client.ip;
-                req.extensions_mut().insert(client);
                 crate::core::metrics::allowed(crate::core::metrics::Layer::ClientIp);
-                Ok(ip)
+                Ok(client)
             }
             Err(ExtractError::UnreadableForwarding) => Err(self.renderer.refuse(
                 crate::core::metrics::Layer::ClientIp,

@@ -15,8 +15,9 @@ pin_project! {
     ///
     /// Implements [`http_body::Body`] whenever the inner body does, so hyper serves it
     /// as is and the inner body passes through untouched, inside it. axum accepts it too,
-    /// in a box of its own per response (it boxes every body but its `Body`); the layers'
-    /// `inner_body()` ([`InnerBody`]) spares that box.
+    /// in a box of its own per response (it boxes every body but its `Body`), which is why
+    /// the layers answer in the inner body ([`InnerBody`]) by default and use this only
+    /// when asked (`wrapped_body()`).
     // pin-project-lite takes no doc comments on variant fields.
     #[allow(missing_docs)]
     #[project = ShieldBodyProj]
@@ -58,8 +59,8 @@ impl<B> ShieldBody<B> {
     }
 }
 
-/// How a layer types its responses' bodies: [`WrappedBody`], the default, or
-/// [`InnerBody`]. Sealed: these two are the modes.
+/// How a layer types its responses' bodies: [`InnerBody`], the default, or
+/// [`WrappedBody`] (`wrapped_body()` on a layer). Sealed: these two are the modes.
 ///
 /// A layer that can answer by itself (a 429, a 401) has two bodies to send: the inner
 /// service's and its own. [`WrappedBody`] sends [`ShieldBody<B>`], which works over any
@@ -72,7 +73,7 @@ impl<B> ShieldBody<B> {
     message = "`{Self}` cannot answer in the body type `{B}`",
     note = "`InnerBody` needs a body the layer can build its own answers in: \
             `From<bytes::Bytes> + Default` (axum's `Body`, `Full<Bytes>`); \
-            without `inner_body()` the layer answers in `ShieldBody<{B}>`, for any body"
+            call `.wrapped_body()` on the layer to answer in `ShieldBody<{B}>`, for any body"
 )]
 pub trait BodyMode<B>: sealed::Sealed {
     /// The body of the layer's responses.
@@ -91,13 +92,13 @@ mod sealed {
     impl Sealed for super::InnerBody {}
 }
 
-/// Responses carry [`ShieldBody<B>`]: any inner body works. The default.
+/// Responses carry [`ShieldBody<B>`]: any inner body works (`wrapped_body()` on a layer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WrappedBody;
 
 /// Responses carry the inner service's own body `B`; the layer's own answers are
 /// `B::from(bytes)` (`B::default()` when empty). With `B` axum's `Body`, axum takes the
-/// response as it is instead of boxing its body.
+/// response as it is instead of boxing its body. The default of every layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InnerBody;
 
@@ -139,9 +140,9 @@ impl ShieldBody<axum::body::Body> {
     ///
     /// axum boxes every layer's response body unless it already is its `Body`; mapping a
     /// tower-shield layer's responses with this (tower-http's `MapResponseBodyLayer`)
-    /// spares that allocation and the dynamic calls on every request. The layers that
-    /// offer `inner_body()` ([`InnerBody`]) do the same without the extra service level;
-    /// this is for the others, and for bodies already wrapped:
+    /// spares that allocation and the dynamic calls on every request. The layers do the
+    /// same by default ([`InnerBody`]) without the extra service level; this is for
+    /// layers asked for `wrapped_body()`, and for bodies already wrapped:
     ///
     /// ```
     /// use std::convert::Infallible;

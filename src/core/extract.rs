@@ -43,9 +43,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for ClientIp {
 }
 
 fn from_parts(parts: &Parts) -> Option<ClientIp> {
-    parts
-        .extensions
-        .get::<ClientIp>()
+    crate::core::ext::client_ip(&parts.extensions)
         .copied()
         .or_else(|| peer_addr(&parts.extensions).map(|a| ClientIp::from_peer(a.ip())))
 }
@@ -55,9 +53,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
+        crate::core::ext::principal(&parts.extensions)
             .cloned()
             .ok_or_else(|| Rejection::new(RejectionKind::InvalidApiKey, "authentication required"))
     }
@@ -67,6 +63,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Principal>().cloned())
+        Ok(crate::core::ext::principal(&parts.extensions).cloned())
     }
 }

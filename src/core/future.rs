@@ -8,14 +8,14 @@ use std::task::{Context, Poll, ready};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 
 pin_project! {
     /// Either the inner service's response future, or a response the layer already
     /// decided (a rejection). The future itself is no box and allocates nothing. The body
-    /// is the layer's [`BodyMode`]'s: [`ShieldBody<B>`] by default, the inner `B` with
-    /// `inner_body()`.
-    pub struct ResponseFuture<F, B, M = WrappedBody> {
+    /// is the layer's [`BodyMode`]'s: the inner `B` by default, [`ShieldBody<B>`] with
+    /// `wrapped_body()`.
+    pub struct ResponseFuture<F, B, M = InnerBody> {
         #[pin]
         state: State<F, B>,
         mode: PhantomData<fn() -> M>,

@@ -84,9 +84,26 @@ pub enum PowEvent {
 /// A layer let a request through.
 #[inline]
 pub fn allowed(layer: Layer) {
+    // One call site per layer, every label a literal: the macro then keeps the key in a
+    // `static`. With the label value an expression it builds the key's label `Vec` on
+    // every call, one heap allocation per layer per request, recorder or not.
     #[cfg(feature = "metrics")]
-    ::metrics::counter!("tower_shield_decisions_total", "layer" => layer.as_str(), "outcome" => "allowed", "code" => "")
-        .increment(1);
+    macro_rules! allowed_in {
+        ($name:tt) => {
+            ::metrics::counter!("tower_shield_decisions_total", "layer" => $name, "outcome" => "allowed", "code" => "")
+                .increment(1)
+        };
+    }
+    #[cfg(feature = "metrics")]
+    match layer {
+        Layer::ClientIp => allowed_in!("client_ip"),
+        Layer::Signature => allowed_in!("signature"),
+        Layer::ApiKey => allowed_in!("apikey"),
+        Layer::Jwt => allowed_in!("jwt"),
+        Layer::Classify => allowed_in!("classify"),
+        Layer::RateLimit => allowed_in!("ratelimit"),
+        Layer::Pow => allowed_in!("pow"),
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = layer;
 }
@@ -217,7 +234,7 @@ fn index(kind: RejectionKind) -> usize {
 
 /// The client of a request, from its extensions: its `ClientIp`, else its socket peer.
 pub fn client_of(ext: &http::Extensions) -> Option<IpAddr> {
-    ext.get::<crate::core::ClientIp>()
+    crate::core::ext::client_ip(ext)
         .map(|c| c.ip)
         .or_else(|| crate::core::ext::peer_addr(ext).map(|p| p.ip()))
 }

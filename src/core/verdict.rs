@@ -161,12 +161,14 @@ mod extract {
         type Rejection = Rejection;
 
         async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-            parts.extensions.get::<Verdict>().cloned().ok_or_else(|| {
-                Rejection::new(
-                    RejectionKind::Misconfigured,
-                    "no verdict: add ClassifyLayer in front of this handler",
-                )
-            })
+            crate::core::ext::verdict(&parts.extensions)
+                .cloned()
+                .ok_or_else(|| {
+                    Rejection::new(
+                        RejectionKind::Misconfigured,
+                        "no verdict: add ClassifyLayer in front of this handler",
+                    )
+                })
         }
     }
 
@@ -177,7 +179,7 @@ mod extract {
             parts: &mut Parts,
             _: &S,
         ) -> Result<Option<Self>, Self::Rejection> {
-            Ok(parts.extensions.get::<Verdict>().cloned())
+            Ok(crate::core::ext::verdict(&parts.extensions).cloned())
         }
     }
 }

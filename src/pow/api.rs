@@ -51,10 +51,8 @@ use super::engine::Pow;
 use super::site::{EventKind, QuotaDecision, SiteStore, VerificationEvent};
 use super::wire::{client_addr, non_negative, parse_nonce, solution_info};
 use super::{widget, wire};
-use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionKind, rfc3339};
 use crate::core::store::{MemorySingleUseStore, SingleUseStore, StoreError};
-use crate::core::verdict::Verdict;
 
 /// The default request body limit of the API.
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024;
@@ -263,8 +261,8 @@ async fn challenge<U: SingleUseStore>(State(st): State<Arc<Api<U>>>, req: Reques
         &site.site_key,
         site.difficulty,
         client_addr(&parts.extensions),
-        parts.extensions.get::<ChallengeMark>(),
-        parts.extensions.get::<Verdict>(),
+        crate::core::ext::challenge_mark(&parts.extensions),
+        crate::core::ext::verdict(&parts.extensions),
         site.mode,
     );
     json(StatusCode::OK, &c)

@@ -19,10 +19,9 @@ use super::widget::{self, Asset};
 use super::wire;
 use crate::core::body::{InnerBody, WrappedBody};
 use crate::core::error::ConfigError;
-use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionContext, RejectionKind, Renderer, rfc3339};
 use crate::core::store::{MemorySingleUseStore, SingleUseStore};
-use crate::core::verdict::{Action, Verdict};
+use crate::core::verdict::Action;
 
 /// The header a client sends its `ect_` token or `esp_` pass in.
 pub const X_SHIELD_TOKEN: HeaderName = HeaderName::from_static("x-shield-token");
@@ -77,7 +76,7 @@ pub(crate) struct Config<U> {
 /// [`PowLayer::new`] protects every path except the allow-list (`/healthz`,
 /// `/robots.txt`, `/favicon.ico`, `/.well-known/`), lets clients through with a 15-minute
 /// pass, and serves its own endpoints under `/.shield/pow`. See the [module docs](super).
-pub struct PowLayer<U = MemorySingleUseStore, M = WrappedBody> {
+pub struct PowLayer<U = MemorySingleUseStore, M = InnerBody> {
     pub(crate) cfg: Arc<Config<U>>,
     mode: PhantomData<fn() -> M>,
 }
@@ -146,10 +145,18 @@ impl<U: SingleUseStore> PowLayer<U> {
 }
 
 impl<U: SingleUseStore, M> PowLayer<U, M> {
-    /// Answers in the inner service's own body type instead of
-    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every other body.
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> PowLayer<U, InnerBody> {
+        self.with_mode()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> PowLayer<U, WrappedBody> {
         self.with_mode()
     }
 
@@ -371,10 +378,8 @@ impl<U: SingleUseStore> Config<U> {
             return true;
         }
         self.marked
-            && (req.extensions().get::<ChallengeMark>().is_some()
-                || req
-                    .extensions()
-                    .get::<Verdict>()
+            && (crate::core::ext::challenge_mark(req.extensions()).is_some()
+                || crate::core::ext::verdict(req.extensions())
                     .is_some_and(|v| v.action == Action::Challenge))
     }
 
@@ -508,8 +513,8 @@ impl<U: SingleUseStore> Config<U> {
             &self.site,
             self.difficulty,
             wire::client_addr(req.extensions()),
-            req.extensions().get::<ChallengeMark>(),
-            req.extensions().get::<Verdict>(),
+            crate::core::ext::challenge_mark(req.extensions()),
+            crate::core::ext::verdict(req.extensions()),
             Mode::Invisible,
         );
         let mut v = serde_json::to_value(&c).unwrap_or_default();

@@ -77,7 +77,7 @@
 //! let pow = Pow::new("a secret of at least thirty-two bytes!!").unwrap();
 //! let svc = ServiceBuilder::new()
 //!     .layer(PowLayer::new(pow).difficulty(14))
-//!     .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(String::from("hello"))) }));
+//!     .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("hello"))) }));
 //! let req = |uri: &str, method: http::Method, token: Option<&str>| {
 //!     let mut r = Request::builder().method(method).uri(uri);
 //!     if let Some(t) = token { r = r.header("x-shield-token", t); }

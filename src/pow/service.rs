@@ -22,12 +22,12 @@ use super::challenge::ChallengeClaims;
 use super::engine::SolutionInfo;
 use super::layer::{Config, Decision};
 use super::wire;
-use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::store::{MemorySingleUseStore, SingleUseStore, StoreError};
 
 /// The service [`PowLayer`](super::PowLayer) wraps around an inner service.
-pub struct PowService<S, U = MemorySingleUseStore, M = WrappedBody> {
+pub struct PowService<S, U = MemorySingleUseStore, M = InnerBody> {
     pub(crate) inner: S,
     pub(crate) cfg: Arc<Config<U>>,
     pub(crate) mode: PhantomData<fn() -> M>,
@@ -105,7 +105,7 @@ pin_project! {
 
 pin_project! {
     /// The response future of [`PowService`].
-    pub struct PowFuture<S, ReqB, ResB, U, M = WrappedBody>
+    pub struct PowFuture<S, ReqB, ResB, U, M = InnerBody>
     where
         S: Service<Request<ReqB>>,
         U: SingleUseStore,

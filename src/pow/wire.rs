@@ -9,7 +9,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 use super::engine::SolutionInfo;
 use super::risk::Behavior;
-use crate::core::ext::{ClientIp, peer_addr};
+use crate::core::ext::peer_addr;
 use crate::core::reject::{Rejection, RejectionContext, X_REQUEST_ID};
 
 /// A JSON response, `Cache-Control: no-store`.
@@ -52,7 +52,7 @@ pub(crate) fn error(headers: &HeaderMap, now: Duration, r: Rejection) -> Respons
 
 /// The client address for binding: `ClientIp`, else the socket peer.
 pub(crate) fn client_addr(ext: &http::Extensions) -> Option<IpAddr> {
-    ext.get::<ClientIp>()
+    crate::core::ext::client_ip(ext)
         .map(|c| c.ip)
         .or_else(|| peer_addr(ext).map(|a| a.ip()))
 }

@@ -16,7 +16,7 @@ use super::headers::Pending;
 use super::key::Plan;
 use super::layer::{DryRunLimited, Shared};
 use super::service::dispatch;
-use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 use crate::core::store::{CheckMode, RateOutcome, RateStore};
 
 /// What to do with the inner service's response.
@@ -105,7 +105,7 @@ where
 
 pin_project! {
     /// The response future of [`RateLimitService`](super::RateLimitService).
-    pub struct RateLimitFuture<S, ReqB, ResB, St, M = WrappedBody>
+    pub struct RateLimitFuture<S, ReqB, ResB, St, M = InnerBody>
     where
         S: Service<Request<ReqB>>,
         St: RateStore,

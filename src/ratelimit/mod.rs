@@ -81,7 +81,7 @@
 //! # async fn main() {
 //! let svc = ServiceBuilder::new()
 //!     .layer(RateLimitLayer::new(Quota::per_minute(2)))
-//!     .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) }));
+//!     .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("ok"))) }));
 //!
 //! let req = || {
 //!     let mut r = Request::get("/").body(()).unwrap();

@@ -10,7 +10,7 @@ use tower_service::Service;
 use super::future::{After, ChargeAfter, RateLimitFuture, State, Waiting};
 use super::key::{self, Plan, Planned};
 use super::layer::{OnStoreError, OnStoreFull, Shared};
-use crate::core::body::{BodyMode, ShieldBody, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionKind};
 use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, StoreError};
@@ -20,7 +20,7 @@ use crate::core::store::{CheckMode, MemoryRateStore, RateOutcome, RateStore, Sto
 /// `poll_ready` is the inner service's; limits are decided in `call` and a denial is a
 /// 429 response, never an error or a `Pending`.
 #[derive(Debug)]
-pub struct RateLimitService<S, St = MemoryRateStore, M = WrappedBody> {
+pub struct RateLimitService<S, St = MemoryRateStore, M = InnerBody> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<St>>,
     pub(crate) mode: PhantomData<fn() -> M>,
@@ -275,7 +275,7 @@ mod tests {
         St::Future: Unpin,
     {
         ServiceBuilder::new()
-            .layer(layer.clone())
+            .layer(layer.clone().wrapped_body())
             .service(app())
             .oneshot(r)
             .await
@@ -286,7 +286,9 @@ mod tests {
     async fn exact_counts_and_headers_at_each_step() {
         let c = clock();
         let layer = RateLimitLayer::new(Quota::per_minute(3)).store(store(&c));
-        let svc = ServiceBuilder::new().layer(layer).service(app());
+        let svc = ServiceBuilder::new()
+            .layer(layer.wrapped_body())
+            .service(app());
         for (i, left) in [2, 1, 0].into_iter().enumerate() {
             let res = svc.clone().oneshot(req()).await.unwrap();
             assert_eq!(res.status(), 200, "request {i}");
@@ -335,15 +337,15 @@ mod tests {
     async fn handlers_can_read_the_status_when_exposed() {
         let c = clock();
         let left = |layer: RateLimitLayer| async move {
-            let svc = ServiceBuilder::new().layer(layer).service(service_fn(
-                |req: Request<()>| async move {
+            let svc = ServiceBuilder::new()
+                .layer(layer.wrapped_body())
+                .service(service_fn(|req: Request<()>| async move {
                     let s = req
                         .extensions()
                         .get::<crate::ratelimit::RateLimitStatus>()
                         .cloned();
                     Ok::<_, Infallible>(Response::new(s.map(|s| s.policies[0].remaining)))
-                },
-            ));
+                }));
             match svc.oneshot(req()).await.unwrap().into_body() {
                 ShieldBody::Inner { body } => body,
                 ShieldBody::Full { .. } => panic!("refused"),
@@ -512,16 +514,15 @@ mod tests {
         assert_eq!(layer.metrics().tracked_keys(), Some(1));
 
         let layer = layer.on_store_full(OnStoreFull::Challenge);
-        let svc =
-            ServiceBuilder::new()
-                .layer(layer)
-                .service(service_fn(|req: Request<()>| async move {
-                    let marked = req
-                        .extensions()
-                        .get::<crate::core::ChallengeMark>()
-                        .map(|m| m.reason);
-                    Ok::<_, Infallible>(Response::new(format!("{marked:?}")))
-                }));
+        let svc = ServiceBuilder::new()
+            .layer(layer.wrapped_body())
+            .service(service_fn(|req: Request<()>| async move {
+                let marked = req
+                    .extensions()
+                    .get::<crate::core::ChallengeMark>()
+                    .map(|m| m.reason);
+                Ok::<_, Infallible>(Response::new(format!("{marked:?}")))
+            }));
         let res = svc.oneshot(req_from("/", "198.51.100.1")).await.unwrap();
         assert_eq!(res.status(), 200);
         let ShieldBody::Inner { body } = res.into_body() else {

@@ -23,6 +23,7 @@ use crate::client_ip::{ClientIpLayer, ClientIpSource};
 use crate::core::body::{BodyMode, InnerBody, ShieldBody, WrappedBody};
 use crate::core::clock::{Clock, SharedClock, SystemClock};
 use crate::core::error::ConfigError;
+use crate::core::ext::Decided;
 use crate::core::reject::Renderer;
 use crate::core::store::{MemoryRateStore, MemorySingleUseStore};
 #[cfg(any(feature = "pow", feature = "ratelimit"))]
@@ -54,11 +55,11 @@ pub type DynApiKeys = Arc<dyn ApiKeyStore>;
 
 // The stack, innermost first. Each optional level is `Opt<Layer's service, level below>`.
 #[cfg(feature = "pow")]
-type L0<S> = Opt<PowService<Lift<S>, ShieldSingleUseStore>, Lift<S>>;
+type L0<S> = Opt<PowService<Lift<S>, ShieldSingleUseStore, WrappedBody>, Lift<S>>;
 #[cfg(not(feature = "pow"))]
 type L0<S> = Lift<S>;
 #[cfg(feature = "ratelimit")]
-type L1<S> = Opt<RateLimitService<L0<S>, ShieldRateStore>, L0<S>>;
+type L1<S> = Opt<RateLimitService<L0<S>, ShieldRateStore, WrappedBody>, L0<S>>;
 #[cfg(not(feature = "ratelimit"))]
 type L1<S> = L0<S>;
 /// What runs after the synchronous front: the layers that may wait on a store.
@@ -86,14 +87,27 @@ impl Front {
         &self,
         req: &mut Request<ReqB>,
     ) -> Result<(), Response<ShieldBody<ResB>>> {
-        let _ip = self.client_ip.decide(req)?;
+        let client = self.client_ip.judge(req)?;
+        // One extension for everything decided here (one box and one map insert, not
+        // one per finding); inserted first, so a refusal below logs the client.
+        req.extensions_mut().insert(Decided {
+            client: Some(client),
+            ..Decided::default()
+        });
         #[cfg(feature = "apikey")]
-        if let Some(l) = &self.api_keys {
-            l.decide(req)?;
+        if let Some(l) = &self.api_keys
+            && let Some(p) = l.judge(req)?
+            && let Some(d) = req.extensions_mut().get_mut::<Decided>()
+        {
+            d.principal = Some(p);
         }
         #[cfg(feature = "classify")]
         if let Some(l) = &self.classify {
-            l.decide(Some(_ip), req)?;
+            let (verdict, mark) = l.judge(Some(client.ip), req)?;
+            if let Some(d) = req.extensions_mut().get_mut::<Decided>() {
+                d.verdict = Some(verdict);
+                d.mark = mark;
+            }
         }
         Ok(())
     }
@@ -123,13 +137,13 @@ impl Front {
 /// assert_eq!(app.oneshot(req()).await.unwrap().status(), 429);
 /// # }
 /// ```
-pub struct Shield<M = WrappedBody> {
+pub struct Shield<M = InnerBody> {
     mode: PhantomData<fn() -> M>,
     front: Arc<Front>,
     #[cfg(feature = "ratelimit")]
-    rate_limit: Option<RateLimitLayer<ShieldRateStore>>,
+    rate_limit: Option<RateLimitLayer<ShieldRateStore, WrappedBody>>,
     #[cfg(feature = "pow")]
-    pow: Option<PowLayer<ShieldSingleUseStore>>,
+    pow: Option<PowLayer<ShieldSingleUseStore, WrappedBody>>,
     rate_store: ShieldRateStore,
     single_use: ShieldSingleUseStore,
 }
@@ -174,22 +188,22 @@ impl Shield {
 }
 
 impl<M> Shield<M> {
-    /// Answers with the app's own body type `B` instead of
-    /// [`ShieldBody<B>`](crate::core::ShieldBody), writing refusals with
-    /// `B::from(Bytes)`; see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every response body that is
-    /// not its own `Body`:
-    ///
-    /// ```
-    /// use axum::{Router, routing::get};
-    /// use tower_shield::{Shield, core::Quota};
-    ///
-    /// let shield = Shield::builder().rate_limit(Quota::per_minute(60)).build().unwrap();
-    /// let app: Router = Router::new()
-    ///     .route("/", get(|| async { "hi" }))
-    ///     .layer(shield.inner_body());
-    /// ```
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> Shield<InnerBody> {
+        self.with_mode()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> Shield<WrappedBody> {
+        self.with_mode()
+    }
+
+    fn with_mode<M2>(self) -> Shield<M2> {
         Shield {
             mode: PhantomData,
             front: self.front,
@@ -310,7 +324,7 @@ impl ShieldBuilder {
 
     /// Uses a fully configured client-IP layer.
     /// Its body mode does not matter: the shield answers in one body type for all its
-    /// layers ([`Shield::inner_body`]).
+    /// layers (`Shield::wrapped_body` to change it).
     pub fn client_ip_layer<M>(mut self, layer: ClientIpLayer<M>) -> Self {
         self.client_ip = layer.with_mode();
         self
@@ -336,7 +350,7 @@ impl ShieldBuilder {
     /// Uses a fully configured API-key layer (for example one that also reads
     /// `?apiKey=`, or requires a key on every request).
     /// Its body mode does not matter: the shield answers in one body type for all its
-    /// layers ([`Shield::inner_body`]).
+    /// layers (`Shield::wrapped_body` to change it).
     #[cfg(feature = "apikey")]
     pub fn api_key_layer<M>(mut self, layer: ApiKeyLayer<DynApiKeys, M>) -> Self {
         self.api_keys = Some(layer.with_mode());
@@ -354,7 +368,7 @@ impl ShieldBuilder {
 
     /// Uses a fully configured classify layer (dry run, challenge handling).
     /// Its body mode does not matter: the shield answers in one body type for all its
-    /// layers ([`Shield::inner_body`]).
+    /// layers (`Shield::wrapped_body` to change it).
     #[cfg(feature = "classify")]
     pub fn classify_layer<M>(mut self, layer: ClassifyLayer<M>) -> Self {
         self.classify = Some(layer.with_mode());
@@ -372,7 +386,7 @@ impl ShieldBuilder {
     /// Uses a fully configured rate-limit layer. Its counters move to the shield's store
     /// (memory, or Redis with `ShieldBuilder::redis`, feature `redis`). Its body mode does
     /// not matter: the shield answers in one body type for all its layers
-    /// ([`Shield::inner_body`]).
+    /// (`Shield::wrapped_body` to change it).
     #[cfg(feature = "ratelimit")]
     pub fn rate_limit_layer<M>(mut self, layer: RateLimitLayer<MemoryRateStore, M>) -> Self {
         self.rate_limit = Some(layer.with_mode());
@@ -489,9 +503,7 @@ impl ShieldBuilder {
                     .store(single_use.clone())
                     .clock(clock.clone())
                     .build();
-                Some(configure(
-                    PowLayer::new(engine).renderer(self.renderer.clone()),
-                )?)
+                Some(configure(PowLayer::new(engine).renderer(self.renderer.clone()))?.with_mode())
             }
             None => None,
         };
@@ -517,7 +529,8 @@ impl ShieldBuilder {
             pow,
             #[cfg(feature = "ratelimit")]
             rate_limit: self.rate_limit.map(|l| {
-                l.renderer(self.renderer.clone())
+                l.with_mode()
+                    .renderer(self.renderer.clone())
                     .clock(clock.clone())
                     .store(rate_store.clone())
             }),
@@ -548,7 +561,7 @@ impl<S, M> Layer<S> for Shield<M> {
 }
 
 /// The service a [`Shield`] wraps around your app.
-pub struct ShieldService<S, M = WrappedBody> {
+pub struct ShieldService<S, M = InnerBody> {
     front: Arc<Front>,
     rest: Rest<S>,
     mode: PhantomData<fn() -> M>,
@@ -602,7 +615,7 @@ where
 pin_project! {
     /// The response future of [`ShieldService`]: the rest of the stack's, or a refusal
     /// decided in `call`.
-    pub struct ShieldFuture<F, B, M = WrappedBody> {
+    pub struct ShieldFuture<F, B, M = InnerBody> {
         #[pin]
         state: ShieldState<F, B>,
         mode: PhantomData<fn() -> M>,
@@ -634,5 +647,64 @@ where
                 None => panic!("ShieldFuture polled after completion"),
             },
         }
+    }
+}
+
+#[cfg(all(test, feature = "apikey", feature = "classify"))]
+mod tests {
+    use super::*;
+    use crate::auth::StaticApiKeys;
+    use crate::core::ext::{self, ClientIp, PeerAddr, Principal};
+    use crate::core::verdict::Verdict;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn everything_decided_in_front_is_one_extension_and_the_readers_find_it() {
+        let keys = StaticApiKeys::new()
+            .key("tsk_one_0123456789abcdef", ["read"], None)
+            .unwrap();
+        let shield = Shield::builder()
+            .api_keys(keys)
+            .classify(crate::classify::Classifier::embedded())
+            .build()
+            .unwrap();
+        let app = shield.layer(tower::service_fn(|req: Request<()>| async move {
+            let e = req.extensions();
+            // One `Decided`, no typed extension per finding.
+            assert!(e.get::<ClientIp>().is_none());
+            assert!(e.get::<Principal>().is_none());
+            assert!(e.get::<Verdict>().is_none());
+            let d = e.get::<Decided>().unwrap();
+            assert_eq!(d.client.unwrap().ip.to_string(), "81.2.69.160");
+            let found = format!(
+                "{} {} {}",
+                ext::client_ip(e).unwrap().ip,
+                ext::principal(e).unwrap().id,
+                ext::verdict(e).is_some(),
+            );
+            Ok::<_, Infallible>(http::Response::new(axum::body::Body::from(found)))
+        }));
+        let mut req = Request::get("/")
+            .header("x-api-key", "tsk_one_0123456789abcdef")
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            )
+            .header("accept", "text/html")
+            .header("accept-language", "en")
+            .header("accept-encoding", "gzip")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("81.2.69.160:4000".parse().unwrap()));
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        let want = format!(
+            "81.2.69.160 {} true",
+            StaticApiKeys::digest_id("tsk_one_0123456789abcdef")
+        );
+        assert_eq!(&body[..], want.as_bytes());
     }
 }

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::core::body::ShieldBody;
+use crate::core::body::{ShieldBody, WrappedBody};
 use crate::core::future::ResponseFuture;
 
 /// `ShieldBody<ShieldBody<B>>` -> `ShieldBody<B>`, once per response (not per frame).
@@ -32,7 +32,7 @@ where
 {
     type Response = Response<ShieldBody<B>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, B>;
+    type Future = ResponseFuture<S::Future, B, WrappedBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)

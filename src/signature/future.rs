@@ -8,12 +8,13 @@ use http::request::Parts;
 use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use sha2::{Digest, Sha256};
 use tower_service::Service;
 
 use super::SignedBody;
 use super::layer::SignatureLayer;
 use super::verify::{HeadCheck, SignatureError};
-use crate::core::body::{BodyMode, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody};
 use crate::core::reject::RejectionContext;
 use crate::core::store::SingleUseStore;
 
@@ -35,7 +36,7 @@ pin_project! {
     /// The response future of [`SignatureService`](super::SignatureService): reads the
     /// body (bounded), verifies, optionally asks the replay store, then runs the inner
     /// service. A named state machine: no box, whatever the inner service.
-    pub struct SignatureFuture<S, ReqB, R, B = SignedBody, M = WrappedBody>
+    pub struct SignatureFuture<S, ReqB, R, B = SignedBody, M = InnerBody>
     where
         S: Service<Request<B>>,
         R: SingleUseStore,
@@ -48,6 +49,8 @@ pin_project! {
         head: Option<HeadCheck>,
         first: Option<Bytes>,
         rest: BytesMut,
+        // The body's SHA-256 so far, fed as each frame arrives (when the check needs it).
+        hasher: Option<Sha256>,
         forward: Option<Request<B>>,
         layer: std::sync::Arc<SignatureLayer<R, B, M>>,
         now: Duration,
@@ -72,6 +75,7 @@ where
             rejected: None,
             inner: Some(inner),
             parts: Some(parts),
+            hasher: head.hashes_body().then(Sha256::new),
             head: Some(head),
             first: None,
             rest: BytesMut::new(),
@@ -95,6 +99,7 @@ where
             head: None,
             first: None,
             rest: BytesMut::new(),
+            hasher: None,
             forward: None,
             layer,
             now,
@@ -152,13 +157,21 @@ where
                                 Err(SignatureError::PayloadTooLarge)
                             } else {
                                 if this.first.is_none() && this.rest.is_empty() {
-                                    *this.first = Some(data.copy_to_bytes(n));
+                                    let first = data.copy_to_bytes(n);
+                                    if let Some(h) = this.hasher.as_mut() {
+                                        h.update(&first);
+                                    }
+                                    *this.first = Some(first);
                                 } else {
                                     if let Some(first) = this.first.take() {
                                         this.rest.reserve(first.len() + n);
                                         this.rest.put(first);
                                     }
+                                    let from = this.rest.len();
                                     this.rest.put(&mut data);
+                                    if let Some(h) = this.hasher.as_mut() {
+                                        h.update(this.rest.get(from..).unwrap_or_default());
+                                    }
                                 }
                                 Ok(())
                             }
@@ -175,12 +188,14 @@ where
                         match (this.parts.take(), this.head.take()) {
                             (Some(parts), Some(head)) => {
                                 let verifier = &this.layer.verifier;
-                                match verifier.finish(
+                                let digest = this.hasher.take().map(|h| h.finalize().into());
+                                match verifier.finish_hashed(
                                     &head,
                                     &parts.method,
                                     &parts.uri,
                                     &parts.headers,
-                                    &bytes,
+                                    bytes.len(),
+                                    digest,
                                 ) {
                                     Err(e) => {
                                         *this.rejected = Some((

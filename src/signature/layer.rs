@@ -26,7 +26,7 @@ use crate::core::store::{MemorySingleUseStore, SingleUseStore};
 /// `R` is the replay store's type; replay protection is off until
 /// [`SignatureLayer::replay_protection`] is called. `B` is the body type the inner
 /// service receives.
-pub struct SignatureLayer<R = MemorySingleUseStore, B = SignedBody, M = WrappedBody> {
+pub struct SignatureLayer<R = MemorySingleUseStore, B = SignedBody, M = InnerBody> {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) replay: Option<Arc<R>>,
     pub(crate) renderer: Renderer,
@@ -50,10 +50,18 @@ impl SignatureLayer {
 }
 
 impl<R: SingleUseStore, B, M> SignatureLayer<R, B, M> {
-    /// Answers in the inner service's own body type instead of
-    /// [`ShieldBody`](crate::core::ShieldBody); see [`InnerBody`]. Under axum's
-    /// `Router::layer` this spares the box axum puts around every other body.
+    /// Answers in the inner service's own body type, building refusals with
+    /// `B::from(Bytes)` ([`InnerBody`]): the default, so under axum's `Router::layer`
+    /// responses keep axum's `Body` and axum adds no box. Kept so code that asked for it
+    /// before it was the default still compiles.
     pub fn inner_body(self) -> SignatureLayer<R, B, InnerBody> {
+        self.retyped()
+    }
+
+    /// Answers in [`ShieldBody<B>`](crate::core::ShieldBody) ([`WrappedBody`]), for an
+    /// inner body the layer cannot build a refusal in (one that is not
+    /// `From<Bytes> + Default`, such as `String`).
+    pub fn wrapped_body(self) -> SignatureLayer<R, B, WrappedBody> {
         self.retyped()
     }
 

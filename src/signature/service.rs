@@ -10,7 +10,7 @@ use super::SignedBody;
 use super::future::SignatureFuture;
 use super::layer::SignatureLayer;
 use super::verify::SignatureError;
-use crate::core::body::{BodyMode, WrappedBody};
+use crate::core::body::{BodyMode, InnerBody};
 use crate::core::store::SingleUseStore;
 
 /// The service [`SignatureLayer`] wraps around an inner service.
@@ -18,7 +18,7 @@ use crate::core::store::SingleUseStore;
 /// The inner service receives `Request<B>` (the buffered body; `B` is [`SignedBody`]
 /// unless [`SignatureLayer::forward_body`] chose another) with a
 /// [`Principal`](crate::core::Principal) in its extensions.
-pub struct SignatureService<S, R, B = SignedBody, M = WrappedBody> {
+pub struct SignatureService<S, R, B = SignedBody, M = InnerBody> {
     pub(crate) inner: S,
     pub(crate) layer: std::sync::Arc<SignatureLayer<R, B, M>>,
 }

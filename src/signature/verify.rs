@@ -13,9 +13,7 @@ use super::canonical::{
     X_AMZ_SIGNATURE, canonical_request_hash, header_values, query_pairs, signed_names,
 };
 use super::keys::{DEFAULT_KEY_CACHE_ENTRIES, KeyCache, KeyStore, valid_key_id};
-use super::sign::{
-    MAX_PRESIGN_EXPIRES, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, payload_hash,
-};
+use super::sign::{MAX_PRESIGN_EXPIRES, SigningKey, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, hex32};
 use crate::core::ct::ct_eq;
 use crate::core::error::ConfigError;
 use crate::core::ext::{Principal, PrincipalKind};
@@ -461,6 +459,12 @@ pub struct HeadCheck {
 }
 
 impl HeadCheck {
+    /// Whether the body's SHA-256 is part of the check (not `UNSIGNED-PAYLOAD`): a caller
+    /// reading the body hashes it as it goes and calls [`Verifier::finish_hashed`].
+    pub fn hashes_body(&self) -> bool {
+        !matches!(self.content, Content::Unsigned)
+    }
+
     /// The signed header list (validated ASCII).
     fn signed(&self) -> &str {
         std::str::from_utf8(&self.signed_headers).unwrap_or_default()
@@ -845,18 +849,37 @@ impl Verifier {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Verified, SignatureError> {
-        if body.len() > self.body_limit {
+        let digest = head
+            .hashes_body()
+            .then(|| <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(body)));
+        self.finish_hashed(head, method, uri, headers, body.len(), digest)
+    }
+
+    /// [`Verifier::finish`] for a body already hashed while it was read: `body_len` bytes
+    /// whose SHA-256 is `digest` (needed when [`HeadCheck::hashes_body`]).
+    pub fn finish_hashed(
+        &self,
+        head: &HeadCheck,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body_len: usize,
+        digest: Option<[u8; 32]>,
+    ) -> Result<Verified, SignatureError> {
+        if body_len > self.body_limit {
             return Err(SignatureError::PayloadTooLarge);
         }
         let hashed;
-        let payload: &[u8] = match &head.content {
-            Content::Unsigned => UNSIGNED_PAYLOAD.as_bytes(),
-            Content::Body => {
-                hashed = payload_hash(body);
+        let payload: &[u8] = match (&head.content, digest) {
+            (Content::Unsigned, _) => UNSIGNED_PAYLOAD.as_bytes(),
+            // A caller that did not hash the body: nothing can match.
+            (_, None) => return Err(SignatureError::Mismatch),
+            (Content::Body, Some(d)) => {
+                hashed = hex32(&d);
                 &hashed
             }
-            Content::Declared(declared) => {
-                hashed = payload_hash(body);
+            (Content::Declared(declared), Some(d)) => {
+                hashed = hex32(&d);
                 if !ct_eq(&hashed, declared) {
                     return Err(SignatureError::ContentMismatch);
                 }
