@@ -19,6 +19,11 @@ mod demo_process;
 async fn dashboard_through_the_demo_in_headless_chromium() {
     browser::require_tools();
     let demo = demo_process::start("tower_shield_admin_browser", "");
-    browser::run_script_shots("admin_browser.mjs", demo.addr, &[&demo.password], "dashboard")
-        .await;
+    browser::run_script_shots(
+        "admin_browser.mjs",
+        demo.addr,
+        &[&demo.password],
+        "dashboard",
+    )
+    .await;
 }
