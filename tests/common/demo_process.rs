@@ -13,7 +13,8 @@ pub struct Demo {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The one-time admin password it printed.
+    /// The one-time admin password it printed (not every test signs in).
+    #[allow(dead_code)]
     pub password: String,
     /// Its temporary directory (config and database).
     dir: PathBuf,
