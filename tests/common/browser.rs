@@ -33,6 +33,7 @@ pub fn require_tools() {
 }
 
 /// Serves `app` on a free loopback port (with `ConnectInfo`) until the test ends.
+#[allow(dead_code)]
 pub async fn serve(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -48,8 +49,21 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 
 /// Runs `node tests/peers/<script> <base-url> <args...> <screenshot dir>`; panics with the
 /// output unless it exits 0 and prints `PASS`. Returns its stdout.
+#[allow(dead_code)]
 pub async fn run_script(script: &str, addr: SocketAddr, args: &[&str]) -> String {
-    let out_dir: PathBuf = root().join("target");
+    run_script_in(script, addr, args, root().join("target")).await
+}
+
+/// [`run_script`] with the screenshots in `target/browser-shots/<dir>/` (named in the
+/// test's output).
+#[allow(dead_code)]
+pub async fn run_script_shots(script: &str, addr: SocketAddr, args: &[&str], dir: &str) -> String {
+    let out_dir = root().join("target/browser-shots").join(dir);
+    println!("screenshots: {}", out_dir.display());
+    run_script_in(script, addr, args, out_dir).await
+}
+
+async fn run_script_in(script: &str, addr: SocketAddr, args: &[&str], out_dir: PathBuf) -> String {
     std::fs::create_dir_all(&out_dir).unwrap();
     let mut cmd = Command::new("node");
     cmd.arg(root().join("tests/peers").join(script))

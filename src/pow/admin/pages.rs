@@ -592,7 +592,13 @@ fn chart(a: &Analytics) -> Markup {
                     @if p.passed > 0 { rect.passed x=(format!("{x:.1}")) y=(format!("{:.1}", TOP + plot_h - ph)) width=(format!("{bar:.1}")) height=(format!("{ph:.1}")) {} }
                     @if p.failed > 0 { rect.failed x=(format!("{x:.1}")) y=(format!("{:.1}", TOP + plot_h - ph - fh)) width=(format!("{bar:.1}")) height=(format!("{fh:.1}")) {} }
                 }
-                @if i == 0 || i == last || i == last / 2 {
+                // The first and last labels align with the plot's edges: centred under a
+                // narrow edge bar they would run off the chart (and be clipped).
+                @if i == 0 && last > 0 {
+                    text.tick x=(LEFT) y=(H - 8.0) text-anchor="start" { (label(&p.date)) }
+                } @else if i == last && last > 0 {
+                    text.tick x=(LEFT + plot_w) y=(H - 8.0) text-anchor="end" { (label(&p.date)) }
+                } @else if i == last / 2 || i == last {
                     text.tick x=(format!("{:.1}", LEFT + i as f64 * bw + bw / 2.0)) y=(H - 8.0) text-anchor="middle" { (label(&p.date)) }
                 }
             }
