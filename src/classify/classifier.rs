@@ -11,12 +11,15 @@ use http::HeaderMap;
 use http::header::USER_AGENT;
 
 use super::cache::VerdictCache;
+use super::crawlers::{CrawlerCheck, Crawlers};
 use super::data::{LoadError, PrefixTable, embedded};
 use super::score::{
     Bands, Policy, RequestSignals, Weights, header_findings, presence_and_ua, score,
+    score_checked,
 };
-use super::ua::{UaCategory, UaMatcher};
+use super::ua::{UaCategory, UaMatch, UaMatcher};
 use crate::core::error::ConfigError;
+use crate::core::verdict::CrawlerCategory;
 use crate::core::verdict::Verdict;
 
 /// Default bound on cached verdicts (16 Ki entries, a few MB).
@@ -25,6 +28,7 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 16 * 1024;
 struct Data {
     table: Arc<PrefixTable>,
     ua: Arc<UaMatcher>,
+    crawlers: Arc<Crawlers>,
     generation: u64,
 }
 
@@ -63,6 +67,7 @@ impl fmt::Debug for Classifier {
         f.debug_struct("Classifier")
             .field("table", &d.table)
             .field("ua", &d.ua)
+            .field("crawlers", &d.crawlers)
             .field("generation", &d.generation)
             .field("policy", &self.inner.policy)
             .finish()
@@ -106,9 +111,47 @@ impl Classifier {
             ua: data.ua.find(ua),
             headers: header_findings(headers),
         };
-        let v = score(data.table.record(rec), Some(&req), &self.inner.policy);
-        cache.insert(key, data.generation, v.clone());
+        let (check, cacheable) = self.crawler_check(&data, ip, ua, req.ua.as_ref());
+        let v = score_checked(
+            data.table.record(rec),
+            Some(&req),
+            check.as_ref(),
+            &self.inner.policy,
+        );
+        if cacheable {
+            cache.insert(key, data.generation, v.clone());
+        }
         v
+    }
+
+    /// Checks the crawler a bot user agent claims (only UAs some bot pattern matched
+    /// are looked at: a browser UA costs nothing here). The flag says whether the
+    /// verdict may be cached under the address's /64 and table record.
+    fn crawler_check(
+        &self,
+        data: &Data,
+        ip: IpAddr,
+        ua: Option<&[u8]>,
+        matched: Option<&UaMatch>,
+    ) -> (Option<CrawlerCheck>, bool) {
+        let (Some(ua), Some(m)) = (ua, matched) else {
+            return (None, true);
+        };
+        if matches!(
+            m.category,
+            UaCategory::Empty | UaCategory::HttpLibrary | UaCategory::Headless
+        ) {
+            return (None, true);
+        }
+        let Some(claim) = data.crawlers.claim(ua) else {
+            return (None, true);
+        };
+        let check = data.crawlers.check_claim(ip, &claim);
+        // A verdict cached by /64 must not carry a check that a narrower IPv6 prefix
+        // decided.
+        let exact = matches!(crate::core::ext::unmap(ip), IpAddr::V4(_))
+            || !data.crawlers.has_v6_finer_than_64();
+        (Some(check), exact)
     }
 
     /// The verdict for a request, never cached.
@@ -119,7 +162,9 @@ impl Classifier {
     fn compute(&self, data: &Data, ip: IpAddr, headers: &HeaderMap) -> Verdict {
         let net = data.table.lookup(ip);
         let req = self.signals(&data.ua, headers);
-        score(net, Some(&req), &self.inner.policy)
+        let ua = headers.get(USER_AGENT).map(|v| v.as_bytes());
+        let (check, _) = self.crawler_check(data, ip, ua, req.ua.as_ref());
+        score_checked(net, Some(&req), check.as_ref(), &self.inner.policy)
     }
 
     /// The verdict for an address alone (no user agent, no headers): what the Auspex
@@ -139,6 +184,11 @@ impl Classifier {
         self.inner.data.load().ua.clone()
     }
 
+    /// The verified-crawler directory in force.
+    pub fn crawlers(&self) -> Arc<Crawlers> {
+        self.inner.data.load().crawlers.clone()
+    }
+
     /// The policy.
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
@@ -155,10 +205,20 @@ impl Classifier {
     }
 
     fn swap(&self, table: Option<Arc<PrefixTable>>, ua: Option<Arc<UaMatcher>>) {
+        self.swap_all(table, ua, None);
+    }
+
+    fn swap_all(
+        &self,
+        table: Option<Arc<PrefixTable>>,
+        ua: Option<Arc<UaMatcher>>,
+        crawlers: Option<Arc<Crawlers>>,
+    ) {
         let generation = self.inner.next_generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.inner.data.rcu(|old| Data {
             table: table.clone().unwrap_or_else(|| old.table.clone()),
             ua: ua.clone().unwrap_or_else(|| old.ua.clone()),
+            crawlers: crawlers.clone().unwrap_or_else(|| old.crawlers.clone()),
             generation,
         });
         crate::core::metrics::classify_data(
@@ -176,6 +236,12 @@ impl Classifier {
     /// Replaces the user-agent matcher.
     pub fn swap_ua(&self, ua: impl Into<Arc<UaMatcher>>) {
         self.swap(None, Some(ua.into()));
+    }
+
+    /// Replaces the verified-crawler directory (e.g. with fresh operator lists loaded
+    /// by [`CrawlersBuilder::list_json`](super::crawlers::CrawlersBuilder::list_json)).
+    pub fn swap_crawlers(&self, crawlers: impl Into<Arc<Crawlers>>) {
+        self.swap_all(None, None, Some(crawlers.into()));
     }
 
     /// Calls `load` every `interval` on a background thread and swaps in each table it
@@ -236,6 +302,7 @@ impl Drop for ReloadHandle {
 pub struct ClassifierBuilder {
     table: Option<Arc<PrefixTable>>,
     ua: Option<Arc<UaMatcher>>,
+    crawlers: Option<Arc<Crawlers>>,
     policy: Policy,
     cache_capacity: usize,
 }
@@ -245,6 +312,7 @@ impl Default for ClassifierBuilder {
         Self {
             table: None,
             ua: None,
+            crawlers: None,
             policy: Policy::default(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
@@ -261,6 +329,35 @@ impl ClassifierBuilder {
     /// The user-agent matcher (default: [`UaMatcher::embedded`]).
     pub fn ua_matcher(mut self, ua: impl Into<Arc<UaMatcher>>) -> Self {
         self.ua = Some(ua.into());
+        self
+    }
+
+    /// The verified-crawler directory (default: [`Crawlers::embedded`]; give
+    /// [`Crawlers::empty`] to check no claim).
+    pub fn crawlers(mut self, crawlers: impl Into<Arc<Crawlers>>) -> Self {
+        self.crawlers = Some(crawlers.into());
+        self
+    }
+
+    /// Lets verified crawlers of every category through ([`Action::Allow`]): a UA
+    /// claiming Googlebot, bingbot, GPTBot, ... from an address its operator publishes.
+    /// The same claim from anywhere else stays refused (`ua.spoofed_crawler`). See
+    /// [`crawlers`](super::crawlers).
+    ///
+    /// [`Action::Allow`]: crate::core::verdict::Action::Allow
+    pub fn allow_verified_crawlers(mut self) -> Self {
+        for c in CrawlerCategory::ALL {
+            self = self.allow_verified_crawler(c);
+        }
+        self
+    }
+
+    /// Lets verified crawlers of `category` through (e.g. only
+    /// [`CrawlerCategory::Search`], keeping AI crawlers out).
+    pub fn allow_verified_crawler(mut self, category: CrawlerCategory) -> Self {
+        if !self.policy.allow_verified.contains(&category) {
+            self.policy.allow_verified.push(category);
+        }
         self
     }
 
@@ -296,6 +393,7 @@ impl ClassifierBuilder {
         let data = Data {
             table: self.table.unwrap_or_else(embedded::table),
             ua: self.ua.unwrap_or_else(UaMatcher::embedded),
+            crawlers: self.crawlers.unwrap_or_else(Crawlers::embedded),
             generation: 0,
         };
         Classifier {

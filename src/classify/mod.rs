@@ -107,6 +107,7 @@
 
 mod cache;
 mod classifier;
+pub mod crawlers;
 pub mod data;
 #[cfg(feature = "feeds")]
 pub mod feeds;
@@ -128,6 +129,8 @@ pub use service::{ClassifyService, Enforcement, enforcement};
 pub use ua::{UaCategory, UaMatch, UaMatcher};
 
 pub use crate::core::verdict::{Action, Flags, Geo, Reason, Verdict};
+pub use crate::core::verdict::{CrawlerCategory, VerifiedCrawler};
+pub use crawlers::{CrawlerCheck, Crawlers, CrawlersBuilder};
 
 fn shared() -> &'static Classifier {
     static C: OnceLock<Classifier> = OnceLock::new();
