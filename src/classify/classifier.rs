@@ -37,6 +37,8 @@ struct Inner {
     policy: Policy,
     cache: Option<VerdictCache>,
     next_generation: AtomicU64,
+    #[cfg(feature = "crawler-dns")]
+    dns: Option<super::dns::DnsVerifier>,
 }
 
 /// Classifies clients from their address and request headers.
@@ -146,7 +148,39 @@ impl Classifier {
         let Some(claim) = data.crawlers.claim(ua) else {
             return (None, true);
         };
+        // Your own network (or an untrusted proxy) is scored {human, 0} whatever it
+        // claims: nothing to check, and no DNS to ask.
+        if data
+            .table
+            .lookup(ip)
+            .is_some_and(|n| n.kind.contains(super::data::NetKind::SPECIAL))
+        {
+            return (None, true);
+        }
         let check = data.crawlers.check_claim(ip, &claim);
+        #[cfg(feature = "crawler-dns")]
+        if let (Some(dns), false) = (
+            &self.inner.dns,
+            matches!(check, CrawlerCheck::Verified(_)) || claim.rdns.is_empty(),
+        ) {
+            use super::dns::DnsAnswer;
+            // Decided by DNS: never cached with the verdict (the answer expires).
+            let check = match dns.answer(ip, claim.operator, claim.rdns) {
+                DnsAnswer::Confirmed => data
+                    .crawlers
+                    .verified_by_dns(&claim)
+                    .map_or(check, CrawlerCheck::Verified),
+                DnsAnswer::Failed => CrawlerCheck::Spoofed {
+                    name: claim.name.into(),
+                    operator: claim.operator.into(),
+                },
+                DnsAnswer::Pending => CrawlerCheck::Unverified {
+                    name: claim.name.into(),
+                    operator: claim.operator.into(),
+                },
+            };
+            return (Some(check), false);
+        }
         // A verdict cached by /64 must not carry a check that a narrower IPv6 prefix
         // decided.
         let exact = matches!(crate::core::ext::unmap(ip), IpAddr::V4(_))
@@ -305,6 +339,8 @@ pub struct ClassifierBuilder {
     crawlers: Option<Arc<Crawlers>>,
     policy: Policy,
     cache_capacity: usize,
+    #[cfg(feature = "crawler-dns")]
+    dns: Option<super::dns::DnsVerifier>,
 }
 
 impl Default for ClassifierBuilder {
@@ -315,6 +351,8 @@ impl Default for ClassifierBuilder {
             crawlers: None,
             policy: Policy::default(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            #[cfg(feature = "crawler-dns")]
+            dns: None,
         }
     }
 }
@@ -361,6 +399,15 @@ impl ClassifierBuilder {
         self
     }
 
+    /// Turns on the reverse-and-forward DNS fallback for crawler claims the published
+    /// ranges do not confirm (off by default; feature `crawler-dns`). See
+    /// [`dns`](super::dns).
+    #[cfg(feature = "crawler-dns")]
+    pub fn crawler_dns(mut self, verifier: super::dns::DnsVerifier) -> Self {
+        self.dns = Some(verifier);
+        self
+    }
+
     /// Signal weights.
     pub fn weights(mut self, weights: Weights) -> Self {
         self.policy.weights = weights;
@@ -402,6 +449,8 @@ impl ClassifierBuilder {
                 policy: self.policy,
                 cache: (self.cache_capacity > 0).then(|| VerdictCache::new(self.cache_capacity)),
                 next_generation: AtomicU64::new(0),
+                #[cfg(feature = "crawler-dns")]
+                dns: self.dns,
             }),
         }
     }
@@ -428,6 +477,149 @@ mod tests {
         c.swap_table(b.build());
         assert!(c.classify(ip, &h).flags.tor);
         assert_eq!(c.generation(), 1);
+    }
+
+    const GOOGLEBOT: &str =
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+    fn ua(s: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(USER_AGENT, http::HeaderValue::from_str(s).unwrap());
+        h
+    }
+
+    #[test]
+    fn googlebot_from_google_is_verified_and_from_aws_spoofed() {
+        use crate::core::verdict::{Action, CrawlerCheckMethod};
+        for c in [
+            Classifier::embedded(),
+            Classifier::builder().allow_verified_crawlers().build(),
+        ] {
+            let allow = !c.policy().allow_verified.is_empty();
+            for _ in 0..2 {
+                // Twice: the second answer comes from the cache.
+                let v = c.classify("66.249.66.1".parse().unwrap(), &ua(GOOGLEBOT));
+                let vc = v.verified_crawler.clone().expect("verified");
+                assert_eq!((&*vc.operator, vc.category), ("Google", CrawlerCategory::Search));
+                assert_eq!(vc.method, CrawlerCheckMethod::PublishedRanges);
+                assert!(!v.human && v.flags.bot && v.has_reason("ua.verified_crawler"));
+                assert_eq!(v.action == Action::Allow, allow, "{v:?}");
+                let s = c.classify("3.5.140.2".parse().unwrap(), &ua(GOOGLEBOT));
+                assert!(s.verified_crawler.is_none() && s.has_reason("ua.spoofed_crawler"));
+                assert!(!s.human && s.certainty >= 99 && s.action == Action::Block);
+            }
+            let u = c.classify_uncached("66.249.66.1".parse().unwrap(), &ua(GOOGLEBOT));
+            assert!(u.verified_crawler.is_some());
+        }
+        // A browser UA is never checked.
+        let v = Classifier::embedded().classify(
+            "66.249.66.1".parse().unwrap(),
+            &ua("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+        );
+        assert!(v.verified_crawler.is_none() && !v.has_reason("ua.spoofed_crawler"));
+    }
+
+    #[test]
+    fn allowing_search_engines_no_longer_lets_forged_googlebots_in() {
+        use crate::core::verdict::Action;
+        let consumer: IpAddr = "81.2.69.160".parse().unwrap();
+        let unchecked = Classifier::builder()
+            .crawlers(Crawlers::empty())
+            .allow_category(UaCategory::SearchEngine)
+            .build();
+        assert_eq!(unchecked.classify(consumer, &ua(GOOGLEBOT)).action, Action::Monitor);
+        let checked = Classifier::builder()
+            .allow_category(UaCategory::SearchEngine)
+            .build();
+        let v = checked.classify(consumer, &ua(GOOGLEBOT));
+        assert_eq!(v.action, Action::Block, "{v:?}");
+        // The real one still gets in.
+        let v = checked.classify("66.249.66.1".parse().unwrap(), &ua(GOOGLEBOT));
+        assert!(v.action.is_allowed() && v.verified_crawler.is_some(), "{v:?}");
+    }
+
+    #[test]
+    fn swapped_crawler_lists_take_effect() {
+        let c = Classifier::embedded();
+        let ip: IpAddr = "81.2.69.160".parse().unwrap();
+        assert!(c.classify(ip, &ua(GOOGLEBOT)).has_reason("ua.spoofed_crawler"));
+        let mut b = super::super::crawlers::CrawlersBuilder::embedded();
+        b.list_json(
+            "google-googlebot",
+            r#"{"creationTime":"2026-12-01T00:00:00","prefixes":[{"ipv4Prefix":"81.2.69.0/24"}]}"#,
+        )
+        .unwrap();
+        c.swap_crawlers(b.build());
+        assert!(c.classify(ip, &ua(GOOGLEBOT)).verified_crawler.is_some());
+        // The new list replaced the old one.
+        let old = c.classify("66.249.66.1".parse().unwrap(), &ua(GOOGLEBOT));
+        assert!(old.has_reason("ua.spoofed_crawler"));
+    }
+
+    #[cfg(feature = "crawler-dns")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dns_fallback_verifies_dns_only_crawlers_and_stale_lists() {
+        use super::super::dns::{CrawlerResolver, DnsVerifier, ResolveFuture};
+        use crate::core::verdict::CrawlerCheckMethod;
+        use std::collections::HashMap;
+        struct Fake(HashMap<IpAddr, String>, HashMap<String, IpAddr>);
+        impl CrawlerResolver for Fake {
+            fn reverse(&self, ip: IpAddr) -> ResolveFuture<Vec<String>> {
+                let r = self.0.get(&ip).cloned().map(|n| vec![n]).ok_or_else(|| std::io::Error::other("NXDOMAIN"));
+                Box::pin(async move { r })
+            }
+            fn forward(&self, name: &str) -> ResolveFuture<Vec<IpAddr>> {
+                let r = self.1.get(name).map(|a| vec![*a]).ok_or_else(|| std::io::Error::other("NXDOMAIN"));
+                Box::pin(async move { r })
+            }
+        }
+        let yandex: IpAddr = "5.255.253.1".parse().unwrap();
+        let new_google: IpAddr = "81.2.69.66".parse().unwrap();
+        let forged: IpAddr = "3.5.140.2".parse().unwrap();
+        let fake = Fake(
+            [
+                (yandex, "spider-5-255-253-1.yandex.com".to_owned()),
+                (new_google, "crawl-81-2-69-66.googlebot.com".to_owned()),
+                (forged, "crawl-3-5-140-2.googlebot.com".to_owned()),
+            ]
+            .into(),
+            [
+                ("spider-5-255-253-1.yandex.com".to_owned(), yandex),
+                ("crawl-81-2-69-66.googlebot.com".to_owned(), new_google),
+                // The forged PTR does not resolve back.
+                ("crawl-3-5-140-2.googlebot.com".to_owned(), "66.249.66.1".parse().unwrap()),
+            ]
+            .into(),
+        );
+        let c = Classifier::builder()
+            .crawler_dns(DnsVerifier::new(fake))
+            .allow_verified_crawlers()
+            .build();
+        let yandex_ua = ua("Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)");
+        let first = c.classify(yandex, &yandex_ua);
+        assert!(first.has_reason("ua.unverified_crawler") && !first.action.is_allowed(), "{first:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let settle = |ip, h: &HeaderMap| loop {
+            let v = c.classify(ip, h);
+            if !v.has_reason("ua.unverified_crawler") || std::time::Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        // Let the background lookups run.
+        let _ = c.classify(new_google, &ua(GOOGLEBOT));
+        let _ = c.classify(forged, &ua(GOOGLEBOT));
+        tokio::task::yield_now().await;
+        let v = tokio::task::block_in_place(|| settle(yandex, &yandex_ua));
+        let vc = v.verified_crawler.clone().expect("verified by DNS");
+        assert_eq!((&*vc.operator, vc.method), ("Yandex", CrawlerCheckMethod::ReverseDns));
+        assert!(v.action.is_allowed());
+        // A new Googlebot address the snapshot lacks: DNS vouches for it.
+        let v = tokio::task::block_in_place(|| settle(new_google, &ua(GOOGLEBOT)));
+        assert!(v.verified_crawler.is_some(), "{v:?}");
+        // A PTR that does not resolve back: spoofed.
+        let v = tokio::task::block_in_place(|| settle(forged, &ua(GOOGLEBOT)));
+        assert!(v.has_reason("ua.spoofed_crawler") && !v.action.is_allowed(), "{v:?}");
     }
 
     #[test]

@@ -109,6 +109,8 @@ mod cache;
 mod classifier;
 pub mod crawlers;
 pub mod data;
+#[cfg(feature = "crawler-dns")]
+pub mod dns;
 #[cfg(feature = "feeds")]
 pub mod feeds;
 mod layer;

@@ -567,6 +567,9 @@ pub fn score_checked(
         .is_some_and(|v| policy.allow_verified.contains(&v.category))
     {
         action = Action::Allow;
+    } else if allowed_bot && verified_crawler.is_some() {
+        // The operator vouches for the address: its network is what such a crawler uses.
+        action = Action::Monitor;
     } else if allowed_bot && !spoofed {
         let net_action = policy.bands.action(net_l <= 0.0, certainty_of(net_l));
         if !matches!(net_action, Action::Block | Action::Challenge) {
