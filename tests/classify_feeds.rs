@@ -669,7 +669,11 @@ async fn a_crawler_list_feed_replaces_the_operators_list() {
         if g.load(Ordering::SeqCst) {
             Answer::Send(200, vec![], GOOGLEBOT_JSON.into())
         } else {
-            Answer::Send(200, vec![], br#"{"creationTime":"x","prefixes":[]}"#.to_vec())
+            Answer::Send(
+                200,
+                vec![],
+                br#"{"creationTime":"x","prefixes":[]}"#.to_vec(),
+            )
         }
     })
     .await;
@@ -681,19 +685,35 @@ async fn a_crawler_list_feed_replaces_the_operators_list() {
             .parse()
             .unwrap(),
     );
-    assert!(c.classify(ip("81.2.69.160"), &h).has_reason("ua.spoofed_crawler"));
+    assert!(
+        c.classify(ip("81.2.69.160"), &h)
+            .has_reason("ua.spoofed_crawler")
+    );
     assert!(c.classify(ip("66.249.66.1"), &h).verified_crawler.is_some());
     let format = FeedFormat::from_name("crawler:google-googlebot").unwrap();
-    let u = updater(&c, vec![Feed::new(&s.url("/googlebot.json"), format).unwrap()]);
+    let u = updater(
+        &c,
+        vec![Feed::new(&s.url("/googlebot.json"), format).unwrap()],
+    );
     let r = u.refresh().await;
     assert_eq!((r.updated, r.failed, r.swapped), (1, 0, true));
     for _ in 0..2 {
         let v = c.classify(ip("81.2.69.160"), &h);
-        assert_eq!(v.verified_crawler.as_ref().map(|v| &*v.operator), Some("Google"));
+        assert_eq!(
+            v.verified_crawler.as_ref().map(|v| &*v.operator),
+            Some("Google")
+        );
         assert!(kind(&c, "81.2.69.160").contains(NetKind::CRAWLER));
-        assert!(c.classify(ip("2a0c:9a40:bb::7"), &h).verified_crawler.is_some());
+        assert!(
+            c.classify(ip("2a0c:9a40:bb::7"), &h)
+                .verified_crawler
+                .is_some()
+        );
         // The feed replaced Google's list: the old range no longer verifies.
-        assert!(c.classify(ip("66.249.66.1"), &h).has_reason("ua.spoofed_crawler"));
+        assert!(
+            c.classify(ip("66.249.66.1"), &h)
+                .has_reason("ua.spoofed_crawler")
+        );
         // A list with no prefix fails the feed, and the last good list stays.
         good.store(false, Ordering::SeqCst);
         let r = u.refresh().await;

@@ -86,7 +86,8 @@ async fn verus(addr: SocketAddr, body: Value) -> (u16, Value) {
 }
 
 async fn verify_v2(addr: SocketAddr, ip: &str, ua: &str) -> (u16, Value) {
-    let body = json!({"ipAddress": ip, "hostName": "example.com", "requestPath": "/", "userAgent": ua});
+    let body =
+        json!({"ipAddress": ip, "hostName": "example.com", "requestPath": "/", "userAgent": ua});
     let req = http::Request::post(format!("http://{addr}/api/v2/verify"))
         .header("content-type", "application/json")
         .header("x-api-key", "tsk_demo_key")
@@ -104,7 +105,8 @@ async fn sample_app(addr: SocketAddr, ip: &str, ua: &str) -> u16 {
     send(req).await.0
 }
 
-const XFF: &str = "[client_ip]\nsource = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
+const XFF: &str =
+    "[client_ip]\nsource = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
 
 #[tokio::test]
 async fn verus_classify_tells_a_verified_googlebot_from_a_forged_one() {
@@ -140,7 +142,11 @@ async fn verus_classify_tells_a_verified_googlebot_from_a_forged_one() {
     // Bad input is a clear 400 in the seed's shape.
     let (s, v) = verus(addr, json!({"ipAddress": GOOGLE, "userAgent": "a\u{7f}b"})).await;
     assert_eq!((s, v["statusCode"].as_u64()), (400, Some(400)), "{v}");
-    let (s, v) = verus(addr, json!({"ipAddress": GOOGLE, "userAgent": "x".repeat(1025)})).await;
+    let (s, v) = verus(
+        addr,
+        json!({"ipAddress": GOOGLE, "userAgent": "x".repeat(1025)}),
+    )
+    .await;
     assert_eq!((s, v["statusCode"].as_u64()), (400, Some(400)), "{v}");
     let (s, v) = verus(addr, json!({"ipAddress": GOOGLE, "userAgent": 7})).await;
     assert_eq!((s, v["statusCode"].as_u64()), (400, Some(400)), "{v}");
@@ -148,7 +154,10 @@ async fn verus_classify_tells_a_verified_googlebot_from_a_forged_one() {
 
 #[tokio::test]
 async fn techsec_v2_reports_verified_and_spoofed_crawlers() {
-    for (toml, allowed) in [("", false), ("[classify]\nallow_verified_crawlers = true\n", true)] {
+    for (toml, allowed) in [
+        ("", false),
+        ("[classify]\nallow_verified_crawlers = true\n", true),
+    ] {
         let addr = serve_with(toml).await;
         let (s, v) = verify_v2(addr, GOOGLE, GOOGLEBOT).await;
         assert_eq!(s, 200, "{v}");
@@ -160,7 +169,10 @@ async fn techsec_v2_reports_verified_and_spoofed_crawlers() {
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["crawler"]["verified"], false, "{v}");
         assert_eq!(v["isAllowed"], false, "{v}");
-        assert!(v["reason"].as_str().unwrap().contains("ua.spoofed_crawler"), "{v}");
+        assert!(
+            v["reason"].as_str().unwrap().contains("ua.spoofed_crawler"),
+            "{v}"
+        );
         assert!(v["riskScore"].as_u64().unwrap() >= 99, "{v}");
     }
 }
@@ -168,7 +180,10 @@ async fn techsec_v2_reports_verified_and_spoofed_crawlers() {
 #[tokio::test]
 async fn allow_verified_crawlers_lets_the_real_googlebot_into_the_sample_app() {
     let strict = serve_with(XFF).await;
-    let seo = serve_with(&format!("{XFF}\n[classify]\nallow_verified_crawlers = true\n")).await;
+    let seo = serve_with(&format!(
+        "{XFF}\n[classify]\nallow_verified_crawlers = true\n"
+    ))
+    .await;
     // By default every crawler is blocked, real or not.
     assert_eq!(sample_app(strict, GOOGLE, GOOGLEBOT).await, 403);
     assert_eq!(sample_app(strict, AWS, GOOGLEBOT).await, 403);

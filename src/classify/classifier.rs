@@ -14,8 +14,7 @@ use super::cache::VerdictCache;
 use super::crawlers::{CrawlerCheck, Crawlers};
 use super::data::{LoadError, PrefixTable, embedded};
 use super::score::{
-    Bands, Policy, RequestSignals, Weights, header_findings, presence_and_ua, score,
-    score_checked,
+    Bands, Policy, RequestSignals, Weights, header_findings, presence_and_ua, score, score_checked,
 };
 use super::ua::{UaCategory, UaMatch, UaMatcher};
 use crate::core::error::ConfigError;
@@ -500,7 +499,10 @@ mod tests {
                 // Twice: the second answer comes from the cache.
                 let v = c.classify("66.249.66.1".parse().unwrap(), &ua(GOOGLEBOT));
                 let vc = v.verified_crawler.clone().expect("verified");
-                assert_eq!((&*vc.operator, vc.category), ("Google", CrawlerCategory::Search));
+                assert_eq!(
+                    (&*vc.operator, vc.category),
+                    ("Google", CrawlerCategory::Search)
+                );
                 assert_eq!(vc.method, CrawlerCheckMethod::PublishedRanges);
                 assert!(!v.human && v.flags.bot && v.has_reason("ua.verified_crawler"));
                 assert_eq!(v.action == Action::Allow, allow, "{v:?}");
@@ -527,7 +529,10 @@ mod tests {
             .crawlers(Crawlers::empty())
             .allow_category(UaCategory::SearchEngine)
             .build();
-        assert_eq!(unchecked.classify(consumer, &ua(GOOGLEBOT)).action, Action::Monitor);
+        assert_eq!(
+            unchecked.classify(consumer, &ua(GOOGLEBOT)).action,
+            Action::Monitor
+        );
         let checked = Classifier::builder()
             .allow_category(UaCategory::SearchEngine)
             .build();
@@ -535,14 +540,20 @@ mod tests {
         assert_eq!(v.action, Action::Block, "{v:?}");
         // The real one still gets in.
         let v = checked.classify("66.249.66.1".parse().unwrap(), &ua(GOOGLEBOT));
-        assert!(v.action.is_allowed() && v.verified_crawler.is_some(), "{v:?}");
+        assert!(
+            v.action.is_allowed() && v.verified_crawler.is_some(),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn swapped_crawler_lists_take_effect() {
         let c = Classifier::embedded();
         let ip: IpAddr = "81.2.69.160".parse().unwrap();
-        assert!(c.classify(ip, &ua(GOOGLEBOT)).has_reason("ua.spoofed_crawler"));
+        assert!(
+            c.classify(ip, &ua(GOOGLEBOT))
+                .has_reason("ua.spoofed_crawler")
+        );
         let mut b = super::super::crawlers::CrawlersBuilder::embedded();
         b.list_json(
             "google-googlebot",
@@ -565,11 +576,20 @@ mod tests {
         struct Fake(HashMap<IpAddr, String>, HashMap<String, IpAddr>);
         impl CrawlerResolver for Fake {
             fn reverse(&self, ip: IpAddr) -> ResolveFuture<Vec<String>> {
-                let r = self.0.get(&ip).cloned().map(|n| vec![n]).ok_or_else(|| std::io::Error::other("NXDOMAIN"));
+                let r = self
+                    .0
+                    .get(&ip)
+                    .cloned()
+                    .map(|n| vec![n])
+                    .ok_or_else(|| std::io::Error::other("NXDOMAIN"));
                 Box::pin(async move { r })
             }
             fn forward(&self, name: &str) -> ResolveFuture<Vec<IpAddr>> {
-                let r = self.1.get(name).map(|a| vec![*a]).ok_or_else(|| std::io::Error::other("NXDOMAIN"));
+                let r = self
+                    .1
+                    .get(name)
+                    .map(|a| vec![*a])
+                    .ok_or_else(|| std::io::Error::other("NXDOMAIN"));
                 Box::pin(async move { r })
             }
         }
@@ -587,7 +607,10 @@ mod tests {
                 ("spider-5-255-253-1.yandex.com".to_owned(), yandex),
                 ("crawl-81-2-69-66.googlebot.com".to_owned(), new_google),
                 // The forged PTR does not resolve back.
-                ("crawl-3-5-140-2.googlebot.com".to_owned(), "66.249.66.1".parse().unwrap()),
+                (
+                    "crawl-3-5-140-2.googlebot.com".to_owned(),
+                    "66.249.66.1".parse().unwrap(),
+                ),
             ]
             .into(),
         );
@@ -597,7 +620,10 @@ mod tests {
             .build();
         let yandex_ua = ua("Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)");
         let first = c.classify(yandex, &yandex_ua);
-        assert!(first.has_reason("ua.unverified_crawler") && !first.action.is_allowed(), "{first:?}");
+        assert!(
+            first.has_reason("ua.unverified_crawler") && !first.action.is_allowed(),
+            "{first:?}"
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let settle = |ip, h: &HeaderMap| loop {
             let v = c.classify(ip, h);
@@ -612,14 +638,20 @@ mod tests {
         tokio::task::yield_now().await;
         let v = tokio::task::block_in_place(|| settle(yandex, &yandex_ua));
         let vc = v.verified_crawler.clone().expect("verified by DNS");
-        assert_eq!((&*vc.operator, vc.method), ("Yandex", CrawlerCheckMethod::ReverseDns));
+        assert_eq!(
+            (&*vc.operator, vc.method),
+            ("Yandex", CrawlerCheckMethod::ReverseDns)
+        );
         assert!(v.action.is_allowed());
         // A new Googlebot address the snapshot lacks: DNS vouches for it.
         let v = tokio::task::block_in_place(|| settle(new_google, &ua(GOOGLEBOT)));
         assert!(v.verified_crawler.is_some(), "{v:?}");
         // A PTR that does not resolve back: spoofed.
         let v = tokio::task::block_in_place(|| settle(forged, &ua(GOOGLEBOT)));
-        assert!(v.has_reason("ua.spoofed_crawler") && !v.action.is_allowed(), "{v:?}");
+        assert!(
+            v.has_reason("ua.spoofed_crawler") && !v.action.is_allowed(),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl<K: Copy + Ord> Runs<K> {
                 events.push((after, false, l));
             }
         }
-        events.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        events.sort_unstable_by_key(|a| a.0);
         let mut counts = [0u32; MAX_LISTS];
         let mut out = Runs {
             starts: Vec::new(),
@@ -450,7 +450,10 @@ impl CrawlersBuilder {
             return Err(bad(0, format!("bad user-agent token {token:?}")));
         }
         if lists.is_empty() && rdns.is_empty() {
-            return Err(bad(0, format!("{token}: no list and no DNS domain to check")));
+            return Err(bad(
+                0,
+                format!("{token}: no list and no DNS domain to check"),
+            ));
         }
         if self.bots.len() >= MAX_BOTS {
             return Err(bad(0, format!("more than {MAX_BOTS} crawlers")));
@@ -485,7 +488,11 @@ impl CrawlersBuilder {
                 .collect(),
         };
         let token: Arc<str> = token.into();
-        match self.bots.iter_mut().find(|(t, _)| t.eq_ignore_ascii_case(&token)) {
+        match self
+            .bots
+            .iter_mut()
+            .find(|(t, _)| t.eq_ignore_ascii_case(&token))
+        {
             Some(slot) => slot.1 = bot,
             None => self.bots.push((token, bot)),
         }
@@ -562,7 +569,8 @@ impl CrawlersBuilder {
                     let (lists, rdns) = (split(lists), split(rdns));
                     let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
                     let rdns: Vec<&str> = rdns.iter().map(String::as_str).collect();
-                    b.bot_named(token, name, op, cat, &lists, &rdns).map_err(err)?;
+                    b.bot_named(token, name, op, cat, &lists, &rdns)
+                        .map_err(err)?;
                 }
                 ["nets", id, nets @ ..] => {
                     for net in nets {
@@ -691,7 +699,10 @@ mod tests {
         );
         // DNS-only operators cannot be checked from ranges.
         assert!(matches!(
-            c.check(ip("3.5.140.2"), b"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)"),
+            c.check(
+                ip("3.5.140.2"),
+                b"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)"
+            ),
             Some(CrawlerCheck::Unverified { .. })
         ));
     }
@@ -699,25 +710,43 @@ mod tests {
     #[test]
     fn tokens_match_on_word_boundaries_and_longest_first() {
         let c = Crawlers::embedded();
-        assert!(c.claim(b"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0").is_none());
+        assert!(
+            c.claim(b"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0")
+                .is_none()
+        );
         assert!(c.claim(b"NotGooglebotReally/1.0").is_none());
-        assert_eq!(c.claim(b"googlebot-image/1.0").unwrap().name, "Googlebot-Image");
+        assert_eq!(
+            c.claim(b"googlebot-image/1.0").unwrap().name,
+            "Googlebot-Image"
+        );
         assert_eq!(
             c.claim(b"AdsBot-Google-Mobile-Apps").unwrap().name,
             "AdsBot-Google-Mobile-Apps"
         );
-        assert_eq!(c.claim(b"Mozilla/5.0 GPTBot/1.2").unwrap().operator, "OpenAI");
+        assert_eq!(
+            c.claim(b"Mozilla/5.0 GPTBot/1.2").unwrap().operator,
+            "OpenAI"
+        );
     }
 
     #[test]
     fn bad_input_is_a_clear_error() {
         for (text, want) in [
             ("bogus\tline", "line 1"),
-            ("list\tx\tOp\tl\tu\tf\nbot\tXBot\tXBot\tOp\tnope\tx\t", "unknown category"),
-            ("list\tx\tOp\tl\tu\tf\nbot\tXBot\tXBot\tOp\tsearch\ty\t", "unknown list"),
+            (
+                "list\tx\tOp\tl\tu\tf\nbot\tXBot\tXBot\tOp\tnope\tx\t",
+                "unknown category",
+            ),
+            (
+                "list\tx\tOp\tl\tu\tf\nbot\tXBot\tXBot\tOp\tsearch\ty\t",
+                "unknown list",
+            ),
             ("list\tx\tOp\tl\tu\tf\nnets\tx\t10.0.0.0/33", "bad prefix"),
             ("nets\tnope\t10.0.0.0/8", "unknown list"),
-            ("list\tx\tOp\tl\tu\tf\nbot\tXBot\tXBot\tOp\tsearch\t\t", "no list"),
+            (
+                "list\tx\tOp\tl\tu\tf\nbot\tXBot\tXBot\tOp\tsearch\t\t",
+                "no list",
+            ),
         ] {
             let e = CrawlersBuilder::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
@@ -725,7 +754,13 @@ mod tests {
         let mut b = CrawlersBuilder::new();
         b.list("x", "Op", "X").unwrap();
         b.add_net("x", "192.0.2.0/24".parse().unwrap()).unwrap();
-        for json in ["", "{", "[]", "{\"prefixes\":[]}", "{\"prefixes\":[{\"ipv4Prefix\":\"nope\"}]}"] {
+        for json in [
+            "",
+            "{",
+            "[]",
+            "{\"prefixes\":[]}",
+            "{\"prefixes\":[{\"ipv4Prefix\":\"nope\"}]}",
+        ] {
             assert!(b.list_json("x", json).is_err(), "{json}");
         }
         // The failed loads left the list as it was.
@@ -736,12 +771,10 @@ mod tests {
 
     fn arb_net() -> impl Strategy<Value = IpNet> {
         prop_oneof![
-            (any::<u32>(), 8u8..=32).prop_map(|(a, l)| IpNet::V4(
-                ipnet::Ipv4Net::new(a.into(), l).unwrap().trunc()
-            )),
-            (any::<u128>(), 16u8..=128).prop_map(|(a, l)| IpNet::V6(
-                ipnet::Ipv6Net::new(a.into(), l).unwrap().trunc()
-            )),
+            (any::<u32>(), 8u8..=32)
+                .prop_map(|(a, l)| IpNet::V4(ipnet::Ipv4Net::new(a.into(), l).unwrap().trunc())),
+            (any::<u128>(), 16u8..=128)
+                .prop_map(|(a, l)| IpNet::V6(ipnet::Ipv6Net::new(a.into(), l).unwrap().trunc())),
         ]
     }
 

@@ -143,7 +143,14 @@ impl DnsVerifier {
     /// A verifier over `resolver` with the defaults: 1 h TTL, 4 096 entries, 5 s per
     /// lookup, 64 lookups at once.
     pub fn new(resolver: impl CrawlerResolver) -> Self {
-        Self::from_parts(Arc::new(resolver), 4096, Duration::from_secs(3600), Duration::from_secs(5), 64, Arc::new(SystemClock))
+        Self::from_parts(
+            Arc::new(resolver),
+            4096,
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+            64,
+            Arc::new(SystemClock),
+        )
     }
 
     fn from_parts(
@@ -170,7 +177,13 @@ impl DnsVerifier {
 
     fn rebuild(self, f: impl FnOnce(&mut (usize, Duration, Duration, usize, SharedClock))) -> Self {
         let i = &self.inner;
-        let mut p = (i.capacity, i.ttl, i.timeout, i.max_in_flight, i.clock.clone());
+        let mut p = (
+            i.capacity,
+            i.ttl,
+            i.timeout,
+            i.max_in_flight,
+            i.clock.clone(),
+        );
         f(&mut p);
         Self::from_parts(i.resolver.clone(), p.0, p.1, p.2, p.3, p.4)
     }
@@ -229,19 +242,30 @@ impl DnsVerifier {
     /// caches the answer for `operator`.
     pub async fn verify(&self, ip: IpAddr, operator: &str, domains: &[Arc<str>]) -> bool {
         let confirmed = matches!(
-            tokio::time::timeout(self.inner.timeout, fcrdns(&*self.inner.resolver, ip, domains)).await,
+            tokio::time::timeout(
+                self.inner.timeout,
+                fcrdns(&*self.inner.resolver, ip, domains)
+            )
+            .await,
             Ok(Ok(true))
         );
-        self.store((ip, operator.into()), Entry::Done {
-            at: self.inner.clock.now(),
-            confirmed,
-        });
+        self.store(
+            (ip, operator.into()),
+            Entry::Done {
+                at: self.inner.clock.now(),
+                confirmed,
+            },
+        );
         confirmed
     }
 
     fn store(&self, key: Key, entry: Entry) {
         let now = self.inner.clock.now();
-        let mut map = self.inner.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if map.len() >= self.inner.capacity && !map.contains_key(&key) {
             map.retain(|_, e| !self.stale(e, now));
             if map.len() >= self.inner.capacity {
@@ -261,11 +285,17 @@ impl DnsVerifier {
         let now = self.inner.clock.now();
         let key: Key = (crate::core::ext::unmap(ip), operator.into());
         {
-            let map = self.inner.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let map = self
+                .inner
+                .cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match map.get(&key) {
                 Some(e) if !self.stale(e, now) => {
                     return match e {
-                        Entry::Done { confirmed: true, .. } => DnsAnswer::Confirmed,
+                        Entry::Done {
+                            confirmed: true, ..
+                        } => DnsAnswer::Confirmed,
                         Entry::Done { .. } => DnsAnswer::Failed,
                         Entry::Pending { .. } => DnsAnswer::Pending,
                     };
@@ -290,7 +320,6 @@ impl DnsVerifier {
         DnsAnswer::Pending
     }
 }
-
 
 /// Forward-confirmed reverse DNS: some PTR name of `ip` is in one of `domains` and
 /// resolves back to `ip`.
@@ -328,12 +357,20 @@ mod tests {
     impl CrawlerResolver for Fake {
         fn reverse(&self, ip: IpAddr) -> ResolveFuture<Vec<String>> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            let r = self.ptr.get(&ip).cloned().ok_or_else(|| io::Error::other("NXDOMAIN"));
+            let r = self
+                .ptr
+                .get(&ip)
+                .cloned()
+                .ok_or_else(|| io::Error::other("NXDOMAIN"));
             Box::pin(async move { r })
         }
         fn forward(&self, name: &str) -> ResolveFuture<Vec<IpAddr>> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            let r = self.a.get(name).cloned().ok_or_else(|| io::Error::other("NXDOMAIN"));
+            let r = self
+                .a
+                .get(name)
+                .cloned()
+                .ok_or_else(|| io::Error::other("NXDOMAIN"));
             Box::pin(async move { r })
         }
     }
@@ -344,8 +381,14 @@ mod tests {
 
     #[test]
     fn domains_match_whole_labels() {
-        assert!(in_domain("crawl-66-249-66-1.googlebot.com", "googlebot.com"));
-        assert!(in_domain("crawl-66-249-66-1.GOOGLEBOT.com.", "googlebot.com"));
+        assert!(in_domain(
+            "crawl-66-249-66-1.googlebot.com",
+            "googlebot.com"
+        ));
+        assert!(in_domain(
+            "crawl-66-249-66-1.GOOGLEBOT.com.",
+            "googlebot.com"
+        ));
         assert!(in_domain("googlebot.com", "googlebot.com"));
         assert!(!in_domain("evilgooglebot.com", "googlebot.com"));
         assert!(!in_domain("googlebot.com.evil.net", "googlebot.com"));
@@ -357,13 +400,21 @@ mod tests {
         let mut f = Fake::default();
         let domains: Vec<Arc<str>> = vec!["yandex.ru".into()];
         // Real: PTR in the domain, resolving back.
-        f.ptr.insert(ip("5.255.253.1"), vec!["spider-5-255-253-1.yandex.ru.".into()]);
-        f.a.insert("spider-5-255-253-1.yandex.ru".into(), vec![ip("5.255.253.1")]);
+        f.ptr.insert(
+            ip("5.255.253.1"),
+            vec!["spider-5-255-253-1.yandex.ru.".into()],
+        );
+        f.a.insert(
+            "spider-5-255-253-1.yandex.ru".into(),
+            vec![ip("5.255.253.1")],
+        );
         // Forged PTR: in the domain, but the name resolves elsewhere.
-        f.ptr.insert(ip("3.5.140.2"), vec!["spider.yandex.ru".into()]);
+        f.ptr
+            .insert(ip("3.5.140.2"), vec!["spider.yandex.ru".into()]);
         f.a.insert("spider.yandex.ru".into(), vec![ip("5.255.253.9")]);
         // Outside the domain.
-        f.ptr.insert(ip("3.5.140.3"), vec!["yandex.ru.evil.example".into()]);
+        f.ptr
+            .insert(ip("3.5.140.3"), vec!["yandex.ru.evil.example".into()]);
         assert!(fcrdns(&f, ip("5.255.253.1"), &domains).await.unwrap());
         assert!(!fcrdns(&f, ip("3.5.140.2"), &domains).await.unwrap());
         assert!(!fcrdns(&f, ip("3.5.140.3"), &domains).await.unwrap());
@@ -377,19 +428,31 @@ mod tests {
         f.a.insert("a.yandex.ru".into(), vec![ip("5.255.253.1")]);
         let calls = f.calls.clone();
         let clock = Arc::new(ManualClock::new(Duration::from_secs(1_000)));
-        let v = DnsVerifier::new(f).capacity(4).ttl(Duration::from_secs(60)).clock(clock.clone());
+        let v = DnsVerifier::new(f)
+            .capacity(4)
+            .ttl(Duration::from_secs(60))
+            .clock(clock.clone());
         let d: Vec<Arc<str>> = vec!["yandex.ru".into()];
-        assert_eq!(v.answer(ip("5.255.253.1"), "Yandex", &d), DnsAnswer::Pending);
+        assert_eq!(
+            v.answer(ip("5.255.253.1"), "Yandex", &d),
+            DnsAnswer::Pending
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while v.answer(ip("5.255.253.1"), "Yandex", &d) == DnsAnswer::Pending {
             assert!(std::time::Instant::now() < deadline);
             tokio::task::yield_now().await;
         }
-        assert_eq!(v.answer(ip("5.255.253.1"), "Yandex", &d), DnsAnswer::Confirmed);
+        assert_eq!(
+            v.answer(ip("5.255.253.1"), "Yandex", &d),
+            DnsAnswer::Confirmed
+        );
         let after_first = calls.load(Ordering::SeqCst);
         assert_eq!(after_first, 2, "one reverse, one forward");
         // Cached: no more lookups.
-        assert_eq!(v.answer(ip("5.255.253.1"), "Yandex", &d), DnsAnswer::Confirmed);
+        assert_eq!(
+            v.answer(ip("5.255.253.1"), "Yandex", &d),
+            DnsAnswer::Confirmed
+        );
         assert_eq!(calls.load(Ordering::SeqCst), after_first);
         // Failed answers are cached too.
         assert!(!v.verify(ip("3.5.140.2"), "Yandex", &d).await);
@@ -401,13 +464,19 @@ mod tests {
         }
         // Expired after the TTL: asked again.
         clock.advance(Duration::from_secs(61));
-        assert_eq!(v.answer(ip("5.255.253.1"), "Yandex", &d), DnsAnswer::Pending);
+        assert_eq!(
+            v.answer(ip("5.255.253.1"), "Yandex", &d),
+            DnsAnswer::Pending
+        );
     }
 
     #[test]
     fn without_a_runtime_it_stays_pending() {
         let v = DnsVerifier::new(Fake::default());
-        assert_eq!(v.answer(ip("192.0.2.1"), "X", &["x.example".into()]), DnsAnswer::Pending);
+        assert_eq!(
+            v.answer(ip("192.0.2.1"), "X", &["x.example".into()]),
+            DnsAnswer::Pending
+        );
         assert!(v.is_empty());
     }
 }

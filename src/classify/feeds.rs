@@ -786,7 +786,10 @@ impl FeedUpdater {
                         .map_err(|e| format!("{name}: {e}"))?;
                 }
             }
-            Ok::<_, String>((b.build(), crawlers.map(super::crawlers::CrawlersBuilder::build)))
+            Ok::<_, String>((
+                b.build(),
+                crawlers.map(super::crawlers::CrawlersBuilder::build),
+            ))
         })
         .await;
         match built {

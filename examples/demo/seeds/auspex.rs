@@ -156,7 +156,10 @@ async fn classify(
                 return error(StatusCode::BAD_REQUEST, "Invalid userAgent");
             };
             if ua.len() > 1024 {
-                return error(StatusCode::BAD_REQUEST, "userAgent: at most 1024 characters");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "userAgent: at most 1024 characters",
+                );
             }
             let mut h = HeaderMap::new();
             h.insert(header::USER_AGENT, ua);

@@ -224,7 +224,12 @@ pub fn operator_prefixes(json: &str) -> Result<(Vec<IpNet>, LoadStats), LoadErro
     let mut stats = LoadStats::default();
     let mut nets = Vec::with_capacity(doc.prefixes.len());
     for p in doc.prefixes {
-        match p.ipv4_prefix.or(p.ipv6_prefix).as_deref().and_then(parse_net) {
+        match p
+            .ipv4_prefix
+            .or(p.ipv6_prefix)
+            .as_deref()
+            .and_then(parse_net)
+        {
             Some(n) => {
                 nets.push(n);
                 stats.added += 1;
@@ -239,7 +244,11 @@ pub fn operator_prefixes(json: &str) -> Result<(Vec<IpNet>, LoadStats), LoadErro
         return Err(LoadError::new(
             F,
             0,
-            format!("{} of {} entries are not prefixes", stats.skipped, stats.skipped + stats.added),
+            format!(
+                "{} of {} entries are not prefixes",
+                stats.skipped,
+                stats.skipped + stats.added
+            ),
         ));
     }
     Ok((nets, stats))
