@@ -86,13 +86,6 @@ impl Classifier {
         ClassifierBuilder::default()
     }
 
-    fn signals(&self, ua: &UaMatcher, headers: &HeaderMap) -> RequestSignals {
-        RequestSignals {
-            ua: ua.find(headers.get(USER_AGENT).map(|v| v.as_bytes())),
-            headers: header_findings(headers),
-        }
-    }
-
     /// The verdict for a request from `ip` with `headers`, from the cache when possible.
     pub fn classify(&self, ip: IpAddr, headers: &HeaderMap) -> Verdict {
         let data = self.inner.data.load();
@@ -194,8 +187,12 @@ impl Classifier {
 
     fn compute(&self, data: &Data, ip: IpAddr, headers: &HeaderMap) -> Verdict {
         let net = data.table.lookup(ip);
-        let req = self.signals(&data.ua, headers);
+        // One `User-Agent` lookup for the matcher and the crawler check.
         let ua = headers.get(USER_AGENT).map(|v| v.as_bytes());
+        let req = RequestSignals {
+            ua: data.ua.find(ua),
+            headers: header_findings(headers),
+        };
         let (check, _) = self.crawler_check(data, ip, ua, req.ua.as_ref());
         score_checked(net, Some(&req), check.as_ref(), &self.inner.policy)
     }

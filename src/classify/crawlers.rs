@@ -336,8 +336,9 @@ impl Crawlers {
         }
     }
 
-    /// The verdict part of a DNS-confirmed claim.
-    pub(crate) fn verified_by_dns(&self, claim: &CrawlerClaim<'_>) -> Option<Arc<VerifiedCrawler>> {
+    /// What a claim confirmed by forward-confirmed reverse DNS verifies as (for your own
+    /// DNS check; the `crawler-dns` feature uses it).
+    pub fn verified_by_dns(&self, claim: &CrawlerClaim<'_>) -> Option<Arc<VerifiedCrawler>> {
         self.bots.get(claim.index).map(|b| b.by_dns.clone())
     }
 }
