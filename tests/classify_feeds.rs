@@ -657,3 +657,68 @@ async fn the_demo_starts_on_the_snapshot_when_its_feeds_fail() {
     assert_eq!(v["verdict"]["human"], false, "{v}");
     let _ = std::fs::remove_file(db);
 }
+
+/// Issue 19, item 4: a crawler operator's own list as a feed replaces that list in the
+/// verified-crawler check (and the crawler ranges of the table); a bad answer keeps it.
+#[tokio::test]
+async fn a_crawler_list_feed_replaces_the_operators_list() {
+    const GOOGLEBOT_JSON: &str = r#"{"creationTime":"2026-12-01T23:00:00.000000","prefixes":[{"ipv4Prefix":"81.2.69.0/24"},{"ipv6Prefix":"2a0c:9a40:bb::/64"}]}"#;
+    let good = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let g = good.clone();
+    let s = Server::start(move |_| {
+        if g.load(Ordering::SeqCst) {
+            Answer::Send(200, vec![], GOOGLEBOT_JSON.into())
+        } else {
+            Answer::Send(
+                200,
+                vec![],
+                br#"{"creationTime":"x","prefixes":[]}"#.to_vec(),
+            )
+        }
+    })
+    .await;
+    let c = Classifier::embedded();
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        "user-agent",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+            .parse()
+            .unwrap(),
+    );
+    assert!(
+        c.classify(ip("81.2.69.160"), &h)
+            .has_reason("ua.spoofed_crawler")
+    );
+    assert!(c.classify(ip("66.249.66.1"), &h).verified_crawler.is_some());
+    let format = FeedFormat::from_name("crawler:google-googlebot").unwrap();
+    let u = updater(
+        &c,
+        vec![Feed::new(&s.url("/googlebot.json"), format).unwrap()],
+    );
+    let r = u.refresh().await;
+    assert_eq!((r.updated, r.failed, r.swapped), (1, 0, true));
+    for _ in 0..2 {
+        let v = c.classify(ip("81.2.69.160"), &h);
+        assert_eq!(
+            v.verified_crawler.as_ref().map(|v| &*v.operator),
+            Some("Google")
+        );
+        assert!(kind(&c, "81.2.69.160").contains(NetKind::CRAWLER));
+        assert!(
+            c.classify(ip("2a0c:9a40:bb::7"), &h)
+                .verified_crawler
+                .is_some()
+        );
+        // The feed replaced Google's list: the old range no longer verifies.
+        assert!(
+            c.classify(ip("66.249.66.1"), &h)
+                .has_reason("ua.spoofed_crawler")
+        );
+        // A list with no prefix fails the feed, and the last good list stays.
+        good.store(false, Ordering::SeqCst);
+        let r = u.refresh().await;
+        assert_eq!(r.failed, 1);
+        assert!(u.status()[0].last_error.is_some());
+    }
+    assert!(FeedFormat::from_name("crawler:nope").is_err());
+}

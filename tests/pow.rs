@@ -480,6 +480,7 @@ async fn marked_requests_only() {
         org: None,
         reasons: Arc::new([]),
         action: Action::Challenge,
+        verified_crawler: None,
     });
     let (s, _, body, _) = send(&app, req).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

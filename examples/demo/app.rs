@@ -24,7 +24,7 @@ use crate::config::{Backend, Config, ConfigProblem, OnFailure};
 #[path = "home.rs"]
 pub mod home;
 use crate::seeds;
-use tower_shield::classify::{Classifier, ClassifyLayer, Verdict};
+use tower_shield::classify::{ClassifyLayer, Verdict};
 use tower_shield::shield::ShieldBuilder;
 
 /// Endpoints the index page and the start-up banner list: (method, path, what).
@@ -155,7 +155,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     }
     let (admin_auth, one_time_admin) = config.admin_auth()?;
     let keep_sites = sites.clone();
-    let classifier = Classifier::embedded();
+    let classifier = config.classify.classifier_builder().build();
     if let Some(feeds) = config.classify.feed_updater(classifier.clone())? {
         // Starts on the embedded snapshot; each failed feed logs one line per round.
         feeds.spawn().detach();
@@ -275,7 +275,9 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     // The seed APIs, each with its own authentication and error shape, as documented.
     let judges = seeds::techsec::Judges {
         full: classifier.clone(),
-        ua_only: Classifier::builder()
+        ua_only: config
+            .classify
+            .classifier_builder()
             .weights(tower_shield::classify::Weights {
                 no_accept: 0,
                 no_accept_language: 0,

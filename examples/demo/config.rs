@@ -747,6 +747,10 @@ pub struct ClassifyToml {
     /// Allow plain `http://` feeds to non-loopback hosts (default false).
     #[serde(default)]
     pub insecure_http: bool,
+    /// Let verified crawlers through (a Googlebot, bingbot, GPTBot, ... UA from an
+    /// address its operator publishes); a forged one stays blocked (default false).
+    #[serde(default)]
+    pub allow_verified_crawlers: bool,
 }
 
 /// One entry of `[classify] feeds`.
@@ -765,6 +769,16 @@ pub struct FeedToml {
 }
 
 impl ClassifyToml {
+    /// The classifier builder for this section (embedded data).
+    pub fn classifier_builder(&self) -> tower_shield::classify::ClassifierBuilder {
+        let b = tower_shield::classify::Classifier::builder();
+        if self.allow_verified_crawlers {
+            b.allow_verified_crawlers()
+        } else {
+            b
+        }
+    }
+
     /// The feed updater for `classifier`, `None` with no feeds configured.
     pub fn feed_updater(
         &self,

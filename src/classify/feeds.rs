@@ -120,13 +120,23 @@ pub enum FeedFormat {
     /// An ip-location-db ASN CSV ([`loaders::asn_csv`]), hosting ASNs from the embedded
     /// curated list.
     AsnCsv,
+    /// A crawler operator's published list in its own JSON shape
+    /// ([`loaders::operator_prefixes`]: Google's `googlebot.json` and friends, Bing's
+    /// `bingbot.json`, OpenAI's `gptbot.json`, ...), replacing list number `n` of the
+    /// embedded [`Crawlers`](super::crawlers::Crawlers) directory: it feeds both the
+    /// crawler ranges of the table and the verified-crawler check. Named
+    /// `crawler:<list id>`, e.g. `crawler:google-googlebot`, `crawler:bing-bingbot`,
+    /// `crawler:openai-gptbot`.
+    CrawlerList(u8),
 }
 
 impl FeedFormat {
     /// Parses a format name: `aws`, `google-cloud`, `google-crawler`, `azure`,
     /// `tor-bulk-exit-list` (or `tor`), `tor-exit-addresses`, `asn-csv`, or
     /// `cidr-<kind>` with a [`NetKind`] name (`cidr-hosting`, `cidr-vpn`, `cidr-proxy`,
-    /// `cidr-tor`, `cidr-crawler`, ...).
+    /// `cidr-tor`, `cidr-crawler`, ...), or `crawler:<list id>` for a crawler operator's
+    /// list (`crawler:google-googlebot`, `crawler:bing-bingbot`, ...: the ids of
+    /// [`Crawlers::embedded`](super::crawlers::Crawlers::embedded)).
     pub fn from_name(name: &str) -> Result<Self, ConfigError> {
         let n = name.trim().to_ascii_lowercase();
         Ok(match n.as_str() {
@@ -139,6 +149,23 @@ impl FeedFormat {
             "asn-csv" => Self::AsnCsv,
             other => match other.strip_prefix("cidr-").and_then(NetKind::from_name) {
                 Some(kind) => Self::CidrList(kind),
+                None if other.starts_with("crawler:") => {
+                    let id = other.trim_start_matches("crawler:");
+                    let lists = super::crawlers::Crawlers::embedded();
+                    let Some(n) = lists
+                        .lists()
+                        .iter()
+                        .position(|l| l.id.eq_ignore_ascii_case(id))
+                        .and_then(|n| u8::try_from(n).ok())
+                    else {
+                        let known: Vec<&str> = lists.lists().iter().map(|l| &*l.id).collect();
+                        return Err(ConfigError::new(
+                            "feed format",
+                            format!("unknown crawler list {id:?} (known: {})", known.join(", ")),
+                        ));
+                    };
+                    Self::CrawlerList(n)
+                }
                 None => {
                     return Err(ConfigError::new(
                         "feed format",
@@ -165,6 +192,25 @@ impl FeedFormat {
             Self::TorExitAddresses => loaders::tor_exit_addresses(b, text),
             Self::CidrList(kind) => loaders::cidr_list(b, text, NetInfo::tagged(kind, name)),
             Self::AsnCsv => loaders::asn_csv(b, text, &embedded::hosting_asns()),
+            Self::CrawlerList(n) => {
+                let lists = super::crawlers::Crawlers::embedded();
+                let op = lists
+                    .lists()
+                    .get(usize::from(n))
+                    .map_or_else(|| Arc::from(name), |l| l.operator.clone());
+                loaders::crawler_ranges(b, text, NetInfo::tagged(NetKind::CRAWLER, op))
+            }
+        }
+    }
+
+    /// The embedded crawler list this feed replaces, if it is a [`FeedFormat::CrawlerList`].
+    fn crawler_list(self) -> Option<Arc<str>> {
+        match self {
+            Self::CrawlerList(n) => super::crawlers::Crawlers::embedded()
+                .lists()
+                .get(usize::from(n))
+                .map(|l| l.id.clone()),
+            _ => None,
         }
     }
 }
@@ -725,6 +771,7 @@ impl FeedUpdater {
         let base = self.inner.base.clone();
         let built = tokio::task::spawn_blocking(move || {
             let mut b = base();
+            let mut crawlers: Option<super::crawlers::CrawlersBuilder> = None;
             for (format, name, body) in &inputs {
                 // Validated when fetched; a loader is deterministic, so this succeeds
                 // unless the table's range bound is hit.
@@ -732,12 +779,24 @@ impl FeedUpdater {
                 format
                     .load(&mut b, text, name)
                     .map_err(|e| format!("{name}: {e}"))?;
+                if let Some(list) = format.crawler_list() {
+                    crawlers
+                        .get_or_insert_with(super::crawlers::CrawlersBuilder::embedded)
+                        .list_json(&list, text)
+                        .map_err(|e| format!("{name}: {e}"))?;
+                }
             }
-            Ok::<_, String>(b.build())
+            Ok::<_, String>((
+                b.build(),
+                crawlers.map(super::crawlers::CrawlersBuilder::build),
+            ))
         })
         .await;
         match built {
-            Ok(Ok(table)) => {
+            Ok(Ok((table, crawlers))) => {
+                if let Some(c) = crawlers {
+                    self.inner.classifier.swap_crawlers(c);
+                }
                 self.inner.classifier.swap_table(table);
                 true
             }

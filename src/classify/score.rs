@@ -37,6 +37,21 @@
 //! | `net.consumer_network` | -40 | the address's ASN is known and in no hosting/VPN/proxy/Tor/crawler list |
 //! | `net.unlisted` | -15 | a public address no list names (weak: lists are never complete) |
 //! | `hdr.browser_consistent` | -55 | a browser UA with every header that browser sends, no bot pattern |
+//! | `ua.spoofed_crawler` | +95 | the UA claims a crawler (Googlebot, bingbot, GPTBot, ...) whose operator publishes ranges, from an address in none of them |
+//! | `ua.verified_crawler` | 0 | the same claim from the operator's published range (or confirmed by reverse DNS): sets [`Verdict::verified_crawler`] |
+//! | `ua.unverified_crawler` | 0 | a claim that cannot be checked (DNS-only operator, no resolver or answer pending) |
+//!
+//! # Verified crawlers
+//!
+//! A user agent is a claim. When it names a crawler whose operator publishes its
+//! addresses ([`crawlers`](super::crawlers): Google, Bing, Apple, OpenAI, Perplexity,
+//! DuckDuckGo, Common Crawl, Ahrefs), the classifier checks the address: inside the
+//! operator's list, the verdict carries [`Verdict::verified_crawler`] (operator,
+//! category) and stays a bot (`human: false`); outside, `ua.spoofed_crawler` adds strong
+//! bot evidence and cancels [`Policy::allow_categories`] for that request, so letting
+//! search engines in no longer lets in every forged Googlebot. Verified crawlers of the
+//! categories in [`Policy::allow_verified`] get [`Action::Allow`]. A spoofed claim only
+//! ever adds bot evidence: it never raises the certainty of "human" (property-tested).
 //!
 //! Defaults were set on the data the crate ships (the embedded snapshot, the
 //! `crawler-user-agents` instances and browser UAs in `tests/data/classify/`) so that a
@@ -54,10 +69,11 @@ use std::sync::Arc;
 use http::HeaderMap;
 use http::header::{ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, USER_AGENT};
 
+use super::crawlers::CrawlerCheck;
 use super::data::{NetInfo, NetKind};
 use super::ua::{Browser, MAX_UA_BYTES, UaCategory, UaMatch, browser};
 use crate::core::error::ConfigError;
-use crate::core::verdict::{Action, Flags, Reason, Verdict};
+use crate::core::verdict::{Action, CrawlerCategory, Flags, Reason, Verdict};
 
 /// `Sec-CH-UA`, as a name (looking it up by `&str` would parse it on every request).
 const SEC_CH_UA: http::HeaderName = http::HeaderName::from_static("sec-ch-ua");
@@ -88,6 +104,8 @@ pub struct Weights {
     pub unlisted_network: u8,
     /// Toward human: a browser UA with its usual headers and no bot pattern.
     pub browser_headers: u8,
+    /// A user agent claiming a crawler from outside its operator's published ranges.
+    pub spoofed_crawler: u8,
 }
 
 impl Default for Weights {
@@ -111,6 +129,7 @@ impl Default for Weights {
             consumer_network: 40,
             unlisted_network: 15,
             browser_headers: 55,
+            spoofed_crawler: 95,
         }
     }
 }
@@ -202,6 +221,9 @@ pub struct Policy {
     /// network signals alone reach a band. Empty by default: a UA is trivially forged,
     /// so allowing `SearchEngine` lets anyone claiming to be Googlebot in.
     pub allow_categories: Vec<UaCategory>,
+    /// Verified crawlers of these categories are allowed ([`Action::Allow`]). Empty by
+    /// default. Only a crawler whose address its operator vouches for counts.
+    pub allow_verified: Vec<CrawlerCategory>,
 }
 
 /// Header-consistency findings, as bits (cheap to compute and to use as a cache key).
@@ -363,6 +385,17 @@ impl Acc {
 
 /// Scores one request (or, with `req: None`, one address) against `policy`.
 pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Policy) -> Verdict {
+    score_checked(net, req, None, policy)
+}
+
+/// [`score`], with the outcome of checking the crawler the user agent claims
+/// ([`Crawlers::check`](super::crawlers::Crawlers::check)).
+pub fn score_checked(
+    net: Option<&NetInfo>,
+    req: Option<&RequestSignals>,
+    crawler: Option<&CrawlerCheck>,
+    policy: &Policy,
+) -> Verdict {
     let w = &policy.weights;
     let kind = net.map(|n| n.kind).unwrap_or_default();
     let label = || net.and_then(|n| n.label.clone().or_else(|| n.org.clone()));
@@ -390,6 +423,7 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
             org,
             reasons: acc.reasons.into(),
             action: Action::Allow,
+            verified_crawler: None,
         };
     }
 
@@ -492,10 +526,51 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
         }
     }
 
+    let mut verified_crawler = None;
+    let mut spoofed = false;
+    match crawler {
+        Some(CrawlerCheck::Verified(v)) => {
+            flags.bot = true;
+            acc.note(
+                "ua.verified_crawler",
+                Some(v.operator.clone()),
+                Some(v.name.clone()),
+            );
+            verified_crawler = Some(v.clone());
+        }
+        Some(CrawlerCheck::Spoofed { name, operator }) => {
+            flags.bot = true;
+            spoofed = true;
+            acc.add(
+                "ua.spoofed_crawler",
+                true,
+                w.spoofed_crawler,
+                Some(operator.clone()),
+                Some(name.clone()),
+            );
+        }
+        Some(CrawlerCheck::Unverified { name, operator }) => {
+            acc.note(
+                "ua.unverified_crawler",
+                Some(operator.clone()),
+                Some(name.clone()),
+            );
+        }
+        None => {}
+    }
+
     let human = acc.l <= 0.0;
     let certainty = certainty_of(acc.l);
     let mut action = policy.bands.action(human, certainty);
-    if allowed_bot {
+    if verified_crawler
+        .as_ref()
+        .is_some_and(|v| policy.allow_verified.contains(&v.category))
+    {
+        action = Action::Allow;
+    } else if allowed_bot && verified_crawler.is_some() {
+        // The operator vouches for the address: its network is what such a crawler uses.
+        action = Action::Monitor;
+    } else if allowed_bot && !spoofed {
         let net_action = policy.bands.action(net_l <= 0.0, certainty_of(net_l));
         if !matches!(net_action, Action::Block | Action::Challenge) {
             action = Action::Monitor;
@@ -511,6 +586,7 @@ pub fn score(net: Option<&NetInfo>, req: Option<&RequestSignals>, policy: &Polic
         org,
         reasons: acc.reasons.into(),
         action,
+        verified_crawler,
     }
 }
 
@@ -615,7 +691,7 @@ mod model_tests {
     }
 
     fn weights() -> impl Strategy<Value = Weights> {
-        proptest::collection::vec(0u8..=100, 18).prop_map(|w| Weights {
+        proptest::collection::vec(0u8..=100, 19).prop_map(|w| Weights {
             tor_exit: w[0],
             proxy: w[1],
             vpn: w[2],
@@ -634,6 +710,7 @@ mod model_tests {
             consumer_network: w[15],
             unlisted_network: w[16],
             browser_headers: w[17],
+            spoofed_crawler: w[18],
         })
     }
 
@@ -673,6 +750,44 @@ mod model_tests {
                 for r in v.reasons.iter() {
                     prop_assert!((-100..=100).contains(&r.weight));
                 }
+            }
+        }
+
+        /// A spoofed crawler claim never raises the certainty of "human" nor makes the
+        /// action more permissive, whatever the weights, the signals and the allowed
+        /// categories; a verified one changes neither certainty nor `human`.
+        #[test]
+        fn spoofed_claims_never_help(
+            weights in weights(),
+            net_bits in 0u8..32, asn: bool, ua in 0u8..6, hdr in 0u8..64,
+            allow_ua: bool, allow_verified: bool,
+        ) {
+            let mut policy = Policy { weights, ..Policy::default() };
+            if allow_ua {
+                policy.allow_categories = vec![UaCategory::Crawler, UaCategory::SearchEngine];
+            }
+            if allow_verified {
+                policy.allow_verified = CrawlerCategory::ALL.to_vec();
+            }
+            let net = net_of(net_bits, asn);
+            let req = RequestSignals { ua: ua_of(ua), headers: HeaderFindings(hdr) };
+            let base = score(Some(&net), Some(&req), &policy);
+            let spoofed = CrawlerCheck::Spoofed { name: "Googlebot".into(), operator: "Google".into() };
+            let s = score_checked(Some(&net), Some(&req), Some(&spoofed), &policy);
+            prop_assert!(human_certainty(&s) <= human_certainty(&base), "{:?} -> {:?}", base, s);
+            // Never lets through what the unchecked claim would have refused.
+            prop_assert!(!s.action.is_allowed() || base.action.is_allowed(), "{:?} -> {:?}", base.action, s.action);
+            prop_assert!(s.verified_crawler.is_none() && s.flags.bot);
+            let verified = CrawlerCheck::Verified(Arc::new(crate::core::verdict::VerifiedCrawler {
+                name: "Googlebot".into(), operator: "Google".into(),
+                category: CrawlerCategory::Search,
+                method: crate::core::verdict::CrawlerCheckMethod::PublishedRanges,
+            }));
+            let v = score_checked(Some(&net), Some(&req), Some(&verified), &policy);
+            prop_assert_eq!((v.human, v.certainty), (base.human, base.certainty));
+            prop_assert!(v.verified_crawler.is_some() && v.has_reason("ua.verified_crawler"));
+            if allow_verified && !net.kind.contains(NetKind::SPECIAL) {
+                prop_assert_eq!(v.action, Action::Allow);
             }
         }
 

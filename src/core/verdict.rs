@@ -101,6 +101,87 @@ pub struct Reason {
     pub detail: Option<Arc<str>>,
 }
 
+/// What a verified crawler is for (the operator's own description, coarsened).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrawlerCategory {
+    /// A search engine's index crawler (Googlebot, bingbot, Applebot, DuckDuckBot).
+    Search,
+    /// Crawling for an AI model or AI search (GPTBot, OAI-SearchBot, PerplexityBot).
+    Ai,
+    /// A fetch a user asked for (ChatGPT-User, Perplexity-User, Google-Read-Aloud).
+    Fetcher,
+    /// An SEO crawler (AhrefsBot).
+    Seo,
+    /// An operator's tool: ads quality, inspection, site verification, feeds.
+    Tool,
+    /// A public dataset or archive crawler (CCBot).
+    Dataset,
+}
+
+impl CrawlerCategory {
+    /// Every category.
+    pub const ALL: [CrawlerCategory; 6] = [
+        CrawlerCategory::Search,
+        CrawlerCategory::Ai,
+        CrawlerCategory::Fetcher,
+        CrawlerCategory::Seo,
+        CrawlerCategory::Tool,
+        CrawlerCategory::Dataset,
+    ];
+
+    /// A stable lower-case name: `search`, `ai`, `fetcher`, `seo`, `tool`, `dataset`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CrawlerCategory::Search => "search",
+            CrawlerCategory::Ai => "ai",
+            CrawlerCategory::Fetcher => "fetcher",
+            CrawlerCategory::Seo => "seo",
+            CrawlerCategory::Tool => "tool",
+            CrawlerCategory::Dataset => "dataset",
+        }
+    }
+
+    /// The category named `name` (as in [`CrawlerCategory::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+impl fmt::Display for CrawlerCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a crawler's claim was checked.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrawlerCheckMethod {
+    /// The address is in a range the operator publishes for that crawler.
+    PublishedRanges,
+    /// The address's reverse DNS name ends in the operator's documented domain and
+    /// resolves back to the address (forward-confirmed reverse DNS).
+    ReverseDns,
+}
+
+/// A user agent that claims a crawler, from an address its operator vouches for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct VerifiedCrawler {
+    /// The crawler, e.g. `"Googlebot"`.
+    pub name: Arc<str>,
+    /// Who runs it, e.g. `"Google"`.
+    pub operator: Arc<str>,
+    /// What it is for.
+    pub category: CrawlerCategory,
+    /// How the claim was checked.
+    pub method: CrawlerCheckMethod,
+}
+
 /// The classifier's finding about one request or address.
 ///
 /// `human` and `certainty` (0-100: how sure the classifier is of `human` either way, as
@@ -132,6 +213,11 @@ pub struct Verdict {
     pub reasons: Arc<[Reason]>,
     /// What to do with the request.
     pub action: Action,
+    /// Set when the user agent claims a crawler and the address is one its operator
+    /// publishes (or, with the DNS fallback on, forward-confirmed reverse DNS vouches for).
+    /// The same claim from elsewhere gives the reason `ua.spoofed_crawler` instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_crawler: Option<Arc<VerifiedCrawler>>,
 }
 
 impl Verdict {
@@ -208,6 +294,7 @@ mod tests {
                 detail: None,
             }]),
             action: Action::Block,
+            verified_crawler: None,
         };
         let j = serde_json::to_value(&v).unwrap();
         assert_eq!(j["riskScore"], 90);

@@ -875,6 +875,7 @@ mod tests {
             org: None,
             reasons: Arc::new([]),
             action: Action::Challenge,
+            verified_crawler: None,
         };
         assert_eq!(pow.difficulty_for(16, None, Some(&v)), 18, "capped at 18");
         v.flags = Flags {

