@@ -1237,3 +1237,37 @@ async fn a_body_in_several_frames_is_hashed_as_it_arrives() {
         );
     }
 }
+
+/// A signature layer on a nested router checks the path the client sent and signed
+/// (axum strips the nest's prefix from the URI the inner router sees), and a request
+/// signed for the stripped path is refused.
+#[tokio::test]
+async fn a_layer_on_a_nested_router_checks_the_path_the_client_signed() {
+    let partner = Router::new()
+        .route(
+            "/classify",
+            post(|Extension(p): Extension<Principal>| async move { p.id.to_string() }),
+        )
+        .route_layer(verus_layer(t0()));
+    let app = Router::new().nest("/verus", partner);
+    let sign = |path: &str| {
+        let mut req = Request::post(path)
+            .header("host", "localhost")
+            .body(b"{}".to_vec())
+            .unwrap();
+        Signer::new(Dialect::verus(), VERUS_KEY, VERUS_SECRET)
+            .sign(&mut req, t0())
+            .unwrap();
+        req.map(Body::from)
+    };
+    let (status, _, body) = call(&app, sign("/verus/classify")).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, Value::String(VERUS_KEY.into()))
+    );
+    let mut stripped = sign("/classify");
+    *stripped.uri_mut() = Uri::from_static("/verus/classify");
+    let (status, kind, _) = call(&app, stripped).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(kind, Some(RejectionKind::InvalidSignature));
+}

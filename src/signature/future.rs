@@ -192,7 +192,7 @@ where
                                 match verifier.finish_hashed(
                                     &head,
                                     &parts.method,
-                                    &parts.uri,
+                                    super::service::sent_uri(&parts),
                                     &parts.headers,
                                     bytes.len(),
                                     digest,

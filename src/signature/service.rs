@@ -48,6 +48,17 @@ impl<S: fmt::Debug, R, B, M> fmt::Debug for SignatureService<S, R, B, M> {
     }
 }
 
+/// The URI the client sent and signed: under axum, a nested router sees its path with
+/// the nest's prefix stripped, so axum's `OriginalUri` (when the router put one there)
+/// is the one checked.
+pub(crate) fn sent_uri(parts: &http::request::Parts) -> &http::Uri {
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
+        return &original.0;
+    }
+    &parts.uri
+}
+
 impl<S, R, B, M, ReqB, ResB> Service<Request<ReqB>> for SignatureService<S, R, B, M>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
@@ -68,7 +79,7 @@ where
         let now = self.layer.clock.now();
         let (parts, body) = req.into_parts();
         let verifier = &self.layer.verifier;
-        let head = match verifier.check_head(&parts.method, &parts.uri, &parts.headers, now) {
+        let head = match verifier.check_head(&parts.method, sent_uri(&parts), &parts.headers, now) {
             Ok(head) => head,
             Err(e) => return SignatureFuture::rejected(&parts.headers, now, e, self.layer.clone()),
         };
