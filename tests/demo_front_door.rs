@@ -597,6 +597,126 @@ async fn three_hundred_challenges_from_one_address_meet_rate_limited() {
 }
 
 #[tokio::test]
+async fn one_site_meets_its_own_limit_from_many_addresses_and_others_are_served() {
+    let d = serve_with(
+        "[client_ip]\nsource = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
+         [captcha]\nrequests_per_minute_per_site = 5\nrequests_per_minute_per_client = 1000\n",
+    )
+    .await;
+    let bearer = format!("Bearer {}", d.token);
+    let (s, _, b) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/sites",
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        r#"{"name":"Other"}"#,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let other = json(&b)["data"]["siteKey"].as_str().unwrap().to_owned();
+    let challenge = |site: String, client: u8| async move {
+        let xff = format!("198.51.100.{client}");
+        let body = format!(r#"{{"siteKey":"{site}"}}"#);
+        call(
+            d.addr,
+            "POST",
+            "/captcha/api/challenge",
+            &[
+                ("content-type", "application/json"),
+                ("x-forwarded-for", &xff),
+            ],
+            &body,
+        )
+        .await
+    };
+    // Five challenges from five addresses fit the demo site's budget; the sixth, from a
+    // sixth address, does not.
+    for client in 1..=5 {
+        let (s, _, b) = challenge("eck_live_demo".into(), client).await;
+        assert_eq!(s, 200, "client {client}: {b}");
+    }
+    let (s, h, b) = challenge("eck_live_demo".into(), 6).await;
+    assert_eq!(s, 429, "{b}");
+    let v = json(&b);
+    assert_eq!(
+        (v["success"].clone(), v["error"]["code"].clone()),
+        (false.into(), "RATE_LIMITED".into()),
+        "{b}"
+    );
+    assert!(h.get("retry-after").is_some());
+    // Another site, from an address that was refused for the first: served.
+    let (s, _, b) = challenge(other, 6).await;
+    assert_eq!(s, 200, "{b}");
+    // Bodies naming no site are the library's to refuse, not counted.
+    let (s, _, b) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/challenge",
+        &[("content-type", "application/json")],
+        "{",
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(json(&b)["error"]["code"], "INVALID_REQUEST", "{b}");
+}
+
+#[tokio::test]
+async fn a_site_whose_domain_is_a_star_opens_cors_to_any_origin() {
+    let d = serve().await;
+    let preflight = || async {
+        call(
+            d.addr,
+            "OPTIONS",
+            "/captcha/api/challenge",
+            &[
+                ("origin", "https://anywhere.example"),
+                ("access-control-request-method", "POST"),
+            ],
+            "",
+        )
+        .await
+    };
+    assert!(
+        preflight()
+            .await
+            .1
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let bearer = format!("Bearer {}", d.token);
+    let (s, _, b) = call(
+        d.addr,
+        "POST",
+        "/captcha/api/sites",
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        r#"{"name":"Anywhere","domain":"*"}"#,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(json(&b)["data"]["domain"], "*", "{b}");
+    // The domains are re-read at most every ORIGINS_TTL.
+    let deadline = std::time::Instant::now() + seeds::ecurtiy::ORIGINS_TTL * 2;
+    loop {
+        let h = preflight().await.1;
+        if let Some(v) = h.get("access-control-allow-origin") {
+            assert_eq!(v, "https://anywhere.example");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the * site never opened CORS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
 async fn the_openapi_document_still_names_every_captcha_operation() {
     let d = serve().await;
     let (s, _, b) = call(d.addr, "GET", "/openapi.json", &[], "").await;

@@ -309,7 +309,11 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             ))
             .key_prefix("captcha")
             .map_err(|e| ConfigProblem(e.to_string()))?
-            .store(captcha_store),
+            .store(captcha_store.clone()),
+            seeds::ecurtiy::SiteLimit::new(
+                captcha_store,
+                Quota::per_minute(config.captcha.requests_per_minute_per_site.max(1)),
+            ),
             seeds::ecurtiy::cors(cors_sites, config.captcha.allow_any_origin),
         ))
         .split_for_parts();

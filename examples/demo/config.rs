@@ -64,10 +64,17 @@ pub struct CaptchaToml {
     /// `challenge` + `verify` + `validate` calls a minute per client address (default 60).
     #[serde(default = "default_per_client")]
     pub requests_per_minute_per_client: u32,
+    /// `challenge` calls a minute per site, from all its clients together (default 600).
+    #[serde(default = "default_per_site")]
+    pub requests_per_minute_per_site: u32,
 }
 
 fn default_per_client() -> u32 {
     60
+}
+
+fn default_per_site() -> u32 {
+    600
 }
 
 impl Default for CaptchaToml {
@@ -75,6 +82,7 @@ impl Default for CaptchaToml {
         Self {
             allow_any_origin: false,
             requests_per_minute_per_client: default_per_client(),
+            requests_per_minute_per_site: default_per_site(),
         }
     }
 }

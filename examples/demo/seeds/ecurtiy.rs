@@ -17,7 +17,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower_shield::client_ip::ClientIpLayer;
-use tower_shield::core::Quota;
+use tower_shield::core::{Quota, Rejection, RejectionKind};
 use tower_shield::ratelimit::RateLimitLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -45,6 +45,7 @@ pub fn router(
     api: Router,
     client_ip: ClientIpLayer,
     limit: RateLimitLayer<tower_shield::shield::ShieldRateStore>,
+    site_limit: SiteLimit,
     cors: tower_http::cors::CorsLayer,
 ) -> OpenApiRouter {
     let library = OpenApiRouter::with_openapi(AdminDoc::openapi())
@@ -69,6 +70,7 @@ pub fn router(
     let browser = OpenApiRouter::new()
         .routes(routes!(challenge))
         .routes(routes!(verify))
+        .layer(Extension(site_limit))
         .layer(limited.clone())
         // Outside the limit: a preflight costs nothing and names no site.
         .layer(cors);
@@ -177,7 +179,8 @@ pub fn origin_host(origin: &[u8]) -> Option<String> {
 }
 
 /// CORS for `challenge` and `verify`: a page may call them from a browser when its
-/// origin's host is the configured domain of an active site (looked up in `sites`, see
+/// origin's host is the configured domain of an active site, or any origin once an active
+/// site's domain is `*` (that site's explicit opt-in; looked up in `sites`, see
 /// [`ORIGINS_TTL`]), or from any origin when `allow_any_origin`. Preflights are answered
 /// for `POST` with `Content-Type` (cached by the browser ten minutes).
 pub fn cors(
@@ -196,7 +199,10 @@ pub fn cors(
             let domains = domains.clone();
             async move {
                 match origin_host(origin.as_bytes()) {
-                    Some(host) => domains.current().await.contains(&host),
+                    Some(host) => {
+                        let set = domains.current().await;
+                        set.contains(&host) || set.contains("*")
+                    }
                     None => false,
                 }
             }
@@ -343,9 +349,114 @@ pub struct EcurtiyError {
         (status = 413, description = "Body too large", body = EcurtiyError),
         (status = 429, description = "QUOTA_EXCEEDED or RATE_LIMITED", body = EcurtiyError),
     ))]
-async fn challenge(api: Extension<LibraryApi>, req: Request) -> Response {
-    forward(api, req).await
+async fn challenge(
+    api: Extension<LibraryApi>,
+    Extension(site_limit): Extension<SiteLimit>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let bytes = match axum::body::to_bytes(body, tower_shield::pow::api::DEFAULT_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            let r = Rejection::new(
+                RejectionKind::PayloadTooLarge,
+                "The request body is too large or unreadable",
+            );
+            return site_limit.refuse(&parts.headers, now, r);
+        }
+    };
+    if let Some(refused) = site_limit.check(&parts.headers, &bytes, now).await {
+        return refused;
+    }
+    forward(
+        api,
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+    )
+    .await
 }
+
+/// The per-site challenge limit: every client of one site together may ask for at most
+/// `quota` challenges (`[captcha] requests_per_minute_per_site`), on the demo's store, so a
+/// fleet shares it. It stands beside the per-address limit: one address cannot exhaust a
+/// site's budget alone, and many addresses cannot flood one site's widget unnoticed.
+#[derive(Clone)]
+pub struct SiteLimit {
+    store: tower_shield::shield::ShieldRateStore,
+    gcra: tower_shield::core::quota::Gcra,
+}
+
+impl SiteLimit {
+    /// `quota` per site on `store`.
+    pub fn new(store: tower_shield::shield::ShieldRateStore, quota: Quota) -> Self {
+        Self {
+            store,
+            gcra: quota.gcra(),
+        }
+    }
+
+    /// `Some(429)` when the challenge's site is over its quota. A body that names no
+    /// well-formed site key is left to the library (it answers `INVALID_REQUEST` or
+    /// `INVALID_SITE_KEY`); a store that cannot answer lets the request on (the
+    /// per-address limit still holds), with a warning.
+    async fn check(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: std::time::Duration,
+    ) -> Option<Response> {
+        use tower_shield::core::store::{CheckMode, RateCheck, RateStore};
+        let site_key = serde_json::from_slice::<ChallengeRequest>(body)
+            .ok()?
+            .site_key;
+        let well_formed = (1..=MAX_SITE_KEY_LEN).contains(&site_key.len())
+            && site_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !well_formed {
+            return None;
+        }
+        let key = format!("captcha-site:{{{site_key}}}");
+        let check = RateCheck {
+            key: &key,
+            gcra: self.gcra,
+            cost: 1,
+        };
+        match self.store.check(&[check], CheckMode::Charge).await {
+            Ok(outcome) if outcome.allowed() => None,
+            Ok(outcome) => {
+                let wait = outcome.results.first().map_or(0, |r| r.retry_after_ns);
+                let r = Rejection::new(
+                    RejectionKind::RateLimited,
+                    "This site has asked for too many challenges. Retry shortly.",
+                )
+                .with_retry_after(std::time::Duration::from_nanos(wait));
+                Some(self.refuse(headers, now, r))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "captcha: per-site limit store failed; letting the challenge on");
+                None
+            }
+        }
+    }
+
+    fn refuse(
+        &self,
+        headers: &http::HeaderMap,
+        now: std::time::Duration,
+        r: Rejection,
+    ) -> Response {
+        let cx = tower_shield::core::reject::RejectionContext::from_headers(headers, now);
+        ecurtiy_renderer()
+            .refuse_with::<axum::body::Body>(tower_shield::core::metrics::Layer::Pow, &cx, r)
+            .map(axum::body::Body::new)
+    }
+}
+
+/// Site keys longer than this are not counted (the library refuses them anyway).
+const MAX_SITE_KEY_LEN: usize = 128;
 
 /// Submit a solution and behavioural data for a single-use token.
 #[utoipa::path(post, path = "/captcha/api/verify", tag = "ECURTIY",

@@ -241,18 +241,24 @@ impl Fields {
     }
 }
 
+/// A host name, or `*`: the site's widget may run on any origin (an explicit opt-in a
+/// CORS policy built on the domains can honour).
 fn valid_domain(d: &str) -> Result<String, AdminError> {
     let d = d.to_ascii_lowercase();
-    let ok = d.len() <= 253
-        && !d.starts_with(['.', '-'])
-        && !d.ends_with(['.', '-'])
-        && d.split('.').all(|l| !l.is_empty() && l.len() <= 63)
-        && d.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let ok = d == "*"
+        || d.len() <= 253
+            && !d.starts_with(['.', '-'])
+            && !d.ends_with(['.', '-'])
+            && d.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+            && d.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if ok {
         Ok(d)
     } else {
-        Err(invalid("domain", "must be a host name such as example.com"))
+        Err(invalid(
+            "domain",
+            "must be a host name such as example.com, or *",
+        ))
     }
 }
 
