@@ -1,4 +1,5 @@
-//! A bounded verdict cache keyed by client network, user-agent hash and header findings.
+//! Bounded memos: verdicts keyed by client network, user-agent hash and header
+//! findings, and user-agent findings keyed by the agent and the header presence bits.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -8,9 +9,9 @@ use std::sync::Mutex;
 use crate::core::hash::PassThrough;
 use crate::core::verdict::Verdict;
 
-const SHARDS: usize = 16;
+use super::score::RequestSignals;
 
-type Shard = Mutex<HashMap<CacheKey, (u64, Verdict), PassThrough>>;
+const SHARDS: usize = 16;
 
 /// What a verdict is cached under: the IPv4 address or the IPv6 /64, the table record
 /// of the exact address (so a listed address narrower than /64, a single Tor exit, never
@@ -33,17 +34,59 @@ impl std::hash::Hash for CacheKey {
     }
 }
 
-/// A sharded map holding at most `capacity` verdicts. When a shard is full, half of it
-/// is dropped (amortised O(1) per insert). Entries from an older table generation are
-/// misses.
+/// A sharded map holding at most `capacity` values under keys that carry their own
+/// keyed hash (`hash_key` below). When a shard is full, half of it is dropped (amortised
+/// O(1) per insert). Entries from an older table generation are misses.
 #[derive(Debug)]
-pub(crate) struct VerdictCache {
-    shards: Box<[Shard]>,
+pub(crate) struct Memo<K, V> {
+    shards: Box<[Mutex<HashMap<K, (u64, V), PassThrough>>]>,
     per_shard: usize,
     hasher: std::collections::hash_map::RandomState,
 }
 
-impl VerdictCache {
+/// A key whose `hash` field is a keyed hash of every other field.
+pub(crate) trait Hashed: Eq + std::hash::Hash {
+    fn hash_bits(&self) -> u64;
+}
+
+impl Hashed for CacheKey {
+    fn hash_bits(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Verdicts by client network, table record, header bits and user agent.
+pub(crate) type VerdictCache = Memo<CacheKey, Verdict>;
+
+/// What a user agent and the presence bits of the headers scored beside it say (the
+/// pattern match and the header-consistency findings), whatever the address: a new
+/// address with a known agent costs a table lookup and a score, not a pattern match.
+pub(crate) type UaMemo = Memo<UaKey, RequestSignals>;
+
+/// A [`UaMemo`] key: the presence bits, whether there is an agent, its length, and one
+/// keyed hash of the three and the agent's bytes (which stands for the agent, as in
+/// [`CacheKey`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UaKey {
+    hdr: u8,
+    some: bool,
+    len: usize,
+    hash: u64,
+}
+
+impl std::hash::Hash for UaKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl Hashed for UaKey {
+    fn hash_bits(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl<K: Hashed, V: Clone> Memo<K, V> {
     pub(crate) fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
         Self {
@@ -55,6 +98,70 @@ impl VerdictCache {
         }
     }
 
+    fn shard(&self, key: &K) -> Option<&Mutex<HashMap<K, (u64, V), PassThrough>>> {
+        // Bits 32.. pick the shard; the map uses the low bits (bucket) and the top seven
+        // (tag), so the three stay independent.
+        self.shards.get((key.hash_bits() >> 32) as usize % SHARDS)
+    }
+
+    pub(crate) fn get(&self, key: &K, generation: u64) -> Option<V> {
+        let shard = self.shard(key)?.lock().ok()?;
+        match shard.get(key) {
+            Some((g, v)) if *g == generation => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn insert(&self, key: K, generation: u64, value: V) {
+        let Some(shard) = self.shard(&key) else {
+            return;
+        };
+        let Ok(mut shard) = shard.lock() else {
+            return;
+        };
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
+            let mut keep = false;
+            shard.retain(|_, (g, _)| {
+                keep = !keep;
+                keep && *g == generation
+            });
+        }
+        shard.insert(key, (generation, value));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+}
+
+impl UaMemo {
+    pub(crate) fn key(&self, ua: Option<&[u8]>, hdr: u8) -> UaKey {
+        let bytes = ua.unwrap_or_default();
+        let mut fixed = [0u8; 16];
+        fixed[0] = hdr;
+        fixed[1] = u8::from(ua.is_some());
+        fixed[8..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        let mut h = self.hasher.build_hasher();
+        h.write(&fixed);
+        h.write(bytes);
+        UaKey {
+            hdr,
+            some: ua.is_some(),
+            len: bytes.len(),
+            hash: h.finish(),
+        }
+    }
+}
+
+impl VerdictCache {
     pub(crate) fn key(&self, ip: IpAddr, rec: u32, ua: Option<&[u8]>, hdr: u8) -> CacheKey {
         let (net, v6) = match crate::core::ext::unmap(ip) {
             IpAddr::V4(a) => (u128::from(u32::from(a)), false),
@@ -83,49 +190,6 @@ impl VerdictCache {
             hdr,
             hash,
         }
-    }
-
-    fn shard(&self, key: &CacheKey) -> Option<&Shard> {
-        // Bits 32.. pick the shard; the map uses the low bits (bucket) and the top seven
-        // (tag), so the three stay independent.
-        self.shards.get((key.hash >> 32) as usize % SHARDS)
-    }
-
-    pub(crate) fn get(&self, key: &CacheKey, generation: u64) -> Option<Verdict> {
-        let shard = self.shard(key)?.lock().ok()?;
-        match shard.get(key) {
-            Some((g, v)) if *g == generation => Some(v.clone()),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn insert(&self, key: CacheKey, generation: u64, verdict: Verdict) {
-        let Some(shard) = self.shard(&key) else {
-            return;
-        };
-        let Ok(mut shard) = shard.lock() else {
-            return;
-        };
-        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
-            let mut keep = false;
-            shard.retain(|_, (g, _)| {
-                keep = !keep;
-                keep && *g == generation
-            });
-        }
-        shard.insert(key, (generation, verdict));
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
-            .sum()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn capacity(&self) -> usize {
-        self.per_shard * SHARDS
     }
 }
 
