@@ -142,8 +142,11 @@ impl<K: Hashed, V: Clone> Memo<K, V> {
     }
 }
 
-impl UaMemo {
-    pub(crate) fn key(&self, ua: Option<&[u8]>, hdr: u8) -> UaKey {
+impl VerdictCache {
+    /// The [`UaMemo`] key of an agent and presence bits: one keyed SipHash pass over the
+    /// agent's bytes, which [`VerdictCache::key_for`] reuses (the agent is hashed once
+    /// per request, not once per map).
+    pub(crate) fn ua_key(&self, ua: Option<&[u8]>, hdr: u8) -> UaKey {
         let bytes = ua.unwrap_or_default();
         let mut fixed = [0u8; 16];
         fixed[0] = hdr;
@@ -159,37 +162,35 @@ impl UaMemo {
             hash: h.finish(),
         }
     }
-}
 
-impl VerdictCache {
-    pub(crate) fn key(&self, ip: IpAddr, rec: u32, ua: Option<&[u8]>, hdr: u8) -> CacheKey {
+    /// The verdict key for a request from `ip` (table record `rec`) whose agent and
+    /// presence bits are `ua`. Keyed again (attacker-chosen addresses and agents cannot
+    /// aim at one bucket without the per-cache key) over one 32-byte block.
+    pub(crate) fn key_for(&self, ip: IpAddr, rec: u32, ua: &UaKey) -> CacheKey {
         let (net, v6) = match crate::core::ext::unmap(ip) {
             IpAddr::V4(a) => (u128::from(u32::from(a)), false),
             IpAddr::V6(a) => (u128::from(a) & !u128::from(u64::MAX), true),
         };
-        // One keyed SipHash pass over everything: attacker-chosen addresses and agents
-        // cannot aim at one bucket without the per-cache key. The fixed-size fields go in
-        // as one 32-byte block that ends with the agent's length, then the agent's bytes:
-        // two `write`s (not eight, one per field) over an unambiguous encoding.
         let mut fixed = [0u8; 32];
         fixed[..16].copy_from_slice(&net.to_le_bytes());
         fixed[16..20].copy_from_slice(&rec.to_le_bytes());
         fixed[20] = u8::from(v6);
-        fixed[21] = hdr;
-        fixed[22] = u8::from(ua.is_some());
-        let ua = ua.unwrap_or_default();
-        fixed[24..].copy_from_slice(&(ua.len() as u64).to_le_bytes());
+        fixed[24..].copy_from_slice(&ua.hash.to_le_bytes());
         let mut h = self.hasher.build_hasher();
         h.write(&fixed);
-        h.write(ua);
-        let hash = h.finish();
         CacheKey {
             net,
             v6,
             rec,
-            hdr,
-            hash,
+            hdr: ua.hdr,
+            hash: h.finish(),
         }
+    }
+
+    /// [`VerdictCache::key_for`] from the agent's bytes.
+    #[cfg(test)]
+    pub(crate) fn key(&self, ip: IpAddr, rec: u32, ua: Option<&[u8]>, hdr: u8) -> CacheKey {
+        self.key_for(ip, rec, &self.ua_key(ua, hdr))
     }
 }
 

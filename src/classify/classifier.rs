@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use http::HeaderMap;
 use http::header::USER_AGENT;
 
-use super::cache::{UaMemo, VerdictCache};
+use super::cache::{UaKey, UaMemo, VerdictCache};
 use super::crawlers::{CrawlerCheck, Crawlers};
 use super::data::{LoadError, PrefixTable, embedded};
 use super::score::{
@@ -102,11 +102,12 @@ impl Classifier {
         let ua = ua.map(|v| v.as_bytes());
         // Keyed on what the findings depend on (the UA and which headers are present), so a
         // hit parses nothing.
-        let key = cache.key(ip, rec, ua, presence);
+        let ua_key = cache.ua_key(ua, presence);
+        let key = cache.key_for(ip, rec, &ua_key);
         if let Some(v) = cache.get(&key, data.generation) {
             return v;
         }
-        let req = self.signals(&data, ua, presence, headers);
+        let req = self.signals(&data, ua, ua_key, headers);
         let (check, cacheable) = self.crawler_check(&data, ip, ua, req.ua.as_ref());
         let v = score_checked(
             data.table.record(rec),
@@ -125,7 +126,7 @@ impl Classifier {
         &self,
         data: &Data,
         ua: Option<&[u8]>,
-        presence: u8,
+        key: UaKey,
         headers: &HeaderMap,
     ) -> RequestSignals {
         let compute = || RequestSignals {
@@ -135,7 +136,6 @@ impl Classifier {
         let Some(memo) = &self.inner.ua_memo else {
             return compute();
         };
-        let key = memo.key(ua, presence);
         if let Some(found) = memo.get(&key, data.generation) {
             return found;
         }
