@@ -246,6 +246,16 @@ fn verdicts(c: &mut Criterion) {
     g.bench_function("hit_browser", |b| {
         b.iter(|| black_box(cached.classify(black_box(ip), &h)))
     });
+    // The miss real traffic takes: a new client address per request, a browser agent
+    // already seen (the user-agent findings memoised, the verdict not yet cached).
+    let mut next = u32::from(std::net::Ipv4Addr::new(81, 2, 0, 0));
+    g.bench_function("new_address_known_ua", |b| {
+        b.iter(|| {
+            next = next.wrapping_add(1);
+            let ip = IpAddr::V4(next.into());
+            black_box(cached.classify(black_box(ip), &h))
+        })
+    });
     let aws: IpAddr = "3.5.140.2".parse().unwrap();
     let mut bot = HeaderMap::new();
     bot.insert(
