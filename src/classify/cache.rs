@@ -1,17 +1,13 @@
 //! Bounded memos: verdicts keyed by client network, user-agent hash and header
 //! findings, and user-agent findings keyed by the agent and the header presence bits.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use crate::core::hash::PassThrough;
 use crate::core::verdict::Verdict;
 
 use super::score::RequestSignals;
-
-const SHARDS: usize = 16;
 
 /// What a verdict is cached under: the IPv4 address or the IPv6 /64, the table record
 /// of the exact address (so a listed address narrower than /64, a single Tor exit, never
@@ -34,24 +30,19 @@ impl std::hash::Hash for CacheKey {
     }
 }
 
-/// A sharded map holding at most `capacity` values under keys that carry their own
-/// keyed hash (`hash_key` below). When a shard is full, half of it is dropped (amortised
-/// O(1) per insert). Entries from an older table generation are misses.
-#[derive(Debug)]
+/// At most `capacity` values (about: `quick_cache`'s S3-FIFO admission and eviction, in
+/// shards) under keys that hash as their own keyed-hash field ([`CacheKey`], [`UaKey`]), so
+/// the cache hashes nothing again. Entries from an older table generation are misses.
 pub(crate) struct Memo<K, V> {
-    shards: Box<[Mutex<HashMap<K, (u64, V), PassThrough>>]>,
-    per_shard: usize,
+    cache: quick_cache::sync::Cache<K, (u64, V), quick_cache::UnitWeighter, PassThrough>,
     hasher: std::collections::hash_map::RandomState,
 }
 
-/// A key whose `hash` field is a keyed hash of every other field.
-pub(crate) trait Hashed: Eq + std::hash::Hash {
-    fn hash_bits(&self) -> u64;
-}
-
-impl Hashed for CacheKey {
-    fn hash_bits(&self) -> u64 {
-        self.hash
+impl<K: Eq + std::hash::Hash, V: Clone> std::fmt::Debug for Memo<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo")
+            .field("capacity", &self.cache.capacity())
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,65 +71,39 @@ impl std::hash::Hash for UaKey {
     }
 }
 
-impl Hashed for UaKey {
-    fn hash_bits(&self) -> u64 {
-        self.hash
-    }
-}
-
-impl<K: Hashed, V: Clone> Memo<K, V> {
+impl<K: Eq + std::hash::Hash, V: Clone> Memo<K, V> {
     pub(crate) fn new(capacity: usize) -> Self {
-        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        let capacity = capacity.max(1);
         Self {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(PassThrough)))
-                .collect(),
-            per_shard,
+            cache: quick_cache::sync::Cache::with(
+                capacity,
+                capacity as u64,
+                quick_cache::UnitWeighter,
+                PassThrough,
+                Default::default(),
+            ),
             hasher: std::collections::hash_map::RandomState::new(),
         }
     }
 
-    fn shard(&self, key: &K) -> Option<&Mutex<HashMap<K, (u64, V), PassThrough>>> {
-        // Bits 32.. pick the shard; the map uses the low bits (bucket) and the top seven
-        // (tag), so the three stay independent.
-        self.shards.get((key.hash_bits() >> 32) as usize % SHARDS)
-    }
-
     pub(crate) fn get(&self, key: &K, generation: u64) -> Option<V> {
-        let shard = self.shard(key)?.lock().ok()?;
-        match shard.get(key) {
-            Some((g, v)) if *g == generation => Some(v.clone()),
+        match self.cache.get(key) {
+            Some((g, v)) if g == generation => Some(v),
             _ => None,
         }
     }
 
     pub(crate) fn insert(&self, key: K, generation: u64, value: V) {
-        let Some(shard) = self.shard(&key) else {
-            return;
-        };
-        let Ok(mut shard) = shard.lock() else {
-            return;
-        };
-        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
-            let mut keep = false;
-            shard.retain(|_, (g, _)| {
-                keep = !keep;
-                keep && *g == generation
-            });
-        }
-        shard.insert(key, (generation, value));
+        self.cache.insert(key, (generation, value));
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
-            .sum()
+        self.cache.len()
     }
 
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.per_shard * SHARDS
+        self.cache.capacity() as usize
     }
 }
 
