@@ -118,6 +118,7 @@ async fn main() -> ExitCode {
             String::new()
         }
     );
+    println!("  JWT key      {}", built.jwt_key);
     println!("ECURTIY sites and analytics: {}", built.database_url);
     println!("  dashboard    http://{addr}/captcha/admin/");
     match &built.one_time_admin {
