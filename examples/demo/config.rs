@@ -784,6 +784,30 @@ mod tests {
         assert_eq!(c.signing_keys[0].id, "alk_1234567890abcdef");
         assert_eq!(c.sites[0].site_key, "eck_live_demo");
         assert_eq!(c.store.backend, Backend::Memory);
+        assert_eq!(c.jwt.algorithm, "RS256");
+        assert_eq!(c.jwt.ttl_secs, 900);
+        assert!(c.jwt.keys.is_empty());
+    }
+
+    #[test]
+    fn a_jwt_ring_parses() {
+        let c = Config::parse(
+            r#"
+[jwt]
+algorithm = "RS256"
+ttl_secs = 600
+[[jwt.keys]]
+kid = "2026-01"
+pem_file = "keys/2026-01.pem"
+[[jwt.keys]]
+kid = "2026-06"
+pem_file = "keys/2026-06.pem"
+active = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.jwt.keys.len(), 2);
+        assert!(c.jwt.keys[1].active && !c.jwt.keys[0].active);
     }
 
     #[test]
@@ -847,6 +871,47 @@ redis_url = "redis://127.0.0.1:6379"
             (
                 "[rate_limit]\nrequests_per_minute = 0",
                 "rate_limit.requests_per_minute",
+            ),
+            ("[jwt]\nalgorithm = \"HS256\"", "jwt.algorithm"),
+            ("[jwt]\nalgorithm = \"ES256\"", "jwt.algorithm"),
+            ("[jwt]\nttl_secs = 0", "jwt.ttl_secs"),
+            ("[jwt]\nttl_secs = 2592001", "jwt.ttl_secs"),
+            ("[jwt]\nkeyring = \"jwt\"", "keyring"),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\nactive = true",
+                "jwt.keys[0].pem_file",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\npem_file = \"a.pem\"\nactive = true",
+                "jwt.keys[0].pem",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"\"\npem = \"x\"\nactive = true",
+                "jwt.keys[0].kid",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"has space\"\npem = \"x\"\nactive = true",
+                "jwt.keys[0].kid",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nactive = true\n[[jwt.keys]]\nkid = \"a\"\npem = \"y\"",
+                "jwt.keys[1].kid",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"",
+                "jwt.keys: exactly one",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nactive = true\n[[jwt.keys]]\nkid = \"b\"\npem = \"y\"\nactive = true",
+                "jwt.keys: exactly one",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nactive = \"yes\"",
+                "active",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nprimary = true",
+                "primary",
             ),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();
