@@ -790,6 +790,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let c = Config::parse(include_str!("demo.example.toml")).unwrap();
+        assert_eq!(c.jwt.algorithm, "RS256");
+        assert_eq!(c.rate_limit.requests_per_minute, 120);
+    }
+
+    #[test]
     fn a_jwt_ring_parses() {
         let c = Config::parse(
             r#"

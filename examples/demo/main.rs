@@ -4,6 +4,8 @@
 //! cargo run --release --example demo                      # 127.0.0.1:8080, embedded defaults
 //! cargo run --release --example demo -- --listen 0.0.0.0:9000 --config demo.toml
 //! ```
+//!
+//! `examples/demo/demo.example.toml` shows every setting, each with a comment.
 
 mod app;
 mod config;
