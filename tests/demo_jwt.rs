@@ -198,7 +198,7 @@ async fn first_start_generates_the_key_and_the_next_reuses_it() {
         (Some("RS256"), Some(&*kid))
     );
     let (doc, kids) = jwks(a).await;
-    assert_eq!(kids, [kid.clone()]);
+    assert_eq!(kids, std::slice::from_ref(&kid));
     assert_eq!(doc["keys"][0]["kty"], "RSA");
     assert!(doc["keys"][0].get("d").is_none(), "public halves only");
 
