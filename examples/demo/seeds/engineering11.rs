@@ -29,6 +29,8 @@ use utoipa_axum::routes;
 
 /// The audience of the demo's tokens.
 pub const AUDIENCE: &str = "engineering11-demo";
+/// Verified tokens remembered by `/api/jwt/me`'s layer.
+pub const VERIFIED_TOKENS: usize = 4096;
 /// Largest lookup body read.
 pub const BODY_LIMIT: usize = 8 * 1024;
 
@@ -54,7 +56,11 @@ pub fn router(keys: StaticApiKeys, services: Services) -> Result<OpenApiRouter, 
             JwtAlgorithm::EdDSA,
         ])
         .map_err(|e| e.to_string())?
-        .audience(AUDIENCE);
+        .audience(AUDIENCE)
+        // A client repeating its token skips the RSA check; a key removed from the ring
+        // ends its remembered tokens at once.
+        .cache_verified(VERIFIED_TOKENS)
+        .map_err(|e| e.to_string())?;
     let token = OpenApiRouter::new()
         .routes(routes!(issue_token))
         .route_layer(ApiKeyLayer::new(keys));
