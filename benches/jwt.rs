@@ -1,4 +1,5 @@
-//! JWT verification with a cached key (RS256, EdDSA, ES256), and the email / URL checks.
+//! JWT verification with a cached key (RS256, EdDSA, ES256), a repeated token with and
+//! without `JwtLayer::cache_verified`, and the email / URL checks.
 //!
 //! `cargo bench --bench jwt --features jwt,intel -- --warm-up-time 1 --measurement-time 3`
 
@@ -40,6 +41,32 @@ fn jwt(c: &mut Criterion) {
         assert!(layer.authenticate(&headers, &uri).is_ok());
         g.bench_function(name, |b| {
             b.iter(|| black_box(layer.authenticate(black_box(&headers), &uri)))
+        });
+    }
+    g.finish();
+    // The same token again: every time through the signature check (cold), or remembered
+    // by digest after the first (cached).
+    let mut g = c.benchmark_group("jwt/verify_repeat");
+    for (name, kid, file, alg) in [
+        ("RS256", "r", "rsa1.pem", JwtAlgorithm::RS256),
+        ("EdDSA", "e", "ed1.pem", JwtAlgorithm::EdDSA),
+    ] {
+        let s = signer(kid, file);
+        let token = s.sign_for("user-42", &["read", "write"]).expect("token");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let uri: http::Uri = "/".parse().expect("uri");
+        let cold = JwtLayer::new(s.key_ring()).algorithms([alg]).expect("algs");
+        let cached = cold.clone().cache_verified(4096).expect("cache");
+        assert!(cached.authenticate(&headers, &uri).is_ok());
+        g.bench_function(format!("{name}/cold"), |b| {
+            b.iter(|| black_box(cold.authenticate(black_box(&headers), &uri)))
+        });
+        g.bench_function(format!("{name}/cached"), |b| {
+            b.iter(|| black_box(cached.authenticate(black_box(&headers), &uri)))
         });
     }
     g.finish();

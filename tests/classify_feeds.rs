@@ -599,6 +599,8 @@ async fn the_demo_starts_on_the_snapshot_when_its_feeds_fail() {
     let db =
         std::env::temp_dir().join(format!("tower_shield_feeds_demo_{}.db", std::process::id()));
     cfg.database.url = Some(format!("sqlite://{}?mode=rwc", db.display()));
+    // Its generated JWT key too (shared by the tests: one RSA key generation).
+    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
     let router = app::router(&cfg).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

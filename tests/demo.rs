@@ -26,6 +26,8 @@ async fn serve(toml: &str) -> SocketAddr {
             std::env::temp_dir().join(format!("tower_shield_demo_{}_{n}.db", std::process::id()));
         cfg.database.url = Some(format!("sqlite://{}?mode=rwc", path.display()));
     }
+    // Its generated JWT key too (shared by the tests: one RSA key generation).
+    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
     let router = app::router(&cfg).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

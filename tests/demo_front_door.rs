@@ -38,6 +38,8 @@ async fn serve_with(toml: &str) -> Demo {
     ));
     let _ = std::fs::remove_file(&path);
     cfg.database.url = Some(format!("sqlite://{}?mode=rwc", path.display()));
+    // Its generated JWT key too (shared by the tests: one RSA key generation).
+    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
     let built = app::build(&cfg).await.unwrap();
     let once = built
         .one_time_admin

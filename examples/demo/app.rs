@@ -116,6 +116,8 @@ pub struct Built {
     pub sites: SqlSites,
     /// Admin credentials made up for this run, when the config has none.
     pub one_time_admin: Option<crate::config::OneTimeAdmin>,
+    /// The JWT signing key's id, algorithm and origin (never key material).
+    pub jwt_key: String,
 }
 
 /// `scheme://user:password@host/...` without the password (which may hold `@` itself).
@@ -289,12 +291,17 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
     };
     let techsec = seeds::techsec::router(config.api_key_store()?, judges, techsec_limit)
         .map_err(ConfigProblem)?;
-    let (signer, key_source) =
-        seeds::engineering11::signer_from_env_or_ephemeral().map_err(ConfigProblem)?;
-    tracing::info!(key_source, kid = %signer.active_kid(), "engineering11: JWT signing key");
+    let jwt_keys = seeds::jwt_keys::load(&config.jwt, &config.database.data_dir)?;
+    tracing::info!(
+        origin = jwt_keys.origin.word(),
+        kid = %jwt_keys.signer.active_kid(),
+        older = jwt_keys.older.len(),
+        "engineering11: JWT signing key"
+    );
+    let jwt_key = jwt_keys.describe();
     let engineering11 = seeds::engineering11::router(
         config.api_key_store()?,
-        seeds::engineering11::default_services(signer, classifier.clone()),
+        seeds::engineering11::default_services(jwt_keys.signer, classifier.clone()),
     )
     .map_err(ConfigProblem)?;
     let (router, api) = sample
@@ -347,6 +354,7 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
         database_url: redact(&database_url),
         sites: keep_sites,
         one_time_admin,
+        jwt_key,
     })
 }
 

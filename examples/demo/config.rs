@@ -51,6 +51,126 @@ pub struct Config {
     /// `[captcha]`: the ECURTIY API's browser access (CORS) and rate limits.
     #[serde(default)]
     pub captcha: CaptchaToml,
+    /// `[jwt]`: the Engineering11 token signer and its key ring.
+    #[serde(default)]
+    pub jwt: JwtToml,
+}
+
+/// `[jwt]`: the key ring the Engineering11 API signs and verifies tokens with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtToml {
+    /// What the active key signs with: `"RS256"` (default, as the seed), `"ES256"` or
+    /// `"EdDSA"`. With no `[[jwt.keys]]` the demo generates a key of this algorithm
+    /// (`"RS256"`: RSA-2048, or `"EdDSA"`) on first start into `database.data_dir`.
+    #[serde(default = "default_jwt_algorithm")]
+    pub algorithm: String,
+    /// Token lifetime in seconds (default 900; 1..=2592000).
+    #[serde(default = "default_jwt_ttl")]
+    pub ttl_secs: u64,
+    /// `[[jwt.keys]]`: the ring. Exactly one entry is `active = true` and signs; the
+    /// others are still published in the JWKS and still verify tokens until removed.
+    #[serde(default)]
+    pub keys: Vec<JwtKeyToml>,
+}
+
+/// The file name of the key the demo generates in `database.data_dir`.
+pub const GENERATED_JWT_KEY_FILE: &str = "jwt-signing-key.pem";
+
+fn default_jwt_algorithm() -> String {
+    "RS256".into()
+}
+
+fn default_jwt_ttl() -> u64 {
+    900
+}
+
+impl Default for JwtToml {
+    fn default() -> Self {
+        Self {
+            algorithm: default_jwt_algorithm(),
+            ttl_secs: default_jwt_ttl(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// One `[[jwt.keys]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyToml {
+    /// The key id tokens carry in their header (1..=256 visible ASCII characters).
+    pub kid: String,
+    /// A PEM file (relative paths from the working directory): a private key (PKCS#8
+    /// `PRIVATE KEY` or `RSA PRIVATE KEY`), or for a key that is not active a public
+    /// key (`PUBLIC KEY`) is enough.
+    pub pem_file: Option<std::path::PathBuf>,
+    /// The PEM itself, instead of `pem_file`.
+    pub pem: Option<String>,
+    /// The one key that signs new tokens (default false).
+    #[serde(default)]
+    pub active: bool,
+}
+
+impl JwtToml {
+    /// Structural checks (no file is read): every error names its field.
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        if !matches!(self.algorithm.as_str(), "RS256" | "ES256" | "EdDSA") {
+            return Err(ConfigProblem(
+                "jwt.algorithm: must be \"RS256\", \"ES256\" or \"EdDSA\"".into(),
+            ));
+        }
+        if self.keys.is_empty() && self.algorithm == "ES256" {
+            return Err(ConfigProblem(
+                "jwt.algorithm: the demo generates RS256 or EdDSA keys; give an ES256 key in [[jwt.keys]]"
+                    .into(),
+            ));
+        }
+        if !(1..=30 * 86_400).contains(&self.ttl_secs) {
+            return Err(ConfigProblem("jwt.ttl_secs: must be 1..=2592000".into()));
+        }
+        if self.keys.len() > tower_shield::auth::MAX_KEYS {
+            return Err(ConfigProblem(format!(
+                "jwt.keys: at most {} keys",
+                tower_shield::auth::MAX_KEYS
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in self.keys.iter().enumerate() {
+            if k.kid.is_empty() || k.kid.len() > 256 || !k.kid.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(ConfigProblem(format!(
+                    "jwt.keys[{i}].kid: must be 1..=256 visible ASCII characters"
+                )));
+            }
+            if !seen.insert(k.kid.as_str()) {
+                return Err(ConfigProblem(format!(
+                    "jwt.keys[{i}].kid: {:?} appears twice",
+                    k.kid
+                )));
+            }
+            match (&k.pem_file, &k.pem) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigProblem(format!(
+                        "jwt.keys[{i}].pem: give pem_file or pem, not both"
+                    )));
+                }
+                (None, None) => {
+                    return Err(ConfigProblem(format!(
+                        "jwt.keys[{i}].pem_file: required (or an inline pem)"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let active = self.keys.iter().filter(|k| k.active).count();
+        if !self.keys.is_empty() && active != 1 {
+            return Err(ConfigProblem(format!(
+                "jwt.keys: exactly one key must have active = true ({active} do)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// `[captcha]`.
@@ -173,6 +293,7 @@ impl Default for Config {
             admin: AdminToml::default(),
             classify: ClassifyToml::default(),
             captcha: CaptchaToml::default(),
+            jwt: JwtToml::default(),
         }
     }
 }
@@ -432,6 +553,7 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigProblem(e.to_string()))?;
         cfg.client_ip.layer()?;
         cfg.api_key_store()?;
+        cfg.jwt.check()?;
         if cfg.rate_limit.requests_per_minute == 0 {
             return Err(ConfigProblem(
                 "rate_limit.requests_per_minute: must be at least 1".into(),
@@ -670,6 +792,37 @@ mod tests {
         assert_eq!(c.signing_keys[0].id, "alk_1234567890abcdef");
         assert_eq!(c.sites[0].site_key, "eck_live_demo");
         assert_eq!(c.store.backend, Backend::Memory);
+        assert_eq!(c.jwt.algorithm, "RS256");
+        assert_eq!(c.jwt.ttl_secs, 900);
+        assert!(c.jwt.keys.is_empty());
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let c = Config::parse(include_str!("demo.example.toml")).unwrap();
+        assert_eq!(c.jwt.algorithm, "RS256");
+        assert_eq!(c.rate_limit.requests_per_minute, 120);
+    }
+
+    #[test]
+    fn a_jwt_ring_parses() {
+        let c = Config::parse(
+            r#"
+[jwt]
+algorithm = "RS256"
+ttl_secs = 600
+[[jwt.keys]]
+kid = "2026-01"
+pem_file = "keys/2026-01.pem"
+[[jwt.keys]]
+kid = "2026-06"
+pem_file = "keys/2026-06.pem"
+active = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.jwt.keys.len(), 2);
+        assert!(c.jwt.keys[1].active && !c.jwt.keys[0].active);
     }
 
     #[test]
@@ -733,6 +886,47 @@ redis_url = "redis://127.0.0.1:6379"
             (
                 "[rate_limit]\nrequests_per_minute = 0",
                 "rate_limit.requests_per_minute",
+            ),
+            ("[jwt]\nalgorithm = \"HS256\"", "jwt.algorithm"),
+            ("[jwt]\nalgorithm = \"ES256\"", "jwt.algorithm"),
+            ("[jwt]\nttl_secs = 0", "jwt.ttl_secs"),
+            ("[jwt]\nttl_secs = 2592001", "jwt.ttl_secs"),
+            ("[jwt]\nkeyring = \"jwt\"", "keyring"),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\nactive = true",
+                "jwt.keys[0].pem_file",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\npem_file = \"a.pem\"\nactive = true",
+                "jwt.keys[0].pem",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"\"\npem = \"x\"\nactive = true",
+                "jwt.keys[0].kid",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"has space\"\npem = \"x\"\nactive = true",
+                "jwt.keys[0].kid",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nactive = true\n[[jwt.keys]]\nkid = \"a\"\npem = \"y\"",
+                "jwt.keys[1].kid",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"",
+                "jwt.keys: exactly one",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nactive = true\n[[jwt.keys]]\nkid = \"b\"\npem = \"y\"\nactive = true",
+                "jwt.keys: exactly one",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nactive = \"yes\"",
+                "active",
+            ),
+            (
+                "[[jwt.keys]]\nkid = \"a\"\npem = \"x\"\nprimary = true",
+                "primary",
             ),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();

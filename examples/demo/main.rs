@@ -4,6 +4,8 @@
 //! cargo run --release --example demo                      # 127.0.0.1:8080, embedded defaults
 //! cargo run --release --example demo -- --listen 0.0.0.0:9000 --config demo.toml
 //! ```
+//!
+//! `examples/demo/demo.example.toml` shows every setting, each with a comment.
 
 mod app;
 mod config;
@@ -118,6 +120,7 @@ async fn main() -> ExitCode {
             String::new()
         }
     );
+    println!("  JWT key      {}", built.jwt_key);
     println!("ECURTIY sites and analytics: {}", built.database_url);
     println!("  dashboard    http://{addr}/captcha/admin/");
     match &built.one_time_admin {

@@ -22,6 +22,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::jwks::RemoteJwks;
+use super::verified::{self, Entry, MAX_VERIFIED_CACHE, TokenDigest, VerifiedCache};
 use crate::core::body::{BodyMode, InnerBody, ShieldBody, WrappedBody};
 use crate::core::clock::{SharedClock, SystemClock};
 use crate::core::error::ConfigError;
@@ -610,7 +611,7 @@ pub struct JwtClaims {
     pub kid: Arc<str>,
     /// The algorithm that verified it.
     pub alg: JwtAlgorithm,
-    raw: Arc<Map<String, Value>>,
+    pub(crate) raw: Arc<Map<String, Value>>,
 }
 
 impl JwtClaims {
@@ -1006,6 +1007,8 @@ struct Config {
     optional: bool,
     renderer: Renderer,
     clock: SharedClock,
+    /// Verified tokens by digest ([`JwtLayer::cache_verified`]).
+    cache: Option<Arc<VerifiedCache>>,
 }
 
 impl<M> fmt::Debug for JwtLayer<M> {
@@ -1016,6 +1019,10 @@ impl<M> fmt::Debug for JwtLayer<M> {
             .field("scopes", &c.scopes)
             .field("check", &c.check.is_some())
             .field("optional", &c.optional)
+            .field(
+                "cache_verified",
+                &c.cache.as_ref().map(|k| (k.capacity(), k.hits())),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -1052,6 +1059,7 @@ impl JwtLayer {
                 optional: false,
                 renderer: Renderer::default(),
                 clock: Arc::new(SystemClock),
+                cache: None,
             }),
             mode: PhantomData,
         }
@@ -1081,8 +1089,52 @@ impl<M> JwtLayer<M> {
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        f(Arc::make_mut(&mut self.inner));
+        let c = Arc::make_mut(&mut self.inner);
+        f(c);
+        // A changed layer never shares verified tokens with the one it was cloned from:
+        // they were judged under the other's rules.
+        if let Some(cache) = &c.cache {
+            c.cache = Some(Arc::new(VerifiedCache::new(cache.capacity())));
+        }
         self
+    }
+
+    /// Remembers up to `capacity` verified tokens (2..=1 048 576), keyed by the SHA-256 of
+    /// the token, so a client sending the same token again costs a hash and a map lookup
+    /// instead of a signature check (an RS256 verification is tens of microseconds).
+    ///
+    /// A remembered token is taken only while it is unexpired (`exp`, without the leeway:
+    /// inside the leeway it is verified in full again) and while its `kid` (or, without
+    /// one, its algorithm) still resolves to the very key that verified it: a key removed
+    /// from the ring, replaced under the same `kid`, or dropped from the JWKS ends its
+    /// tokens at once. Scopes and [`check`](Self::check) run on every request. Only
+    /// tokens that verified are remembered, so invalid ones cannot fill it; memory is at
+    /// most `capacity` times a token's claims (bounded by [`MAX_TOKEN_LEN`]).
+    ///
+    /// ```
+    /// use tower_shield::auth::{JwtAlgorithm, JwtLayer, JwtSigner, SigningKey};
+    /// use tower_shield::core::Secret;
+    ///
+    /// let key = SigningKey::hs256("k1", &Secret::from("an HS256 secret of at least 32 bytes")).unwrap();
+    /// let signer = JwtSigner::new(key).unwrap();
+    /// let layer = JwtLayer::new(signer.key_ring())
+    ///     .algorithms([JwtAlgorithm::HS256]).unwrap()
+    ///     .cache_verified(10_000).unwrap();
+    /// let mut headers = http::HeaderMap::new();
+    /// let token = signer.sign_for("alice", &[]).unwrap();
+    /// headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    /// let uri = http::Uri::from_static("/");
+    /// assert!(layer.authenticate(&headers, &uri).is_ok()); // verified
+    /// assert!(layer.authenticate(&headers, &uri).is_ok()); // remembered
+    /// signer.rotate(SigningKey::hs256("k2", &Secret::from("another HS256 secret, 32 bytes or more")).unwrap()).unwrap();
+    /// signer.retire("k1").unwrap();
+    /// assert!(layer.authenticate(&headers, &uri).is_err()); // its key is gone
+    /// ```
+    pub fn cache_verified(self, capacity: usize) -> Result<Self, ConfigError> {
+        if !(2..=MAX_VERIFIED_CACHE).contains(&capacity) {
+            return Err(ConfigError::new("jwt cache_verified", "2..=1048576 tokens"));
+        }
+        Ok(self.edit(|c| c.cache = Some(Arc::new(VerifiedCache::new(capacity)))))
     }
 
     /// The algorithms accepted (default RS256). Each key still verifies only its own.
@@ -1240,8 +1292,24 @@ impl<M> JwtLayer<M> {
             Err(e) => return Step::Reject(e),
         };
         let v = &self.inner.validation;
+        let now = self.now();
+        let digest = self.inner.cache.as_ref().map(|_| verified::digest(&token));
+        if let Some(claims) = self.remembered(digest.as_ref(), now) {
+            return match self.authorize(claims) {
+                Ok(c) => Step::Accept(c),
+                Err(e) => Step::Reject(e),
+            };
+        }
         let r = match &self.inner.keys {
-            Keys::Ring(ring) => v.verify(&token, &ring.snapshot(), self.now()),
+            Keys::Ring(ring) => v
+                .header(&token)
+                .and_then(|header| {
+                    let key = ring_key(&ring.snapshot(), &header).ok_or(JwtError::UnknownKey)?;
+                    Ok((header, key))
+                })
+                .and_then(|(header, key)| {
+                    self.verify_and_remember(&token, header, key, now, digest)
+                }),
             Keys::Remote(jwks) => {
                 let header = match v.header(&token) {
                     Ok(h) => h,
@@ -1249,7 +1317,7 @@ impl<M> JwtLayer<M> {
                 };
                 match jwks.lookup(header.kid.as_deref(), header.alg) {
                     super::jwks::Lookup::Found(key) => {
-                        v.verify_with_key(&token, &header, &key, self.now())
+                        self.verify_and_remember(&token, header, key, now, digest)
                     }
                     super::jwks::Lookup::Unknown => Err(JwtError::UnknownKey),
                     super::jwks::Lookup::Unavailable => Err(JwtError::KeysUnavailable),
@@ -1266,15 +1334,63 @@ impl<M> JwtLayer<M> {
     /// Verifies `token`, fetching the JWKS first when the layer needs to (the slow path).
     pub async fn verify_async(&self, token: &str) -> Result<JwtClaims, JwtError> {
         let v = &self.inner.validation;
-        let r = match &self.inner.keys {
-            Keys::Ring(ring) => v.verify(token, &ring.snapshot(), self.now()),
-            Keys::Remote(jwks) => {
-                let header = v.header(token)?;
-                let key = jwks.resolve(header.kid.as_deref(), header.alg).await?;
-                v.verify_with_key(token, &header, &key, self.now())
-            }
+        let now = self.now();
+        let digest = self.inner.cache.as_ref().map(|_| verified::digest(token));
+        if let Some(claims) = self.remembered(digest.as_ref(), now) {
+            return self.authorize(claims);
+        }
+        let header = v.header(token)?;
+        let key = match &self.inner.keys {
+            Keys::Ring(ring) => ring_key(&ring.snapshot(), &header).ok_or(JwtError::UnknownKey)?,
+            Keys::Remote(jwks) => jwks.resolve(header.kid.as_deref(), header.alg).await?,
         };
-        r.and_then(|c| self.authorize(c))
+        let claims = self.verify_and_remember(token, header, key, now, digest)?;
+        self.authorize(claims)
+    }
+
+    /// The claims of a remembered token whose key is still the one that verified it.
+    fn remembered(&self, digest: Option<&TokenDigest>, now: u64) -> Option<JwtClaims> {
+        let (cache, digest) = (self.inner.cache.as_ref()?, digest?);
+        let e = cache.get(digest, now, self.inner.validation.leeway.as_secs())?;
+        let current = match &self.inner.keys {
+            Keys::Ring(ring) => ring_key(&ring.snapshot(), &e.header),
+            Keys::Remote(jwks) => match jwks.lookup(e.header.kid.as_deref(), e.header.alg) {
+                super::jwks::Lookup::Found(k) => Some(k),
+                _ => None,
+            },
+        };
+        if current.is_some_and(|k| Arc::ptr_eq(&k, &e.key)) {
+            cache.hit();
+            Some(e.claims.clone())
+        } else {
+            cache.remove(digest);
+            None
+        }
+    }
+
+    fn verify_and_remember(
+        &self,
+        token: &str,
+        header: TokenHeader,
+        key: Arc<VerifyingKey>,
+        now: u64,
+        digest: Option<TokenDigest>,
+    ) -> Result<JwtClaims, JwtError> {
+        let claims = self
+            .inner
+            .validation
+            .verify_with_key(token, &header, &key, now)?;
+        if let (Some(cache), Some(d)) = (&self.inner.cache, digest) {
+            cache.insert(
+                d,
+                Entry {
+                    header,
+                    key,
+                    claims: claims.clone(),
+                },
+            );
+        }
+        Ok(claims)
     }
 
     fn reject<B, T>(&self, req: &Request<T>, e: JwtError) -> Response<ShieldBody<B>> {
@@ -1286,6 +1402,15 @@ impl<M> JwtLayer<M> {
             e.to_rejection(),
         )
     }
+}
+
+/// The key of `keys` a token with `header` is verified by (as [`Validation::verify`] picks it).
+fn ring_key(keys: &KeySet, header: &TokenHeader) -> Option<Arc<VerifyingKey>> {
+    match &header.kid {
+        Some(kid) => keys.get(kid),
+        None => keys.only_of(header.alg),
+    }
+    .cloned()
 }
 
 fn insert<B>(req: &mut Request<B>, claims: JwtClaims) {
@@ -1923,6 +2048,160 @@ mod tests {
             res.extensions().get::<Rejection>().map(|r| r.kind()),
             Some(RejectionKind::TokenExpired)
         );
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        h
+    }
+
+    fn hits<M>(l: &JwtLayer<M>) -> u64 {
+        l.inner.cache.as_ref().unwrap().hits()
+    }
+
+    /// A layer with a verified-token cache over `s`'s ring, on `c`.
+    fn cached(s: &JwtSigner, c: &ManualClock) -> JwtLayer {
+        JwtLayer::new(s.key_ring())
+            .clock(Arc::new(c.clone()))
+            .cache_verified(64)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_repeated_token_is_served_from_the_cache() {
+        let c = clock();
+        let s = signer(SigningKey::rsa_pem("r1", RSA1).unwrap(), &c);
+        let l = cached(&s, &c);
+        let uri = Uri::from_static("/");
+        let h = bearer(&s.sign_for("alice", &["read"]).unwrap());
+        let first = l.authenticate(&h, &uri).unwrap().unwrap();
+        assert_eq!(hits(&l), 0);
+        let second = l.authenticate(&h, &uri).unwrap().unwrap();
+        assert_eq!((hits(&l), &first), (1, &second));
+        // Another token is verified on its own.
+        let other = bearer(&s.sign_for("bob", &[]).unwrap());
+        assert_eq!(
+            l.authenticate(&other, &uri)
+                .unwrap()
+                .unwrap()
+                .sub
+                .as_deref(),
+            Some("bob")
+        );
+        assert_eq!(hits(&l), 1);
+        // A tampered token shares no entry with the real one.
+        let t = s.sign_for("alice", &["read"]).unwrap();
+        let forged = format!("{}x", &t[..t.len() - 1]);
+        assert!(l.authenticate(&bearer(&forged), &uri).is_err());
+    }
+
+    #[test]
+    fn a_cached_token_never_outlives_its_key() {
+        let c = clock();
+        let s = signer(SigningKey::rsa_pem("r1", RSA1).unwrap(), &c);
+        let l = cached(&s, &c);
+        let uri = Uri::from_static("/");
+        let h = bearer(&s.sign_for("alice", &[]).unwrap());
+        l.authenticate(&h, &uri).unwrap();
+        l.authenticate(&h, &uri).unwrap();
+        assert_eq!(hits(&l), 1);
+        // Retired: refused at once, as without a cache.
+        s.rotate(SigningKey::rsa_pem("r2", RSA2).unwrap()).unwrap();
+        s.retire("r1").unwrap();
+        assert_eq!(l.authenticate(&h, &uri), Err(JwtError::UnknownKey));
+        // Another key under the same kid: the old entry is not taken.
+        s.key_ring()
+            .insert(
+                VerifyingKey::rsa_pem(
+                    "r1",
+                    include_bytes!("../../tests/data/intel/jwt/rsa2.pub.pem"),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(l.authenticate(&h, &uri), Err(JwtError::Signature));
+        assert_eq!(hits(&l), 1);
+    }
+
+    #[test]
+    fn a_kidless_cached_token_stops_when_its_key_becomes_ambiguous() {
+        let c = clock();
+        let key = SigningKey::rsa_pem("r1", RSA1).unwrap();
+        let ring = KeyRing::of([key.verifying_key().clone()]).unwrap();
+        let l = JwtLayer::new(ring.clone())
+            .clock(Arc::new(c.clone()))
+            .cache_verified(8)
+            .unwrap();
+        let mut claims = Map::new();
+        claims.insert("exp".into(), (NOW + 300).into());
+        // No kid in the header: signed by hand.
+        let hdr = B64.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let body = B64.encode(serde_json::to_vec(&claims).unwrap());
+        let input = format!("{hdr}.{body}");
+        let sig = key.sign_bytes(input.as_bytes()).unwrap();
+        let t = format!("{input}.{}", B64.encode(sig));
+        let uri = Uri::from_static("/");
+        l.authenticate(&bearer(&t), &uri).unwrap();
+        l.authenticate(&bearer(&t), &uri).unwrap();
+        assert_eq!(hits(&l), 1);
+        ring.insert(
+            VerifyingKey::rsa_pem(
+                "r2",
+                include_bytes!("../../tests/data/intel/jwt/rsa2.pub.pem"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(l.authenticate(&bearer(&t), &uri), Err(JwtError::UnknownKey));
+    }
+
+    #[test]
+    fn cached_tokens_expire_at_exp_and_scopes_are_checked_on_every_hit() {
+        let c = clock();
+        let s = signer(SigningKey::rsa_pem("r1", RSA1).unwrap(), &c);
+        let l = cached(&s, &c).require_scope("admin");
+        let uri = Uri::from_static("/");
+        let h = bearer(&s.sign_for("alice", &["read"]).unwrap());
+        for _ in 0..2 {
+            assert_eq!(l.authenticate(&h, &uri), Err(JwtError::InsufficientScope));
+        }
+        assert_eq!(hits(&l), 1, "verified once, refused twice");
+        let l = cached(&s, &c);
+        let h = bearer(&s.sign_for("alice", &[]).unwrap());
+        l.authenticate(&h, &uri).unwrap();
+        // At exp the entry is gone; the leeway is granted by a full verification.
+        c.advance(DEFAULT_TTL);
+        assert!(l.authenticate(&h, &uri).is_ok());
+        assert_eq!(hits(&l), 0);
+        c.advance(Duration::from_secs(60));
+        assert_eq!(l.authenticate(&h, &uri), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn a_changed_layer_does_not_share_its_cache() {
+        let c = clock();
+        let s = signer(SigningKey::rsa_pem("r1", RSA1).unwrap(), &c);
+        let loose = cached(&s, &c);
+        let uri = Uri::from_static("/");
+        let h = bearer(&s.sign_for("alice", &[]).unwrap());
+        loose.authenticate(&h, &uri).unwrap();
+        // A copy that requires an issuer must not take the loose layer's verdict.
+        let strict = loose.clone().issuer("https://issuer.example");
+        assert_eq!(strict.authenticate(&h, &uri), Err(JwtError::Issuer));
+        assert_eq!((hits(&loose), hits(&strict)), (0, 0));
+        // A plain clone shares it (same rules).
+        let same = loose.clone();
+        same.authenticate(&h, &uri).unwrap();
+        assert_eq!(hits(&loose), 1);
+    }
+
+    #[test]
+    fn cache_capacity_is_bounded() {
+        let l = JwtLayer::new(KeyRing::new());
+        assert!(l.clone().cache_verified(1).is_err());
+        assert!(l.clone().cache_verified(MAX_VERIFIED_CACHE + 1).is_err());
+        assert!(l.cache_verified(2).is_ok());
     }
 
     proptest! {

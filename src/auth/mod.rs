@@ -65,6 +65,8 @@ mod jwks;
 mod jwt;
 #[cfg(feature = "jwt")]
 mod signer;
+#[cfg(feature = "jwt")]
+mod verified;
 
 #[cfg(feature = "jwt")]
 pub use jwks::{
@@ -84,3 +86,5 @@ pub use signer::{
     DEFAULT_KEY_RING, DEFAULT_SIGNING_KEY, DEFAULT_TTL, EnvKeySource, JwtSigner, KeySource,
     KeySourceError, PemFileKeySource, SignError, SigningKey,
 };
+#[cfg(feature = "jwt")]
+pub use verified::MAX_VERIFIED_CACHE;

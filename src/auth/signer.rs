@@ -131,7 +131,7 @@ impl SigningKey {
         &self.public
     }
 
-    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         // The named RustCrypto backend, never jsonwebtoken's process-wide default.
         let signer = (CRYPTO.signer_factory)(&self.algorithm().jose(), &self.key)
             .map_err(|_| SignError::Crypto)?;

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Demo {
     child: Child,
     /// Where it listens.
+    #[allow(dead_code)]
     pub addr: SocketAddr,
     /// The one-time admin password it printed (not every test signs in).
     #[allow(dead_code)]
     pub password: String,
-    /// Its temporary directory (config and database).
-    dir: PathBuf,
+    /// What it printed at start, up to and including the admin password line.
+    #[allow(dead_code)]
+    pub banner: Vec<String>,
+    /// Its temporary directory (config, database and generated JWT key).
+    pub dir: PathBuf,
 }
 
 impl Drop for Demo {
@@ -82,7 +86,8 @@ pub fn demo_binary() -> PathBuf {
 }
 
 /// Starts the demo with `extra_toml` appended to a config that sets `listen` (a free
-/// port) and a SQLite database in a fresh temporary directory. Waits until it listens.
+/// port) and a SQLite database and the data directory (where its JWT signing key is
+/// generated) in a fresh temporary directory. Waits until it listens.
 pub fn start(tag: &str, extra_toml: &str) -> Demo {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -100,8 +105,9 @@ pub fn start(tag: &str, extra_toml: &str) -> Demo {
     std::fs::write(
         &config,
         format!(
-            "listen = \"{addr}\"\n[database]\nurl = \"sqlite://{}?mode=rwc\"\n{extra_toml}",
-            dir.join("demo.db").display()
+            "listen = \"{addr}\"\n[database]\nurl = \"sqlite://{}?mode=rwc\"\ndata_dir = \"{}\"\n{extra_toml}",
+            dir.join("demo.db").display(),
+            dir.display()
         ),
     )
     .unwrap();
@@ -118,19 +124,23 @@ pub fn start(tag: &str, extra_toml: &str) -> Demo {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
+        let mut banner = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.is_some() {
+                banner.push(line.clone());
+            }
             if let Some(pw) = line
                 .split_once("admin password (one-time")
                 .and_then(|(_, rest)| rest.rsplit_once(": "))
                 .map(|(_, pw)| pw.trim().to_owned())
                 && let Some(tx) = tx.take()
             {
-                let _ = tx.send(pw);
+                let _ = tx.send((pw, std::mem::take(&mut banner)));
             }
         }
     });
-    let password = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(pw) => pw,
+    let (password, banner) = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(got) => got,
         Err(_) => {
             let _ = child.kill();
             panic!("the demo printed no one-time admin password");
@@ -145,6 +155,7 @@ pub fn start(tag: &str, extra_toml: &str) -> Demo {
         child,
         addr,
         password,
+        banner,
         dir,
     }
 }

@@ -19,8 +19,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tower_shield::auth::{
-    ApiKeyLayer, DEFAULT_KEY_RING, DEFAULT_SIGNING_KEY, EnvKeySource, JwtAlgorithm, JwtClaims,
-    JwtLayer, JwtSigner, KeySourceError, SigningKey, StaticApiKeys,
+    ApiKeyLayer, JwtAlgorithm, JwtClaims, JwtLayer, JwtSigner, StaticApiKeys,
 };
 use tower_shield::core::{Principal, Rejection, RejectionKind};
 use tower_shield::intel::{EmailChecker, EmailResult, IpIntel, IpResult, UrlChecker, UrlResult};
@@ -30,6 +29,8 @@ use utoipa_axum::routes;
 
 /// The audience of the demo's tokens.
 pub const AUDIENCE: &str = "engineering11-demo";
+/// Verified tokens remembered by `/api/jwt/me`'s layer.
+pub const VERIFIED_TOKENS: usize = 4096;
 /// Largest lookup body read.
 pub const BODY_LIMIT: usize = 8 * 1024;
 
@@ -55,7 +56,11 @@ pub fn router(keys: StaticApiKeys, services: Services) -> Result<OpenApiRouter, 
             JwtAlgorithm::EdDSA,
         ])
         .map_err(|e| e.to_string())?
-        .audience(AUDIENCE);
+        .audience(AUDIENCE)
+        // A client repeating its token skips the RSA check; a key removed from the ring
+        // ends its remembered tokens at once.
+        .cache_verified(VERIFIED_TOKENS)
+        .map_err(|e| e.to_string())?;
     let token = OpenApiRouter::new()
         .routes(routes!(issue_token))
         .route_layer(ApiKeyLayer::new(keys));
@@ -69,45 +74,6 @@ pub fn router(keys: StaticApiKeys, services: Services) -> Result<OpenApiRouter, 
         .merge(me)
         .merge(open)
         .layer(Extension(Arc::new(services))))
-}
-
-/// The signer from `TOWER_SHIELD_JWT_BASE_SIGNING_KEY` (the seed's key ring `jwt`, key
-/// `base-signing-key`, a PEM: RS256 for an RSA key), else an ephemeral Ed25519 key made at
-/// start-up (tokens die with the process). Returns where the key came from.
-pub fn signer_from_env_or_ephemeral() -> Result<(JwtSigner, &'static str), String> {
-    let signer = match JwtSigner::from_source(
-        &EnvKeySource::default(),
-        DEFAULT_KEY_RING,
-        DEFAULT_SIGNING_KEY,
-    ) {
-        Ok(s) => (s, "environment"),
-        Err(KeySourceError::NotFound(_)) => (ephemeral()?, "ephemeral Ed25519"),
-        Err(e) => return Err(e.to_string()),
-    };
-    Ok((signer.0.audience(AUDIENCE), signer.1))
-}
-
-fn ephemeral() -> Result<JwtSigner, String> {
-    use base64::Engine;
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
-    // PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410).
-    let mut der = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    der.extend_from_slice(&seed);
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        base64::engine::general_purpose::STANDARD.encode(&der)
-    );
-    let kid = format!(
-        "{DEFAULT_KEY_RING}/ephemeral-{:02x}{:02x}",
-        seed[0] ^ seed[31],
-        seed[1] ^ seed[30]
-    );
-    let key = SigningKey::ed_pem(&kid, pem.as_bytes()).map_err(|e| e.to_string())?;
-    JwtSigner::new(key).map_err(|e| e.to_string())
 }
 
 /// Every refusal: `{"error": {code, message, timestamp, requestId}}`.

@@ -4,6 +4,7 @@
 pub mod auspex;
 pub mod ecurtiy;
 pub mod engineering11;
+pub mod jwt_keys;
 pub mod techsec;
 
 /// A crawler the user agent claims, as the seed APIs report it (an addition to the
