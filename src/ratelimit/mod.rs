@@ -111,10 +111,10 @@ mod service;
 pub use future::RateLimitFuture;
 pub use headers::HeaderMode;
 pub use key::{
-    Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, MAX_ROUTES, Policy, RequestParts,
+    Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, MAX_ROUTES, Policy, RequestParts, coarser,
 };
 pub use layer::{
-    DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull, PolicyStatus,
-    RateLimitLayer, RateLimitMetrics, RateLimitStatus,
+    Coarsened, DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull,
+    PolicyStatus, RateLimitLayer, RateLimitMetrics, RateLimitStatus,
 };
 pub use service::RateLimitService;

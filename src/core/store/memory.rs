@@ -10,25 +10,45 @@ use dashmap::DashMap;
 use smallvec::SmallVec;
 
 use super::{
-    CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError,
+    CheckMode, MAX_COARSENING, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore,
+    StoreError,
 };
 use crate::core::clock::{Clock, SharedClock};
 use crate::core::hash::PassThrough;
 use crate::core::quota::{GcraOutcome, gcra};
 
-/// What a memory store does with a new key when it already tracks its maximum
-/// number of live keys (after dropping the expired ones).
+/// What a memory rate store does as its key table fills.
+///
+/// Whatever the policy, the table never holds more than `max_keys` keys, and an entry
+/// whose arrival time has passed (it holds no information: it is the same as absent)
+/// is dropped before anything else is given up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnFull {
-    /// Refuse the new key with [`StoreError::Full`]; the layer's failure policy decides
-    /// (the rate limiter answers 503 by default, or hands the client to proof of work).
-    /// Keys already tracked keep working. This is the default: it never forgets a
-    /// live limit, so a flood of fresh keys cannot reset anyone's quota.
+    /// The default: under pressure, track new clients at a coarser network prefix, so a
+    /// flood of fresh addresses gets new clients limited together rather than refused
+    /// together.
+    ///
+    /// From 7/8 of the bound the store first drops expired entries (a full sweep, at
+    /// most every 100 ms). If the table is still above 7/8, a subject it does not track
+    /// yet is counted under a coarser key the rate limiter offers
+    /// ([`RateStore::check_coarsened`]): IPv4 /24 and IPv6 /48 from 7/8, /16 and /32
+    /// from 15/16, /8 and /16 from 31/32. Clients already tracked keep their own
+    /// counters, so nobody's live limit is forgotten or shared. At the bound itself, a
+    /// coarse key the table lacks takes the room of the sampled entry closest to expiry
+    /// (there are at most 256 IPv4 /8s, and as many IPv6 /16s as the flood has), and a
+    /// key with no coarser form (a principal, a custom key) is refused with
+    /// [`StoreError::Full`] as with [`OnFull::RefuseNew`].
     #[default]
+    Coarsen,
+    /// Refuse a new key with [`StoreError::Full`] once the table is full of live keys;
+    /// the layer's failure policy decides (the rate limiter answers 503, or hands the
+    /// client to proof of work). It never forgets or shares a live limit, but a flood of
+    /// fresh keys locks every new client out until keys expire (up to one quota period
+    /// after the flood).
     RefuseNew,
     /// Evict the entry closest to expiry among a small sample, and admit the new key.
     /// Memory stays bounded and new clients are served, at the price that an evicted
-    /// key's count restarts.
+    /// key's count restarts (a flood of fresh keys resets other clients' limits).
     EvictOldest,
 }
 
@@ -161,10 +181,48 @@ impl Table {
         false
     }
 
-    /// Reserves room for one new key: on `Ok`, `len` already counts it, and the caller
-    /// inserts the key or hands the room back with [`Table::release`]. Reserving before
-    /// inserting keeps the bound exact under concurrent inserts.
-    fn reserve(&self, now: u64) -> Result<(), StoreError> {
+    /// How many steps coarser new subjects are tracked at now (see [`OnFull::Coarsen`]):
+    /// 0 below 7/8 of the bound, after dropping expired entries when above it.
+    #[inline]
+    fn coarsening(&self) -> u8 {
+        if self.on_full != OnFull::Coarsen {
+            return 0;
+        }
+        let max = self.max_keys;
+        let soft = max - max / 8;
+        let mut len = self.len.load(Ordering::Acquire);
+        if len < soft {
+            return 0;
+        }
+        if self.sweep_if_due(self.clock.now_nanos()) {
+            len = self.len.load(Ordering::Acquire);
+        }
+        if len < soft {
+            0
+        } else if len < max - max / 16 {
+            1
+        } else if len < max - max / 32 {
+            2
+        } else {
+            MAX_COARSENING
+        }
+    }
+
+    /// Whether a new key may take an existing entry's room at the bound: always with
+    /// `EvictOldest`; with `Coarsen` only for a coarse key (few, shared by many).
+    fn may_evict(&self, coarse: bool) -> bool {
+        match self.on_full {
+            OnFull::EvictOldest => true,
+            OnFull::Coarsen => coarse,
+            OnFull::RefuseNew => false,
+        }
+    }
+
+    /// Reserves room for one new key (`coarse`: a coarser key standing for a subject not
+    /// tracked yet): on `Ok`, `len` already counts it, and the caller inserts the key or
+    /// hands the room back with [`Table::release`]. Reserving before inserting keeps the
+    /// bound exact under concurrent inserts.
+    fn reserve(&self, now: u64, coarse: bool) -> Result<(), StoreError> {
         let mut swept = false;
         loop {
             let cur = self.len.load(Ordering::Acquire);
@@ -182,20 +240,18 @@ impl Table {
                 swept = true;
                 continue;
             }
-            match self.on_full {
-                OnFull::RefuseNew => return Err(StoreError::Full),
-                OnFull::EvictOldest => {
-                    let victim = self
-                        .map
-                        .iter()
-                        .take(EVICT_SAMPLE)
-                        .min_by_key(|e| e.value().load(Ordering::Acquire))
-                        .map(|e| *e.key());
-                    // The victim's room passes to the new key: `len` is unchanged.
-                    if victim.is_some_and(|k| self.map.remove(&k).is_some()) {
-                        return Ok(());
-                    }
-                }
+            if !self.may_evict(coarse) {
+                return Err(StoreError::Full);
+            }
+            let victim = self
+                .map
+                .iter()
+                .take(EVICT_SAMPLE)
+                .min_by_key(|e| e.value().load(Ordering::Acquire))
+                .map(|e| *e.key());
+            // The victim's room passes to the new key: `len` is unchanged.
+            if victim.is_some_and(|k| self.map.remove(&k).is_some()) {
+                return Ok(());
             }
         }
     }
@@ -207,8 +263,8 @@ impl Table {
 
     /// Whether one more key could be inserted now, so that a peek at an absent key
     /// answers as a charge would (a full `RefuseNew` table refuses it).
-    fn would_fit(&self, now: u64) -> Result<(), StoreError> {
-        if self.on_full == OnFull::EvictOldest || self.len.load(Ordering::Acquire) < self.max_keys {
+    fn would_fit(&self, now: u64, coarse: bool) -> Result<(), StoreError> {
+        if self.may_evict(coarse) || self.len.load(Ordering::Acquire) < self.max_keys {
             return Ok(());
         }
         self.sweep_if_due(now);
@@ -242,6 +298,7 @@ impl Table {
         old: u64,
         new: u64,
         now: u64,
+        coarse: bool,
     ) -> Result<bool, StoreError> {
         if let Some(v) = self.map.get(&digest) {
             return Ok(v
@@ -252,7 +309,7 @@ impl Table {
             // It was there when read and has been swept since: re-read.
             return Ok(false);
         }
-        self.reserve(now)?;
+        self.reserve(now, coarse)?;
         let mut inserted = false;
         let entry = self.map.entry(digest).or_insert_with(|| {
             inserted = true;
@@ -274,11 +331,23 @@ impl Table {
 /// [`DashMap`] shard, plus the hash table's own overhead: about 22 to 40 bytes a key
 /// depending on where the table is between two growths (measured by
 /// `benches/ratelimit.rs` with a counting allocator: 36 bytes a key at a million
-/// keys). At most `max_keys` keys are tracked (default 1,000,000). A key whose
-/// arrival time has passed holds no information (it is the same as absent) and is
-/// dropped by the sweeps that run when the bound is reached, by
+/// keys). At most `max_keys` keys are tracked (default 1,000,000), whatever arrives.
+/// A key whose arrival time has passed holds no information (it is the same as absent)
+/// and is dropped first: by the sweeps that run from 7/8 of the bound, by
 /// [`MemoryRateStore::sweep`] when you call it on a timer, or by the background
 /// thread of [`MemoryRateStore::spawn_sweeper`].
+///
+/// A full table does not lock new clients out. By default ([`OnFull::Coarsen`]), once
+/// the table is above 7/8 of its bound after dropping expired keys, a client it does
+/// not track yet is counted under a coarser key the rate limiter offers
+/// ([`RateStore::check_coarsened`]): its IPv4 /24 or IPv6 /48, then /16 and /32, then
+/// /8 and /16 as the table fills further. New clients of one network are then limited
+/// together instead of refused together, clients already tracked keep their own
+/// counters, and the rate limiter marks such requests with
+/// [`Coarsened`](crate::ratelimit::Coarsened). Keys without a network (principals,
+/// custom keys) have no coarser form: at the bound they are refused with
+/// [`StoreError::Full`]. [`OnFull::RefuseNew`] and [`OnFull::EvictOldest`] choose the
+/// older behaviours.
 ///
 /// Decisions are lock-free on a hot key (a shared shard lock and one compare-and-swap);
 /// several policies are read, decided, then committed with compare-and-swap, and the
@@ -310,7 +379,8 @@ impl MemoryRateStore {
     pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
     /// A store on the default clock (the CPU timestamp counter anchored to the system
-    /// clock), tracking at most 1,000,000 keys, refusing new keys when full.
+    /// clock), tracking at most 1,000,000 keys, tracking new clients at coarser prefixes
+    /// as it fills ([`OnFull::Coarsen`]).
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -352,7 +422,12 @@ impl MemoryRateStore {
     }
 
     #[inline]
-    fn decide(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Result<RateOutcome, StoreError> {
+    fn decide(
+        &self,
+        checks: &[RateCheck<'_>],
+        coarse: &[Option<&str>],
+        mode: CheckMode,
+    ) -> Result<RateOutcome, StoreError> {
         if checks.len() > MAX_POLICIES {
             return Err(StoreError::Invalid(
                 "more than MAX_POLICIES policies".into(),
@@ -360,9 +435,26 @@ impl MemoryRateStore {
         }
         let t = &self.table;
         if let [one] = checks {
-            return self.decide_one(one, mode);
+            return self.decide_one(one, coarse.first().copied().flatten(), mode);
         }
-        let digests: SmallVec<[u64; 2]> = checks.iter().map(|c| t.hasher.digest(c.key)).collect();
+        // Each check's counter: its own key when tracked (or when no coarser key is
+        // offered), else the coarser key.
+        let mut digests: SmallVec<[u64; 2]> = SmallVec::new();
+        let mut coarsened: SmallVec<[bool; 2]> = SmallVec::new();
+        for (i, c) in checks.iter().enumerate() {
+            let own = t.hasher.digest(c.key);
+            match coarse.get(i).copied().flatten() {
+                Some(k) if !t.map.contains_key(&own) => {
+                    digests.push(t.hasher.digest(k));
+                    coarsened.push(true);
+                }
+                _ => {
+                    digests.push(own);
+                    coarsened.push(false);
+                }
+            }
+        }
+        let any_coarsened = coarsened.contains(&true);
         // A key named twice in one call is read and charged once (by its first policy).
         let first: SmallVec<[bool; 2]> = (0..checks.len())
             .map(|i| !digests[..i].contains(&digests[i]))
@@ -379,11 +471,15 @@ impl MemoryRateStore {
             let outcome = RateOutcome {
                 now_ns: now,
                 results,
+                coarsened: any_coarsened,
             };
             if mode == CheckMode::Peek || !outcome.allowed() {
-                let new_key = (0..checks.len()).any(|i| first[i] && olds[i] == 0);
-                if mode == CheckMode::Peek && outcome.allowed() && new_key {
-                    t.would_fit(now)?;
+                let new_key = |i: usize| first[i] && olds[i] == 0;
+                if mode == CheckMode::Peek && outcome.allowed() && (0..checks.len()).any(new_key) {
+                    let all_coarse = (0..checks.len())
+                        .filter(|&i| new_key(i))
+                        .all(|i| coarsened[i]);
+                    t.would_fit(now, all_coarse)?;
                 }
                 return Ok(outcome);
             }
@@ -396,7 +492,8 @@ impl MemoryRateStore {
                     charged += 1;
                     continue;
                 }
-                if t.compare_and_set(digests[i], olds[i], outcome.results[i].new_tat, now)? {
+                let new_tat = outcome.results[i].new_tat;
+                if t.compare_and_set(digests[i], olds[i], new_tat, now, coarsened[i])? {
                     charged += 1;
                 } else {
                     lost_race = true;
@@ -419,41 +516,55 @@ impl MemoryRateStore {
 impl MemoryRateStore {
     /// One policy: one digest, one map lookup, a compare-and-swap loop under the shard's
     /// shared lock (a sweep, which takes the shard's exclusive lock, cannot interleave).
+    /// With a coarser key, a second lookup when the own key is not tracked.
     #[inline]
-    fn decide_one(&self, c: &RateCheck<'_>, mode: CheckMode) -> Result<RateOutcome, StoreError> {
+    fn decide_one(
+        &self,
+        c: &RateCheck<'_>,
+        coarse: Option<&str>,
+        mode: CheckMode,
+    ) -> Result<RateOutcome, StoreError> {
         let t = &self.table;
-        let d = t.hasher.digest(c.key);
+        let mut d = t.hasher.digest(c.key);
         let now = t.clock.now_nanos();
-        let done = |o: GcraOutcome| {
+        let done = |o: GcraOutcome, coarsened: bool| {
             let mut results = SmallVec::new();
             results.push(o);
             Ok(RateOutcome {
                 now_ns: now,
                 results,
+                coarsened,
             })
         };
         if let Some(v) = t.map.get(&d) {
-            return done(charge(&v, now, c, mode));
+            return done(charge(&v, now, c, mode), false);
+        }
+        let coarsened = coarse.is_some();
+        if let Some(k) = coarse {
+            d = t.hasher.digest(k);
+            if let Some(v) = t.map.get(&d) {
+                return done(charge(&v, now, c, mode), true);
+            }
         }
         let o = gcra(0, now, c.gcra, c.cost);
         if mode == CheckMode::Peek || !o.allowed {
             if mode == CheckMode::Peek && o.allowed {
-                t.would_fit(now)?;
+                t.would_fit(now, coarsened)?;
             }
-            return done(o);
+            return done(o, coarsened);
         }
-        t.reserve(now)?;
+        t.reserve(now, coarsened)?;
         let mut inserted = false;
         let entry = t.map.entry(d).or_insert_with(|| {
             inserted = true;
             AtomicU64::new(o.new_tat)
         });
         if inserted {
-            return done(o);
+            return done(o, coarsened);
         }
         t.release();
         // Another request inserted it first: decide against its value.
-        done(charge(entry.value(), now, c, mode))
+        done(charge(entry.value(), now, c, mode), coarsened)
     }
 }
 
@@ -494,11 +605,26 @@ impl RateStore for MemoryRateStore {
 
     #[inline]
     fn check(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Self::Future {
-        ready(self.decide(checks, mode))
+        ready(self.decide(checks, &[], mode))
     }
 
     fn tracked_keys(&self) -> Option<usize> {
         Some(self.len())
+    }
+
+    #[inline]
+    fn coarsening(&self) -> u8 {
+        self.table.coarsening()
+    }
+
+    #[inline]
+    fn check_coarsened(
+        &self,
+        checks: &[RateCheck<'_>],
+        coarse: &[Option<&str>],
+        mode: CheckMode,
+    ) -> Self::Future {
+        ready(self.decide(checks, coarse, mode))
     }
 }
 
@@ -604,7 +730,7 @@ impl MemorySingleUseStore {
                     .is_ok());
         }
         // The single-use table is always `RefuseNew`: a live key is never evicted.
-        t.reserve(now)?;
+        t.reserve(now, false)?;
         let mut inserted = false;
         let entry = t.map.entry(d).or_insert_with(|| {
             inserted = true;
@@ -673,7 +799,8 @@ impl<S> MemoryStoreBuilder<S> {
         self
     }
 
-    /// What to do with a new key when full (rate store only; the single-use store always refuses).
+    /// What to do with new keys as the table fills (default [`OnFull::Coarsen`]; rate store
+    /// only: the single-use store always refuses, a live single-use key is never dropped).
     pub fn on_full(mut self, on_full: OnFull) -> Self {
         self.on_full = on_full;
         self
