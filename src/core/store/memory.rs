@@ -1180,4 +1180,195 @@ mod tests {
         // A peek reports what would remain after one more request.
         assert_eq!(peek.results[0].remaining, 10_000 - 500 - 1);
     }
+
+    fn one(key: &str, gcra: crate::core::quota::Gcra) -> [RateCheck<'_>; 1] {
+        [RateCheck { key, gcra, cost: 1 }]
+    }
+
+    #[test]
+    fn coarsening_steps_up_as_the_table_fills() {
+        let q = Quota::per_minute(1).gcra();
+        for (on_full, want) in [
+            (OnFull::Coarsen, [0, 1, 1, 2, 3, 3]),
+            (OnFull::RefuseNew, [0; 6]),
+            (OnFull::EvictOldest, [0; 6]),
+        ] {
+            let s = MemoryRateStore::builder()
+                .clock(clock())
+                .max_keys(64)
+                .on_full(on_full)
+                .build();
+            let mut levels = Vec::new();
+            for i in 0..64 {
+                if [55, 56, 59, 60, 62, 63].contains(&i) {
+                    levels.push(s.coarsening());
+                }
+                let k = format!("k{i}");
+                assert!(now_ready(s.check(&one(&k, q), CheckMode::Charge)).is_ok());
+            }
+            assert_eq!(levels, want, "{on_full:?}");
+        }
+    }
+
+    #[test]
+    fn the_coarser_key_counts_only_subjects_not_tracked() {
+        let c = clock();
+        let s = MemoryRateStore::builder().clock(c.clone()).build();
+        let q = Quota::per_minute(2).gcra();
+        let wide = [Some("net")];
+        // Tracked: its own key, whatever is offered.
+        assert!(
+            !now_ready(s.check(&one("own", q), CheckMode::Charge))
+                .unwrap()
+                .coarsened
+        );
+        let o = now_ready(s.check_coarsened(&one("own", q), &wide, CheckMode::Charge)).unwrap();
+        assert!(!o.coarsened && o.allowed());
+        assert_eq!(o.results[0].remaining, 0);
+        // Not tracked: the coarser key, shared by every such subject.
+        for (k, allowed) in [("a", true), ("b", true), ("c", false)] {
+            let o = now_ready(s.check_coarsened(&one(k, q), &wide, CheckMode::Charge)).unwrap();
+            assert!(o.coarsened);
+            assert_eq!(o.allowed(), allowed, "{k}");
+        }
+        assert_eq!(s.len(), 2, "`own` and `net`");
+        // Several policies: each one's key decides for itself.
+        let two = [
+            RateCheck {
+                key: "own",
+                gcra: Quota::per_hour(100).gcra(),
+                cost: 1,
+            },
+            RateCheck {
+                key: "own-hourly",
+                gcra: Quota::per_hour(100).gcra(),
+                cost: 1,
+            },
+        ];
+        let o =
+            now_ready(s.check_coarsened(&two, &[Some("net-a"), Some("net-b")], CheckMode::Charge))
+                .unwrap();
+        assert!(o.coarsened && o.allowed());
+        assert_eq!(
+            s.len(),
+            3,
+            "`own` kept its key, `own-hourly` went to `net-b`"
+        );
+        // The default (a store without its own coarsening) ignores what is offered.
+        assert_eq!(
+            now_ready(s.check(&one("d", q), CheckMode::Peek))
+                .unwrap()
+                .coarsened,
+            false
+        );
+    }
+
+    #[test]
+    fn at_the_bound_only_a_coarse_key_takes_the_oldest_room() {
+        let c = clock();
+        let s = MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(8)
+            .build();
+        for i in 0..8u64 {
+            let k = format!("k{i}");
+            let q = Quota::per_hour(100 - i as u32).gcra();
+            assert!(now_ready(s.check(&one(&k, q), CheckMode::Charge)).is_ok());
+        }
+        let q = Quota::per_minute(1).gcra();
+        assert_eq!(
+            now_ready(s.check(&one("principal", q), CheckMode::Charge)),
+            Err(StoreError::Full)
+        );
+        assert_eq!(
+            now_ready(s.check(&one("principal", q), CheckMode::Peek)),
+            Err(StoreError::Full)
+        );
+        let o = now_ready(s.check_coarsened(&one("new", q), &[Some("net")], CheckMode::Peek));
+        assert!(o.unwrap().allowed());
+        let o = now_ready(s.check_coarsened(&one("new", q), &[Some("net")], CheckMode::Charge));
+        assert!(o.unwrap().coarsened);
+        assert_eq!(s.len(), 8);
+    }
+
+    /// One step of the bound property test.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Check {
+            keys: Vec<(u8, Option<u8>)>,
+            peek: bool,
+            per_second: u32,
+        },
+        Advance(u64),
+        Sweep,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => (
+                proptest::collection::vec((any::<u8>(), proptest::option::of(0u8..8)), 1..4),
+                any::<bool>(),
+                1u32..4
+            )
+                .prop_map(|(keys, peek, per_second)| Op::Check {
+                    keys,
+                    peek,
+                    per_second
+                }),
+            1 => (0u64..3_000).prop_map(Op::Advance),
+            1 => Just(Op::Sweep),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives, under every policy, the table never holds more than its
+        /// bound, and the counter agrees with the map.
+        #[test]
+        fn the_bound_holds_under_any_sequence(
+            max_keys in 1usize..24,
+            on_full in proptest::prop_oneof![
+                proptest::strategy::Just(OnFull::Coarsen),
+                proptest::strategy::Just(OnFull::RefuseNew),
+                proptest::strategy::Just(OnFull::EvictOldest),
+            ],
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let c = clock();
+            let s = MemoryRateStore::builder()
+                .clock(c.clone())
+                .max_keys(max_keys)
+                .on_full(on_full)
+                .build();
+            for op in ops {
+                match op {
+                    Op::Check { keys, peek, per_second } => {
+                        let own: Vec<String> = keys.iter().map(|(k, _)| format!("k{k}")).collect();
+                        let wide: Vec<Option<String>> = keys
+                            .iter()
+                            .map(|(_, w)| w.map(|w| format!("w{w}")))
+                            .collect();
+                        let gcra = Quota::per_second(per_second).gcra();
+                        let checks: Vec<RateCheck<'_>> = own
+                            .iter()
+                            .map(|key| RateCheck { key, gcra, cost: 1 })
+                            .collect();
+                        let offered: Vec<Option<&str>> = wide.iter().map(Option::as_deref).collect();
+                        let mode = if peek { CheckMode::Peek } else { CheckMode::Charge };
+                        let _ = if s.coarsening() > 0 {
+                            now_ready(s.check_coarsened(&checks, &offered, mode))
+                        } else {
+                            now_ready(s.check(&checks, mode))
+                        };
+                    }
+                    Op::Advance(ms) => c.advance(Duration::from_millis(ms)),
+                    Op::Sweep => {
+                        s.sweep();
+                    }
+                }
+                proptest::prop_assert!(s.len() <= max_keys, "{} > {}", s.len(), max_keys);
+                proptest::prop_assert_eq!(s.len(), s.table.map.len());
+            }
+        }
+    }
 }
