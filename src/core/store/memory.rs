@@ -344,7 +344,7 @@ impl Table {
 /// /8 and /16 as the table fills further. New clients of one network are then limited
 /// together instead of refused together, clients already tracked keep their own
 /// counters, and the rate limiter marks such requests with
-/// [`Coarsened`](crate::ratelimit::Coarsened). Keys without a network (principals,
+/// `ratelimit::Coarsened`. Keys without a network (principals,
 /// custom keys) have no coarser form: at the bound they are refused with
 /// [`StoreError::Full`]. [`OnFull::RefuseNew`] and [`OnFull::EvictOldest`] choose the
 /// older behaviours.
