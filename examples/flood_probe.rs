@@ -199,7 +199,10 @@ async fn main() {
         if v6 { "IPv6 /64" } else { "IPv4" },
         FLOOD.as_secs()
     );
-    println!("  {}", a.report("probe A (from the table-filling request on, during the flood)"));
+    println!(
+        "  {}",
+        a.report("probe A (from the table-filling request on, during the flood)")
+    );
     println!("  {}", b.report("probe B (from the end of the flood on)"));
     println!(
         "  flood requests answered 503: {flood_503}, 429: {flood_429}; peak tracked keys {peak}; heap after the flood {:.1} MiB ({:.0} bytes/key); wall {:.2} s",
