@@ -29,10 +29,10 @@ pub enum OnFull {
     /// together.
     ///
     /// From 7/8 of the bound the store first drops expired entries (a full sweep, at
-    /// most every 100 ms). If the table is still above 7/8, a subject it does not track
-    /// yet is counted under a coarser key the rate limiter offers
-    /// ([`RateStore::check_coarsened`]): IPv4 /24 and IPv6 /48 from 7/8, /16 and /32
-    /// from 15/16, /8 and /16 from 31/32. Clients already tracked keep their own
+    /// most every 100 ms, or every second while sweeps find little to drop). If the
+    /// table is still above 7/8, a subject it does not track yet is counted under a
+    /// coarser key the rate limiter offers ([`RateStore::check_coarsened`]): IPv4 /24
+    /// and IPv6 /48 from 7/8, /16 and /32 from 15/16, /8 and /16 from 31/32. Clients already tracked keep their own
     /// counters, so nobody's live limit is forgotten or shared. At the bound itself, a
     /// coarse key the table lacks takes the room of the sampled entry closest to expiry
     /// (there are at most 256 IPv4 /8s, and as many IPv6 /16s as the flood has), and a
@@ -128,8 +128,13 @@ struct Table {
     clock: StoreClock,
 }
 
-/// A full sweep runs at most this often when the table is at its bound.
+/// A full sweep runs at most this often when the table is under pressure (from 7/8 of
+/// its bound with `Coarsen`, at the bound otherwise).
 const SWEEP_GAP_NS: u64 = 100_000_000;
+/// The gap after a sweep that freed less than 1/64 of the bound: a table full of live
+/// keys (a large steady population, or a flood in progress) is then scanned once a
+/// second, not ten times.
+const SWEEP_IDLE_GAP_NS: u64 = 1_000_000_000;
 /// How many entries `EvictOldest` samples.
 const EVICT_SAMPLE: usize = 16;
 
@@ -175,7 +180,10 @@ impl Table {
                 )
                 .is_ok()
         {
-            self.sweep(now);
+            if self.sweep(now) < self.max_keys / 64 {
+                self.next_sweep
+                    .store(now.saturating_add(SWEEP_IDLE_GAP_NS), Ordering::Release);
+            }
             return true;
         }
         false
