@@ -37,7 +37,7 @@ pub(crate) struct ChargeAfter<St> {
     pub shared: Arc<Shared<St>>,
     pub plan: Plan,
     /// The coarser keys offered with the peek (memory pressure), offered again.
-    pub coarse: Option<Coarse>,
+    pub coarse: Option<Box<Coarse>>,
     pub peek: RateOutcome,
 }
 
@@ -46,7 +46,7 @@ pub(crate) struct Waiting<S, ReqB, St> {
     pub svc: S,
     pub req: Request<ReqB>,
     pub plan: Plan,
-    pub coarse: Option<Coarse>,
+    pub coarse: Option<Box<Coarse>>,
     pub mode: CheckMode,
     pub shared: Arc<Shared<St>>,
 }
@@ -172,7 +172,7 @@ where
                         {
                             let sh = &c.shared;
                             let check = sh
-                                .offer(&c.plan, c.coarse.as_ref(), CheckMode::Charge)
+                                .offer(&c.plan, c.coarse.as_deref(), CheckMode::Charge)
                                 .unwrap_or_else(|| {
                                     sh.store
                                         .check(&c.plan.checks(&sh.policies), CheckMode::Charge)

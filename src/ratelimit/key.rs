@@ -586,7 +586,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
             }
             Key::ClientIp => match client {
                 Some((_, net)) => {
-                    push_net(&mut keys, coarser(net, cfg.coarsen));
+                    push_net(&mut keys, widen(net, cfg.coarsen));
                     true
                 }
                 None => return Planned::Reject(no_client()),
@@ -597,7 +597,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
                     true
                 }
                 (None, Some((_, net))) => {
-                    push_net(&mut keys, coarser(net, cfg.coarsen));
+                    push_net(&mut keys, widen(net, cfg.coarsen));
                     true
                 }
                 (None, None) => return Planned::Reject(no_client()),
@@ -749,6 +749,12 @@ fn no_client() -> Rejection {
     )
 }
 
+/// `net`, or [`coarser`] under memory pressure: the common case (0) costs one compare.
+#[inline(always)]
+fn widen(net: ipnet::IpNet, steps: u8) -> ipnet::IpNet {
+    if steps == 0 { net } else { coarser(net, steps) }
+}
+
 /// `net` widened by `steps` (0 to [`MAX_COARSENING`]): IPv4 /24, /16, /8; IPv6 /48,
 /// /32, /16. A network already wider than a step's prefix stays as it is, and steps past
 /// the last give the last.
@@ -767,6 +773,7 @@ fn no_client() -> Rejection {
 /// assert_eq!(coarser(v6, 1).to_string(), "2001:db8:1::/48");
 /// assert_eq!(coarser(v6, 2).to_string(), "2001:db8::/32");
 /// ```
+#[inline(never)]
 pub fn coarser(net: ipnet::IpNet, steps: u8) -> ipnet::IpNet {
     const V4: [u8; MAX_COARSENING as usize] = [24, 16, 8];
     const V6: [u8; MAX_COARSENING as usize] = [48, 32, 16];

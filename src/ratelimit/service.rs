@@ -77,7 +77,14 @@ where
         } else {
             CheckMode::Charge
         };
-        let (mut check, coarse) = sh.ask(&req, &plan, mode);
+        // One load and compare for a memory store with room; the coarse plan is only
+        // built under memory pressure, out of line.
+        let level = sh.store.coarsening();
+        let (mut check, coarse) = if level == 0 {
+            (sh.store.check(&plan.checks(&sh.policies), mode), None)
+        } else {
+            sh.ask_coarse(&req, &plan, mode, level)
+        };
         // A memory store answers at once: decide now, without cloning the inner service.
         // A networked store's future is polled again (with the task's waker) later.
         let mut cx = Context::from_waker(Waker::noop());
@@ -153,23 +160,36 @@ impl<St: RateStore> Shared<St> {
         req: &Request<B>,
         plan: &Plan,
         mode: CheckMode,
-    ) -> (St::Future, Option<Coarse>) {
-        let level = self.store.coarsening();
-        if level > 0
-            && let Some((_, net)) = key::client_key(req.extensions())
-        {
+    ) -> (St::Future, Option<Box<Coarse>>) {
+        match self.store.coarsening() {
+            0 => (self.store.check(&plan.checks(&self.policies), mode), None),
+            level => self.ask_coarse(req, plan, mode, level),
+        }
+    }
+
+    /// [`Shared::ask`] under memory pressure (`level` > 0).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn ask_coarse<B>(
+        &self,
+        req: &Request<B>,
+        plan: &Plan,
+        mode: CheckMode,
+        level: u8,
+    ) -> (St::Future, Option<Box<Coarse>>) {
+        if let Some((_, net)) = key::client_key(req.extensions()) {
             let cfg = PlanConfig {
                 coarsen: level,
                 ..self.plan_config()
             };
             if let Planned::Check(wide) = key::plan(req, &cfg) {
-                let coarse = Coarse {
+                let coarse = Box::new(Coarse {
                     plan: wide,
                     mark: Coarsened {
                         net: key::coarser(net, level),
                         level,
                     },
-                };
+                });
                 if let Some(fut) = self.offer(plan, Some(&coarse), mode) {
                     return (fut, Some(coarse));
                 }
@@ -207,7 +227,7 @@ pub(crate) fn dispatch<S, St, ReqB, ResB>(
     svc: &mut S,
     mut req: Request<ReqB>,
     plan: Plan,
-    coarse: Option<Coarse>,
+    coarse: Option<Box<Coarse>>,
     mode: CheckMode,
     result: Result<RateOutcome, StoreError>,
 ) -> State<S, ReqB, ResB, St>

@@ -533,33 +533,53 @@ impl MemoryRateStore {
         mode: CheckMode,
     ) -> Result<RateOutcome, StoreError> {
         let t = &self.table;
-        let mut d = t.hasher.digest(c.key);
+        let d = t.hasher.digest(c.key);
         let now = t.clock.now_nanos();
-        let done = |o: GcraOutcome, coarsened: bool| {
-            let mut results = SmallVec::new();
-            results.push(o);
-            Ok(RateOutcome {
-                now_ns: now,
-                results,
-                coarsened,
-            })
-        };
         if let Some(v) = t.map.get(&d) {
-            return done(charge(&v, now, c, mode), false);
+            return one_outcome(charge(&v, now, c, mode), now, false);
         }
-        let coarsened = coarse.is_some();
-        if let Some(k) = coarse {
-            d = t.hasher.digest(k);
-            if let Some(v) = t.map.get(&d) {
-                return done(charge(&v, now, c, mode), true);
-            }
+        match coarse {
+            None => self.decide_new(d, c, now, mode, false),
+            Some(k) => self.decide_coarse(k, c, now, mode),
         }
+    }
+
+    /// A subject not tracked, counted under its coarser key `k` (memory pressure).
+    #[cold]
+    #[inline(never)]
+    fn decide_coarse(
+        &self,
+        k: &str,
+        c: &RateCheck<'_>,
+        now: u64,
+        mode: CheckMode,
+    ) -> Result<RateOutcome, StoreError> {
+        let t = &self.table;
+        let d = t.hasher.digest(k);
+        if let Some(v) = t.map.get(&d) {
+            return one_outcome(charge(&v, now, c, mode), now, true);
+        }
+        self.decide_new(d, c, now, mode, true)
+    }
+
+    /// A key the table does not hold: decide from scratch, insert when charged.
+    #[inline]
+    fn decide_new(
+        &self,
+        d: u64,
+        c: &RateCheck<'_>,
+        now: u64,
+        mode: CheckMode,
+        coarsened: bool,
+    ) -> Result<RateOutcome, StoreError> {
+        let t = &self.table;
+        let done = |o: GcraOutcome| one_outcome(o, now, coarsened);
         let o = gcra(0, now, c.gcra, c.cost);
         if mode == CheckMode::Peek || !o.allowed {
             if mode == CheckMode::Peek && o.allowed {
                 t.would_fit(now, coarsened)?;
             }
-            return done(o, coarsened);
+            return done(o);
         }
         t.reserve(now, coarsened)?;
         let mut inserted = false;
@@ -568,12 +588,24 @@ impl MemoryRateStore {
             AtomicU64::new(o.new_tat)
         });
         if inserted {
-            return done(o, coarsened);
+            return done(o);
         }
         t.release();
         // Another request inserted it first: decide against its value.
-        done(charge(entry.value(), now, c, mode), coarsened)
+        done(charge(entry.value(), now, c, mode))
     }
+}
+
+/// The outcome of a one-policy check.
+#[inline(always)]
+fn one_outcome(o: GcraOutcome, now: u64, coarsened: bool) -> Result<RateOutcome, StoreError> {
+    let mut results = SmallVec::new();
+    results.push(o);
+    Ok(RateOutcome {
+        now_ns: now,
+        results,
+        coarsened,
+    })
 }
 
 /// Decides against one stored arrival time and commits it with compare-and-swap.
