@@ -14,6 +14,7 @@
 //! | `tower_shield_store_calls_total` | counter | `store`, `result` (`ok`/`error`/`timeout`) |
 //! | `tower_shield_store_call_duration_seconds` | histogram | `store` |
 //! | `tower_shield_store_breaker_open` | gauge (0/1) | `store` |
+//! | `tower_shield_rate_coarsened_total` | counter | `level` (`1`/`2`/`3`): a new client counted under a coarser network because the memory store was under pressure (`ratelimit::Coarsened`) |
 //! | `tower_shield_tracked_keys` | gauge | `store` (`memory_rate`/`memory_once`), set by each `sweep()` call |
 //! | `tower_shield_classify_data_timestamp_seconds` | gauge | (none): when the live data was last swapped in (`Classifier::swap_table`, `reload_every`), Unix seconds |
 //! | `tower_shield_classify_data_age_seconds` | gauge | (none): its age, refreshed at most once a second while classifying |
@@ -138,6 +139,23 @@ pub fn breaker(store: &'static str, open: bool) {
         .set(f64::from(u8::from(open)));
     #[cfg(not(feature = "metrics"))]
     let _ = (store, open);
+}
+
+/// The rate limiter counted a new client under a network `level` steps coarser than its
+/// own rate key (the memory store was under pressure).
+#[inline]
+pub fn coarsened(level: u8) {
+    // Literal labels, one call site each (see `allowed`).
+    #[cfg(feature = "metrics")]
+    match level {
+        0 | 1 => {
+            ::metrics::counter!("tower_shield_rate_coarsened_total", "level" => "1").increment(1)
+        }
+        2 => ::metrics::counter!("tower_shield_rate_coarsened_total", "level" => "2").increment(1),
+        _ => ::metrics::counter!("tower_shield_rate_coarsened_total", "level" => "3").increment(1),
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = level;
 }
 
 /// A store now tracks `n` keys.

@@ -15,7 +15,7 @@ use tower_service::Service;
 use super::headers::Pending;
 use super::key::Plan;
 use super::layer::{DryRunLimited, Shared};
-use super::service::dispatch;
+use super::service::{Coarse, dispatch};
 use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 use crate::core::store::{CheckMode, RateOutcome, RateStore};
 
@@ -36,6 +36,8 @@ pub(crate) enum After<St> {
 pub(crate) struct ChargeAfter<St> {
     pub shared: Arc<Shared<St>>,
     pub plan: Plan,
+    /// The coarser keys offered with the peek (memory pressure), offered again.
+    pub coarse: Option<Box<Coarse>>,
     pub peek: RateOutcome,
 }
 
@@ -44,6 +46,7 @@ pub(crate) struct Waiting<S, ReqB, St> {
     pub svc: S,
     pub req: Request<ReqB>,
     pub plan: Plan,
+    pub coarse: Option<Box<Coarse>>,
     pub mode: CheckMode,
     pub shared: Arc<Shared<St>>,
 }
@@ -155,10 +158,11 @@ where
                         mut svc,
                         req,
                         plan,
+                        coarse,
                         mode,
                         shared,
                     } = *w;
-                    dispatch(&shared, &mut svc, req, plan, mode, result)
+                    dispatch(&shared, &mut svc, req, plan, coarse, mode, result)
                 }
                 StateProj::Inner { fut, after } => {
                     let mut res = ready!(fut.poll(cx))?;
@@ -166,10 +170,13 @@ where
                         After::Charge(c)
                             if c.shared.charge_on.is_some_and(|s| s.contains(res.status())) =>
                         {
-                            let check = c
-                                .shared
-                                .store
-                                .check(&c.plan.checks(&c.shared.policies), CheckMode::Charge);
+                            let sh = &c.shared;
+                            let check = sh
+                                .offer(&c.plan, c.coarse.as_deref(), CheckMode::Charge)
+                                .unwrap_or_else(|| {
+                                    sh.store
+                                        .check(&c.plan.checks(&sh.policies), CheckMode::Charge)
+                                });
                             State::Charging {
                                 charging: Box::new(Charging {
                                     check,

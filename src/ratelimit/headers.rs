@@ -499,6 +499,7 @@ mod tests {
                 gcra(0, now, loose.gcra(), 1),
                 gcra(tat, now, tight.gcra(), 1)
             ],
+            coarsened: false,
         };
         assert!(!out.allowed());
         let r = reports(
@@ -564,6 +565,7 @@ mod tests {
         let out = RateOutcome {
             now_ns: 0,
             results: smallvec![gcra(0, S, Quota::per_second(1).gcra(), 1)],
+            coarsened: false,
         };
         let r = reports([applied("d", Quota::per_second(1))].into_iter(), &out, true);
         assert!(render(HeaderMode::Off, None, &r, S).is_empty());

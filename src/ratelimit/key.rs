@@ -14,7 +14,7 @@ use crate::core::error::ConfigError;
 use crate::core::ext::{ClientIp, peer_addr};
 use crate::core::quota::Quota;
 use crate::core::reject::{Rejection, RejectionKind};
-use crate::core::store::{MAX_POLICIES, RateCheck};
+use crate::core::store::{MAX_COARSENING, MAX_POLICIES, RateCheck};
 
 /// Longest policy name or key prefix, in bytes.
 pub const MAX_NAME_LEN: usize = 32;
@@ -507,6 +507,10 @@ pub(crate) struct PlanConfig<'a> {
     pub key_prefixes: &'a [KeyPrefix],
     pub allow: &'a AllowList,
     pub principal_quotas: bool,
+    /// Steps coarser (see [`coarser`]) to write client networks at: 0 for the exact
+    /// plan, the store's [`coarsening`](crate::core::store::RateStore::coarsening) for
+    /// the coarse plan offered under memory pressure.
+    pub coarsen: u8,
 }
 
 /// Decides which counters `req` is checked against. Pure: reads the request only.
@@ -582,7 +586,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
             }
             Key::ClientIp => match client {
                 Some((_, net)) => {
-                    push_net(&mut keys, net);
+                    push_net(&mut keys, widen(net, cfg.coarsen));
                     true
                 }
                 None => return Planned::Reject(no_client()),
@@ -593,7 +597,7 @@ pub(crate) fn plan<B>(req: &Request<B>, cfg: &PlanConfig<'_>) -> Planned {
                     true
                 }
                 (None, Some((_, net))) => {
-                    push_net(&mut keys, net);
+                    push_net(&mut keys, widen(net, cfg.coarsen));
                     true
                 }
                 (None, None) => return Planned::Reject(no_client()),
@@ -745,6 +749,47 @@ fn no_client() -> Rejection {
     )
 }
 
+/// `net`, or [`coarser`] under memory pressure: the common case (0) costs one compare.
+#[inline(always)]
+fn widen(net: ipnet::IpNet, steps: u8) -> ipnet::IpNet {
+    if steps == 0 { net } else { coarser(net, steps) }
+}
+
+/// `net` widened by `steps` (0 to [`MAX_COARSENING`]): IPv4 /24, /16, /8; IPv6 /48,
+/// /32, /16. A network already wider than a step's prefix stays as it is, and steps past
+/// the last give the last.
+///
+/// This is how a memory store under pressure counts new clients (see
+/// [`OnFull::Coarsen`](crate::core::store::OnFull::Coarsen)): together by network rather
+/// than refused.
+///
+/// ```
+/// use tower_shield::ratelimit::coarser;
+/// let v4: ipnet::IpNet = "203.0.113.7/32".parse().unwrap();
+/// assert_eq!(coarser(v4, 0), v4);
+/// assert_eq!(coarser(v4, 1).to_string(), "203.0.113.0/24");
+/// assert_eq!(coarser(v4, 3).to_string(), "203.0.0.0/8");
+/// let v6: ipnet::IpNet = "2001:db8:1:2::/64".parse().unwrap();
+/// assert_eq!(coarser(v6, 1).to_string(), "2001:db8:1::/48");
+/// assert_eq!(coarser(v6, 2).to_string(), "2001:db8::/32");
+/// ```
+#[inline(never)]
+pub fn coarser(net: ipnet::IpNet, steps: u8) -> ipnet::IpNet {
+    const V4: [u8; MAX_COARSENING as usize] = [24, 16, 8];
+    const V6: [u8; MAX_COARSENING as usize] = [48, 32, 16];
+    let Some(step) = usize::from(steps.min(MAX_COARSENING)).checked_sub(1) else {
+        return net;
+    };
+    let to = match net {
+        ipnet::IpNet::V4(_) => V4.get(step).copied().unwrap_or(8),
+        ipnet::IpNet::V6(_) => V6.get(step).copied().unwrap_or(16),
+    };
+    if net.prefix_len() <= to {
+        return net;
+    }
+    ipnet::IpNet::new(net.network(), to).map_or(net, |n| n.trunc())
+}
+
 /// The client's address and rate key: `ClientIp` when an earlier layer decided it, else
 /// the socket peer with the default IPv6 /64 aggregation.
 pub(crate) fn client_key(ext: &Extensions) -> Option<(IpAddr, ipnet::IpNet)> {
@@ -769,6 +814,7 @@ mod tests {
             key_prefixes: &[],
             allow,
             principal_quotas: true,
+            coarsen: 0,
         }
     }
 

@@ -21,18 +21,23 @@ pub const MAX_ALLOW_CIDRS: usize = 1024;
 /// Most principal ids in the allow-list.
 pub const MAX_ALLOW_KEYS: usize = 100_000;
 
-/// What the layer does when a memory store is full of live keys and refuses a new one
+/// What the layer does when a memory store at its bound refuses a new key
 /// ([`StoreError::Full`](crate::core::store::StoreError::Full)).
 ///
-/// To evict the oldest key instead (memory stays bounded, new clients are served, an
-/// evicted client's count restarts), build the store with
-/// [`OnFull::EvictOldest`](crate::core::store::OnFull::EvictOldest): the store then
-/// never reports full.
+/// With the default store ([`OnFull::Coarsen`](crate::core::store::OnFull::Coarsen)) a
+/// new *client address* is never refused: under memory pressure it is counted with the
+/// other new clients of its network (a [`Coarsened`] request). Only keys with no coarser
+/// form (a [`Key::Principal`], a [`Key::custom`] value) can be refused, and only at the
+/// bound. A store built with
+/// [`OnFull::RefuseNew`](crate::core::store::OnFull::RefuseNew) refuses every new key
+/// there; one built with
+/// [`OnFull::EvictOldest`](crate::core::store::OnFull::EvictOldest) never reports full
+/// (an evicted client's count restarts).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnStoreFull {
-    /// Answer the new client 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1`. The default:
-    /// clients already tracked keep their limits and a flood of fresh keys gains nothing.
+    /// Answer the new key 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1`. The default:
+    /// keys already tracked keep their limits and a flood of fresh keys gains nothing.
     #[default]
     Reject,
     /// Insert a [`ChallengeMark`](crate::core::ChallengeMark) (`reason`
@@ -79,6 +84,24 @@ pub struct DryRunLimited {
     pub policy: String,
     /// The `Retry-After` the client would have been sent.
     pub retry_after: Duration,
+}
+
+/// The mark a request carries (in its extensions, and a refusal's response extensions)
+/// when the memory store, under memory pressure, counted its client under a coarser
+/// network than its own rate key: the client was new while the key table was above 7/8
+/// full, so it shares a counter with the other new clients of `net` (see
+/// [`OnFull::Coarsen`](crate::core::store::OnFull::Coarsen)). Clients tracked before the
+/// pressure keep their own counters and never carry it.
+///
+/// Each such decision also counts `tower_shield_rate_coarsened_total{level}` (with the
+/// `metrics` feature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coarsened {
+    /// The network the client was counted under (e.g. its IPv4 /24 or IPv6 /48).
+    pub net: ipnet::IpNet,
+    /// How many steps coarser than its own rate key (1 to 3, see
+    /// [`coarser`](crate::ratelimit::coarser)).
+    pub level: u8,
 }
 
 /// What [`RateLimitLayer::peek`] found for a request, without charging it.
@@ -481,10 +504,7 @@ impl<St: RateStore, M> RateLimitLayer<St, M> {
                     .each(&sh.policies)
                     .map(|a| (a.name.to_owned(), a.quota, a.cost))
                     .collect();
-                let fut = sh.store.check(
-                    &plan.checks(&sh.policies),
-                    crate::core::store::CheckMode::Peek,
-                );
+                let (fut, _) = sh.ask(req, &plan, crate::core::store::CheckMode::Peek);
                 (Some(Ok(fut)), applied)
             }
         };
@@ -586,6 +606,7 @@ impl<St> Shared<St> {
             key_prefixes: &self.key_prefixes,
             allow: &self.allow,
             principal_quotas: self.principal_quotas,
+            coarsen: 0,
         }
     }
 

@@ -37,14 +37,30 @@
 //! # Storage and bounds
 //!
 //! Counters live behind the [`RateStore`](crate::core::store::RateStore) trait. The
-//! default [`MemoryRateStore`](crate::core::store::MemoryRateStore) is sharded, tracks at
-//! most a million keys (about 36 bytes each), drops expired keys when it reaches the
-//! bound (or on a timer, [`MemoryRateStore::spawn_sweeper`](crate::core::store::MemoryRateStore::spawn_sweeper)),
-//! and when full of live keys refuses new ones: the layer then answers 503
-//! ([`OnStoreFull::Reject`]) or hands the client to proof of work
-//! ([`OnStoreFull::Challenge`]); a store built with `OnFull::EvictOldest` evicts instead.
-//! A store that fails (Redis down) fails closed by default ([`OnStoreError`]). The key
-//! count is exposed for metrics ([`RateLimitLayer::metrics`]).
+//! default [`MemoryRateStore`](crate::core::store::MemoryRateStore) is sharded and never
+//! tracks more than a million keys (about 22 to 40 bytes each). A full table does not
+//! lock new clients out:
+//!
+//! 1. from 7/8 of the bound it first drops the entries that hold no information (their
+//!    arrival time has passed; also on a timer with
+//!    [`MemoryRateStore::spawn_sweeper`](crate::core::store::MemoryRateStore::spawn_sweeper));
+//! 2. if still above 7/8, a client it does not track yet is counted under a coarser
+//!    network ([`coarser`]): IPv4 /24 or IPv6 /48, then /16 and /32 from 15/16, then /8
+//!    and /16 from 31/32. New clients of one network are limited together instead of
+//!    refused together; clients already tracked keep their own counters. The request
+//!    carries a [`Coarsened`] mark (the handler can read it) and the decision is counted
+//!    (`tower_shield_rate_coarsened_total`);
+//! 3. at the bound itself a coarse key the table lacks takes the room of the sampled
+//!    entry closest to expiry; keys with no network ([`Key::Principal`], [`Key::custom`])
+//!    are refused there, and the layer answers 503 ([`OnStoreFull::Reject`]) or hands the
+//!    client to proof of work ([`OnStoreFull::Challenge`]).
+//!
+//! A store built with `OnFull::RefuseNew` refuses every new key at the bound (the older
+//! behaviour: new clients get 503 until keys expire), one with `OnFull::EvictOldest`
+//! evicts instead. Coarsening is the memory store's memory policy: the Redis store has
+//! its own (`maxmemory`, key expiry) and never coarsens. A store that fails (Redis down)
+//! fails closed by default ([`OnStoreError`]). The key count is exposed for metrics
+//! ([`RateLimitLayer::metrics`]).
 //!
 //! Also: response-based charging ([`RateLimitLayer::count_only`], e.g. only 401s count
 //! against a login quota), dry run ([`RateLimitLayer::dry_run`]) and an allow-list of
@@ -58,9 +74,15 @@
 //! * An attacker with many addresses (a botnet, an IPv6 block wider than the
 //!   aggregation prefix) gets many buckets: per-client limits slow single sources, a
 //!   [`Key::Global`] policy caps the total.
-//! * A flood of fresh keys cannot grow memory past the store's bound, and with the
-//!   default `RefuseNew` cannot evict anyone's live limit either; the price is that new
-//!   clients get 503 (or a challenge) until keys expire.
+//! * A flood of fresh keys cannot grow memory past the store's bound, cannot evict or
+//!   share the counter of a client tracked before it, and cannot lock new clients out:
+//!   measured by `scripts/flood_probe.sh`, a fresh client is served at once during and
+//!   after a flood of 1.05 x the bound (BENCHMARKS.md). The price is shared counters
+//!   while the table is under pressure: a new client shares its /24 (IPv6 /48), or wider,
+//!   with the other new clients there, so a flood from its own network can hold it to
+//!   that network's quota, at worst for one quota period after the pressure ends. At
+//!   the bound, a flood spread over many /8s (IPv6 /16s) can evict entries close to
+//!   expiry to make room for their coarse keys.
 //! * The memory store is per process: N instances behind a load balancer admit N times
 //!   the quota. Use the Redis store for a fleet.
 //! * Response-based charging checks before and charges after, so concurrent requests
@@ -111,10 +133,10 @@ mod service;
 pub use future::RateLimitFuture;
 pub use headers::HeaderMode;
 pub use key::{
-    Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, MAX_ROUTES, Policy, RequestParts,
+    Key, MAX_CUSTOM_KEY_LEN, MAX_NAME_LEN, MAX_ROUTE_LEN, MAX_ROUTES, Policy, RequestParts, coarser,
 };
 pub use layer::{
-    DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull, PolicyStatus,
-    RateLimitLayer, RateLimitMetrics, RateLimitStatus,
+    Coarsened, DryRunLimited, MAX_ALLOW_CIDRS, MAX_ALLOW_KEYS, OnStoreError, OnStoreFull,
+    PolicyStatus, RateLimitLayer, RateLimitMetrics, RateLimitStatus,
 };
 pub use service::RateLimitService;

@@ -8,8 +8,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::{After, ChargeAfter, RateLimitFuture, State, Waiting};
-use super::key::{self, Plan, Planned};
-use super::layer::{OnStoreError, OnStoreFull, Shared};
+use super::key::{self, Plan, PlanConfig, Planned};
+use super::layer::{Coarsened, OnStoreError, OnStoreFull, Shared};
 use crate::core::body::{BodyMode, InnerBody, ShieldBody};
 use crate::core::ext::ChallengeMark;
 use crate::core::reject::{Rejection, RejectionKind};
@@ -77,7 +77,14 @@ where
         } else {
             CheckMode::Charge
         };
-        let mut check = sh.store.check(&plan.checks(&sh.policies), mode);
+        // One load and compare for a memory store with room; the coarse plan is only
+        // built under memory pressure, out of line.
+        let level = sh.store.coarsening();
+        let (mut check, coarse) = if level == 0 {
+            (sh.store.check(&plan.checks(&sh.policies), mode), None)
+        } else {
+            sh.ask_coarse(&req, &plan, mode, level)
+        };
         // A memory store answers at once: decide now, without cloning the inner service.
         // A networked store's future is polled again (with the task's waker) later.
         let mut cx = Context::from_waker(Waker::noop());
@@ -85,7 +92,10 @@ where
             // The hot path, built in place (the request is not moved through `dispatch`):
             // charged and allowed, with nothing to expose to the handler.
             Poll::Ready(Ok(outcome))
-                if mode == CheckMode::Charge && outcome.allowed() && !sh.expose_status =>
+                if mode == CheckMode::Charge
+                    && outcome.allowed()
+                    && !sh.expose_status
+                    && !outcome.coarsened =>
             {
                 crate::core::metrics::allowed(crate::core::metrics::Layer::RateLimit);
                 let headers = sh.headers(&plan, &outcome, true);
@@ -96,6 +106,7 @@ where
                 &mut self.inner,
                 req,
                 plan,
+                coarse,
                 mode,
                 result,
             )),
@@ -108,6 +119,7 @@ where
                         svc,
                         req,
                         plan,
+                        coarse,
                         mode,
                         shared: self.shared.clone(),
                     },
@@ -130,12 +142,92 @@ fn reject<St, ReqB, ResB>(
     )
 }
 
+/// The coarser plan offered to the store with a request's check, under memory pressure.
+#[derive(Debug)]
+pub(crate) struct Coarse {
+    /// The same policies' keys with the client's network `mark.level` steps coarser.
+    pub plan: Plan,
+    /// What the request is marked with when the store used the coarser keys.
+    pub mark: Coarsened,
+}
+
+impl<St: RateStore> Shared<St> {
+    /// Asks the store about `plan`. When the store reports memory pressure
+    /// ([`RateStore::coarsening`]), the same keys at a coarser client network are
+    /// offered too (planned here, only then), and returned for a later charge and the mark.
+    pub(crate) fn ask<B>(
+        &self,
+        req: &Request<B>,
+        plan: &Plan,
+        mode: CheckMode,
+    ) -> (St::Future, Option<Box<Coarse>>) {
+        match self.store.coarsening() {
+            0 => (self.store.check(&plan.checks(&self.policies), mode), None),
+            level => self.ask_coarse(req, plan, mode, level),
+        }
+    }
+
+    /// [`Shared::ask`] under memory pressure (`level` > 0).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn ask_coarse<B>(
+        &self,
+        req: &Request<B>,
+        plan: &Plan,
+        mode: CheckMode,
+        level: u8,
+    ) -> (St::Future, Option<Box<Coarse>>) {
+        if let Some((_, net)) = key::client_key(req.extensions()) {
+            let cfg = PlanConfig {
+                coarsen: level,
+                ..self.plan_config()
+            };
+            if let Planned::Check(wide) = key::plan(req, &cfg) {
+                let coarse = Box::new(Coarse {
+                    plan: wide,
+                    mark: Coarsened {
+                        net: key::coarser(net, level),
+                        level,
+                    },
+                });
+                if let Some(fut) = self.offer(plan, Some(&coarse), mode) {
+                    return (fut, Some(coarse));
+                }
+            }
+        }
+        (self.store.check(&plan.checks(&self.policies), mode), None)
+    }
+
+    /// Checks `plan` offering `coarse`'s keys; `None` when no key differs (then there is
+    /// nothing to offer and the caller checks `plan` alone).
+    pub(crate) fn offer(
+        &self,
+        plan: &Plan,
+        coarse: Option<&Coarse>,
+        mode: CheckMode,
+    ) -> Option<St::Future> {
+        let exact = plan.checks(&self.policies);
+        let wide = coarse?.plan.checks(&self.policies);
+        if wide.len() != exact.len() {
+            return None;
+        }
+        let offered: smallvec::SmallVec<[Option<&str>; 2]> = (exact.iter().zip(&wide))
+            .map(|(e, w)| (e.key != w.key).then_some(w.key))
+            .collect();
+        if offered.iter().all(Option::is_none) {
+            return None;
+        }
+        Some(self.store.check_coarsened(&exact, &offered, mode))
+    }
+}
+
 /// Acts on the store's answer: call the inner service (with what to do after), or answer.
 pub(crate) fn dispatch<S, St, ReqB, ResB>(
     sh: &Arc<Shared<St>>,
     svc: &mut S,
     mut req: Request<ReqB>,
     plan: Plan,
+    coarse: Option<Box<Coarse>>,
     mode: CheckMode,
     result: Result<RateOutcome, StoreError>,
 ) -> State<S, ReqB, ResB, St>
@@ -143,6 +235,14 @@ where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     St: RateStore,
 {
+    let mark = match (&result, &coarse) {
+        (Ok(o), Some(c)) if o.coarsened => {
+            crate::core::metrics::coarsened(c.mark.level);
+            req.extensions_mut().insert(c.mark);
+            Some(c.mark)
+        }
+        _ => None,
+    };
     match result {
         Ok(outcome) if outcome.allowed() => match mode {
             CheckMode::Charge => {
@@ -165,13 +265,20 @@ where
                     After::Charge(Box::new(ChargeAfter {
                         shared: sh.clone(),
                         plan,
+                        coarse,
                         peek: outcome,
                     })),
                 )
             }
         },
         Ok(outcome) => match sh.denial(&plan, &outcome) {
-            Ok(rejection) => State::ready(reject(sh, &req, rejection)),
+            Ok(rejection) => {
+                let mut res = reject(sh, &req, rejection);
+                if let Some(m) = mark {
+                    res.extensions_mut().insert(m);
+                }
+                State::ready(res)
+            }
             Err(marker) => {
                 req.extensions_mut().insert(marker.clone());
                 State::inner(svc.call(req), After::DryRun(marker))
@@ -505,6 +612,7 @@ mod tests {
         let small = MemoryRateStore::builder()
             .clock(c.clone())
             .max_keys(1)
+            .on_full(OnFull::RefuseNew)
             .build();
         let layer = RateLimitLayer::new(Quota::per_minute(5)).store(small);
         assert_eq!(send(&layer, req()).await.status(), 200);
@@ -633,5 +741,159 @@ mod tests {
         .unwrap();
         assert_eq!(send(&global, Request::new(())).await.status(), 200);
         assert_eq!(send(&global, req()).await.status(), 429);
+    }
+
+    /// An app answering with the `Coarsened` mark it sees, if any.
+    fn mark_app()
+    -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future: Send> + Clone
+    {
+        service_fn(|req: Request<()>| async move {
+            let m = req.extensions().get::<Coarsened>().copied();
+            Ok::<_, Infallible>(Response::new(
+                m.map_or(String::new(), |m| format!("{}@{}", m.net, m.level)),
+            ))
+        })
+    }
+
+    /// Sends `r` through `layer` in front of [`mark_app`]: the status and the mark.
+    async fn send_marked(layer: &RateLimitLayer, r: Request<()>) -> (u16, String) {
+        let res = ServiceBuilder::new()
+            .layer(layer.clone().wrapped_body())
+            .service(mark_app())
+            .oneshot(r)
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        match res.into_body() {
+            ShieldBody::Inner { body } => (status, body),
+            ShieldBody::Full { .. } => (status, String::new()),
+        }
+    }
+
+    /// 1,000 distinct IPv4 clients in 10.0.0.0/8 (200 /16s, 5 /24s each), one request
+    /// each at the same instant; the statuses seen.
+    async fn flood_v4(layer: &RateLimitLayer) -> Vec<u16> {
+        let mut seen = Vec::new();
+        for i in 0..1000u32 {
+            let ip = format!("10.{}.{}.1", i % 200, i / 200);
+            seen.push(send(layer, req_from("/", &ip)).await.status().as_u16());
+        }
+        seen
+    }
+
+    fn small_store(c: &ManualClock) -> MemoryRateStore {
+        MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(64)
+            .build()
+    }
+
+    /// The table-full flood (issue 17): 1,000 distinct clients against a 64-key table.
+    /// Nobody is refused 503, the bound holds, and a fresh client is served at once,
+    /// during the flood and after it (before the fix: 503 until the flood's keys expired,
+    /// up to one quota period after the flood).
+    #[tokio::test]
+    async fn a_fresh_client_is_served_during_and_after_a_table_full_flood() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(1)).store(small_store(&c));
+        let seen = flood_v4(&layer).await;
+        assert!(!seen.contains(&503), "nobody is refused for capacity");
+        assert!(seen.iter().filter(|s| **s == 200).count() >= 56);
+        assert!(layer.metrics().tracked_keys().unwrap() <= 64);
+        let (status, mark) = send_marked(&layer, req_from("/", "192.0.2.7")).await;
+        assert_eq!(status, 200, "served during the flood");
+        assert!(
+            mark.starts_with("192."),
+            "counted under its network: {mark}"
+        );
+        // The flood is over; its keys are live for most of a minute more.
+        c.advance(Duration::from_secs(10));
+        assert_eq!(
+            send(&layer, req_from("/", "198.51.100.9")).await.status(),
+            200,
+            "served after the flood"
+        );
+        assert!(layer.metrics().tracked_keys().unwrap() <= 64);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_go_before_anyone_is_coarsened() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_second(1)).store(small_store(&c));
+        for i in 0..60 {
+            assert_eq!(
+                send(&layer, req_from("/", &format!("10.0.{i}.1")))
+                    .await
+                    .status(),
+                200
+            );
+        }
+        assert_eq!(layer.metrics().tracked_keys(), Some(60));
+        // Every entry's arrival time is now past: they hold no information.
+        c.advance(Duration::from_secs(2));
+        let (status, mark) = send_marked(&layer, req_from("/", "192.0.2.7")).await;
+        assert_eq!(
+            (status, &*mark),
+            (200, ""),
+            "its own key, not a coarser one"
+        );
+        assert_eq!(layer.metrics().tracked_keys(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_flood_of_64s_coarsens_to_its_48() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(1)).store(small_store(&c));
+        let mut marks = Vec::new();
+        for i in 0..100 {
+            let ip = format!("[2001:db8:1:{i:x}::1]");
+            marks.push(send_marked(&layer, req_from("/", &ip)).await);
+        }
+        // 7/8 of 64 with their own /64s, then the rest of the /48 shares one counter.
+        assert!(marks[..56].iter().all(|m| *m == (200, String::new())));
+        assert_eq!(marks[56], (200, "2001:db8:1::/48@1".to_owned()));
+        assert!(marks[57..].iter().all(|m| m.0 == 429), "limited together");
+        // Another /48 is not limited by this one's flood.
+        let (status, mark) = send_marked(&layer, req_from("/", "[2001:db8:2::1]")).await;
+        assert_eq!((status, &*mark), (200, "2001:db8:2::/48@1"));
+        assert_eq!(layer.metrics().tracked_keys(), Some(58));
+    }
+
+    #[tokio::test]
+    async fn clients_tracked_before_the_flood_keep_their_own_counters() {
+        let c = clock();
+        let layer = RateLimitLayer::new(Quota::per_minute(2)).store(small_store(&c));
+        let res = send(&layer, req()).await;
+        assert_eq!(header(&res, "ratelimit"), Some(r#""default";r=1;t=30"#));
+        flood_v4(&layer).await;
+        let (status, mark) = send_marked(&layer, req()).await;
+        assert_eq!((status, &*mark), (200, ""), "its own counter, no mark");
+        assert_eq!(send(&layer, req()).await.status(), 429, "and its own limit");
+        // A new neighbour is counted under a coarser network, apart from it.
+        let (status, mark) = send_marked(&layer, req_from("/", "203.0.113.8")).await;
+        assert_eq!(status, 200);
+        assert!(mark.starts_with("203."), "{mark}");
+        assert!(layer.metrics().tracked_keys().unwrap() <= 64);
+    }
+
+    #[tokio::test]
+    async fn keys_without_a_network_are_refused_only_at_the_bound() {
+        let c = clock();
+        let layer = RateLimitLayer::with_policies([Policy::new("p", Quota::per_minute(1))
+            .unwrap()
+            .key(Key::Principal)])
+        .unwrap()
+        .store(small_store(&c));
+        let principal = |id: String| {
+            let mut r = req();
+            r.extensions_mut()
+                .insert(Principal::new(id, PrincipalKind::ApiKey));
+            r
+        };
+        for i in 0..64 {
+            assert_eq!(send(&layer, principal(format!("k{i}"))).await.status(), 200);
+        }
+        assert_eq!(send(&layer, principal("k64".into())).await.status(), 503);
+        assert_eq!(layer.metrics().tracked_keys(), Some(64));
     }
 }

@@ -462,6 +462,7 @@ impl Inner {
                         .iter()
                         .map(|c| gcra(0, now, c.gcra, c.cost))
                         .collect(),
+                    coarsened: false,
                 })
             }
             FailurePolicy::LocalFallback { instances } => {
@@ -555,7 +556,11 @@ fn parse_reply(reply: &[i64], checks: usize) -> Result<RateOutcome, StoreError> 
             }
         })
         .collect();
-    Ok(RateOutcome { now_ns, results })
+    Ok(RateOutcome {
+        now_ns,
+        results,
+        coarsened: false,
+    })
 }
 
 impl RateStore for RedisStore {

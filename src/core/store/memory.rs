@@ -10,25 +10,45 @@ use dashmap::DashMap;
 use smallvec::SmallVec;
 
 use super::{
-    CheckMode, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore, StoreError,
+    CheckMode, MAX_COARSENING, MAX_POLICIES, RateCheck, RateOutcome, RateStore, SingleUseStore,
+    StoreError,
 };
 use crate::core::clock::{Clock, SharedClock};
 use crate::core::hash::PassThrough;
 use crate::core::quota::{GcraOutcome, gcra};
 
-/// What a memory store does with a new key when it already tracks its maximum
-/// number of live keys (after dropping the expired ones).
+/// What a memory rate store does as its key table fills.
+///
+/// Whatever the policy, the table never holds more than `max_keys` keys, and an entry
+/// whose arrival time has passed (it holds no information: it is the same as absent)
+/// is dropped before anything else is given up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnFull {
-    /// Refuse the new key with [`StoreError::Full`]; the layer's failure policy decides
-    /// (the rate limiter answers 503 by default, or hands the client to proof of work).
-    /// Keys already tracked keep working. This is the default: it never forgets a
-    /// live limit, so a flood of fresh keys cannot reset anyone's quota.
+    /// The default: under pressure, track new clients at a coarser network prefix, so a
+    /// flood of fresh addresses gets new clients limited together rather than refused
+    /// together.
+    ///
+    /// From 7/8 of the bound the store first drops expired entries (a full sweep, at
+    /// most every 100 ms, or every second while sweeps find little to drop). If the
+    /// table is still above 7/8, a subject it does not track yet is counted under a
+    /// coarser key the rate limiter offers ([`RateStore::check_coarsened`]): IPv4 /24
+    /// and IPv6 /48 from 7/8, /16 and /32 from 15/16, /8 and /16 from 31/32. Clients already tracked keep their own
+    /// counters, so nobody's live limit is forgotten or shared. At the bound itself, a
+    /// coarse key the table lacks takes the room of the sampled entry closest to expiry
+    /// (there are at most 256 IPv4 /8s, and as many IPv6 /16s as the flood has), and a
+    /// key with no coarser form (a principal, a custom key) is refused with
+    /// [`StoreError::Full`] as with [`OnFull::RefuseNew`].
     #[default]
+    Coarsen,
+    /// Refuse a new key with [`StoreError::Full`] once the table is full of live keys;
+    /// the layer's failure policy decides (the rate limiter answers 503, or hands the
+    /// client to proof of work). It never forgets or shares a live limit, but a flood of
+    /// fresh keys locks every new client out until keys expire (up to one quota period
+    /// after the flood).
     RefuseNew,
     /// Evict the entry closest to expiry among a small sample, and admit the new key.
     /// Memory stays bounded and new clients are served, at the price that an evicted
-    /// key's count restarts.
+    /// key's count restarts (a flood of fresh keys resets other clients' limits).
     EvictOldest,
 }
 
@@ -108,8 +128,13 @@ struct Table {
     clock: StoreClock,
 }
 
-/// A full sweep runs at most this often when the table is at its bound.
+/// A full sweep runs at most this often when the table is under pressure (from 7/8 of
+/// its bound with `Coarsen`, at the bound otherwise).
 const SWEEP_GAP_NS: u64 = 100_000_000;
+/// The gap after a sweep that freed less than 1/64 of the bound: a table full of live
+/// keys (a large steady population, or a flood in progress) is then scanned once a
+/// second, not ten times.
+const SWEEP_IDLE_GAP_NS: u64 = 1_000_000_000;
 /// How many entries `EvictOldest` samples.
 const EVICT_SAMPLE: usize = 16;
 
@@ -155,16 +180,57 @@ impl Table {
                 )
                 .is_ok()
         {
-            self.sweep(now);
+            if self.sweep(now) < self.max_keys / 64 {
+                self.next_sweep
+                    .store(now.saturating_add(SWEEP_IDLE_GAP_NS), Ordering::Release);
+            }
             return true;
         }
         false
     }
 
-    /// Reserves room for one new key: on `Ok`, `len` already counts it, and the caller
-    /// inserts the key or hands the room back with [`Table::release`]. Reserving before
-    /// inserting keeps the bound exact under concurrent inserts.
-    fn reserve(&self, now: u64) -> Result<(), StoreError> {
+    /// How many steps coarser new subjects are tracked at now (see [`OnFull::Coarsen`]):
+    /// 0 below 7/8 of the bound, after dropping expired entries when above it.
+    #[inline]
+    fn coarsening(&self) -> u8 {
+        if self.on_full != OnFull::Coarsen {
+            return 0;
+        }
+        let max = self.max_keys;
+        let soft = max - max / 8;
+        let mut len = self.len.load(Ordering::Acquire);
+        if len < soft {
+            return 0;
+        }
+        if self.sweep_if_due(self.clock.now_nanos()) {
+            len = self.len.load(Ordering::Acquire);
+        }
+        if len < soft {
+            0
+        } else if len < max - max / 16 {
+            1
+        } else if len < max - max / 32 {
+            2
+        } else {
+            MAX_COARSENING
+        }
+    }
+
+    /// Whether a new key may take an existing entry's room at the bound: always with
+    /// `EvictOldest`; with `Coarsen` only for a coarse key (few, shared by many).
+    fn may_evict(&self, coarse: bool) -> bool {
+        match self.on_full {
+            OnFull::EvictOldest => true,
+            OnFull::Coarsen => coarse,
+            OnFull::RefuseNew => false,
+        }
+    }
+
+    /// Reserves room for one new key (`coarse`: a coarser key standing for a subject not
+    /// tracked yet): on `Ok`, `len` already counts it, and the caller inserts the key or
+    /// hands the room back with [`Table::release`]. Reserving before inserting keeps the
+    /// bound exact under concurrent inserts.
+    fn reserve(&self, now: u64, coarse: bool) -> Result<(), StoreError> {
         let mut swept = false;
         loop {
             let cur = self.len.load(Ordering::Acquire);
@@ -182,20 +248,18 @@ impl Table {
                 swept = true;
                 continue;
             }
-            match self.on_full {
-                OnFull::RefuseNew => return Err(StoreError::Full),
-                OnFull::EvictOldest => {
-                    let victim = self
-                        .map
-                        .iter()
-                        .take(EVICT_SAMPLE)
-                        .min_by_key(|e| e.value().load(Ordering::Acquire))
-                        .map(|e| *e.key());
-                    // The victim's room passes to the new key: `len` is unchanged.
-                    if victim.is_some_and(|k| self.map.remove(&k).is_some()) {
-                        return Ok(());
-                    }
-                }
+            if !self.may_evict(coarse) {
+                return Err(StoreError::Full);
+            }
+            let victim = self
+                .map
+                .iter()
+                .take(EVICT_SAMPLE)
+                .min_by_key(|e| e.value().load(Ordering::Acquire))
+                .map(|e| *e.key());
+            // The victim's room passes to the new key: `len` is unchanged.
+            if victim.is_some_and(|k| self.map.remove(&k).is_some()) {
+                return Ok(());
             }
         }
     }
@@ -207,8 +271,8 @@ impl Table {
 
     /// Whether one more key could be inserted now, so that a peek at an absent key
     /// answers as a charge would (a full `RefuseNew` table refuses it).
-    fn would_fit(&self, now: u64) -> Result<(), StoreError> {
-        if self.on_full == OnFull::EvictOldest || self.len.load(Ordering::Acquire) < self.max_keys {
+    fn would_fit(&self, now: u64, coarse: bool) -> Result<(), StoreError> {
+        if self.may_evict(coarse) || self.len.load(Ordering::Acquire) < self.max_keys {
             return Ok(());
         }
         self.sweep_if_due(now);
@@ -242,6 +306,7 @@ impl Table {
         old: u64,
         new: u64,
         now: u64,
+        coarse: bool,
     ) -> Result<bool, StoreError> {
         if let Some(v) = self.map.get(&digest) {
             return Ok(v
@@ -252,7 +317,7 @@ impl Table {
             // It was there when read and has been swept since: re-read.
             return Ok(false);
         }
-        self.reserve(now)?;
+        self.reserve(now, coarse)?;
         let mut inserted = false;
         let entry = self.map.entry(digest).or_insert_with(|| {
             inserted = true;
@@ -274,11 +339,23 @@ impl Table {
 /// [`DashMap`] shard, plus the hash table's own overhead: about 22 to 40 bytes a key
 /// depending on where the table is between two growths (measured by
 /// `benches/ratelimit.rs` with a counting allocator: 36 bytes a key at a million
-/// keys). At most `max_keys` keys are tracked (default 1,000,000). A key whose
-/// arrival time has passed holds no information (it is the same as absent) and is
-/// dropped by the sweeps that run when the bound is reached, by
+/// keys). At most `max_keys` keys are tracked (default 1,000,000), whatever arrives.
+/// A key whose arrival time has passed holds no information (it is the same as absent)
+/// and is dropped first: by the sweeps that run from 7/8 of the bound, by
 /// [`MemoryRateStore::sweep`] when you call it on a timer, or by the background
 /// thread of [`MemoryRateStore::spawn_sweeper`].
+///
+/// A full table does not lock new clients out. By default ([`OnFull::Coarsen`]), once
+/// the table is above 7/8 of its bound after dropping expired keys, a client it does
+/// not track yet is counted under a coarser key the rate limiter offers
+/// ([`RateStore::check_coarsened`]): its IPv4 /24 or IPv6 /48, then /16 and /32, then
+/// /8 and /16 as the table fills further. New clients of one network are then limited
+/// together instead of refused together, clients already tracked keep their own
+/// counters, and the rate limiter marks such requests with
+/// `ratelimit::Coarsened`. Keys without a network (principals,
+/// custom keys) have no coarser form: at the bound they are refused with
+/// [`StoreError::Full`]. [`OnFull::RefuseNew`] and [`OnFull::EvictOldest`] choose the
+/// older behaviours.
 ///
 /// Decisions are lock-free on a hot key (a shared shard lock and one compare-and-swap);
 /// several policies are read, decided, then committed with compare-and-swap, and the
@@ -310,7 +387,8 @@ impl MemoryRateStore {
     pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
     /// A store on the default clock (the CPU timestamp counter anchored to the system
-    /// clock), tracking at most 1,000,000 keys, refusing new keys when full.
+    /// clock), tracking at most 1,000,000 keys, tracking new clients at coarser prefixes
+    /// as it fills ([`OnFull::Coarsen`]).
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -352,7 +430,12 @@ impl MemoryRateStore {
     }
 
     #[inline]
-    fn decide(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Result<RateOutcome, StoreError> {
+    fn decide(
+        &self,
+        checks: &[RateCheck<'_>],
+        coarse: &[Option<&str>],
+        mode: CheckMode,
+    ) -> Result<RateOutcome, StoreError> {
         if checks.len() > MAX_POLICIES {
             return Err(StoreError::Invalid(
                 "more than MAX_POLICIES policies".into(),
@@ -360,9 +443,26 @@ impl MemoryRateStore {
         }
         let t = &self.table;
         if let [one] = checks {
-            return self.decide_one(one, mode);
+            return self.decide_one(one, coarse.first().copied().flatten(), mode);
         }
-        let digests: SmallVec<[u64; 2]> = checks.iter().map(|c| t.hasher.digest(c.key)).collect();
+        // Each check's counter: its own key when tracked (or when no coarser key is
+        // offered), else the coarser key.
+        let mut digests: SmallVec<[u64; 2]> = SmallVec::new();
+        let mut coarsened: SmallVec<[bool; 2]> = SmallVec::new();
+        for (i, c) in checks.iter().enumerate() {
+            let own = t.hasher.digest(c.key);
+            match coarse.get(i).copied().flatten() {
+                Some(k) if !t.map.contains_key(&own) => {
+                    digests.push(t.hasher.digest(k));
+                    coarsened.push(true);
+                }
+                _ => {
+                    digests.push(own);
+                    coarsened.push(false);
+                }
+            }
+        }
+        let any_coarsened = coarsened.contains(&true);
         // A key named twice in one call is read and charged once (by its first policy).
         let first: SmallVec<[bool; 2]> = (0..checks.len())
             .map(|i| !digests[..i].contains(&digests[i]))
@@ -379,11 +479,15 @@ impl MemoryRateStore {
             let outcome = RateOutcome {
                 now_ns: now,
                 results,
+                coarsened: any_coarsened,
             };
             if mode == CheckMode::Peek || !outcome.allowed() {
-                let new_key = (0..checks.len()).any(|i| first[i] && olds[i] == 0);
-                if mode == CheckMode::Peek && outcome.allowed() && new_key {
-                    t.would_fit(now)?;
+                let new_key = |i: usize| first[i] && olds[i] == 0;
+                if mode == CheckMode::Peek && outcome.allowed() && (0..checks.len()).any(new_key) {
+                    let all_coarse = (0..checks.len())
+                        .filter(|&i| new_key(i))
+                        .all(|i| coarsened[i]);
+                    t.would_fit(now, all_coarse)?;
                 }
                 return Ok(outcome);
             }
@@ -396,7 +500,8 @@ impl MemoryRateStore {
                     charged += 1;
                     continue;
                 }
-                if t.compare_and_set(digests[i], olds[i], outcome.results[i].new_tat, now)? {
+                let new_tat = outcome.results[i].new_tat;
+                if t.compare_and_set(digests[i], olds[i], new_tat, now, coarsened[i])? {
                     charged += 1;
                 } else {
                     lost_race = true;
@@ -419,30 +524,64 @@ impl MemoryRateStore {
 impl MemoryRateStore {
     /// One policy: one digest, one map lookup, a compare-and-swap loop under the shard's
     /// shared lock (a sweep, which takes the shard's exclusive lock, cannot interleave).
+    /// With a coarser key, a second lookup when the own key is not tracked.
     #[inline]
-    fn decide_one(&self, c: &RateCheck<'_>, mode: CheckMode) -> Result<RateOutcome, StoreError> {
+    fn decide_one(
+        &self,
+        c: &RateCheck<'_>,
+        coarse: Option<&str>,
+        mode: CheckMode,
+    ) -> Result<RateOutcome, StoreError> {
         let t = &self.table;
         let d = t.hasher.digest(c.key);
         let now = t.clock.now_nanos();
-        let done = |o: GcraOutcome| {
-            let mut results = SmallVec::new();
-            results.push(o);
-            Ok(RateOutcome {
-                now_ns: now,
-                results,
-            })
-        };
         if let Some(v) = t.map.get(&d) {
-            return done(charge(&v, now, c, mode));
+            return one_outcome(charge(&v, now, c, mode), now, false);
         }
+        match coarse {
+            None => self.decide_new(d, c, now, mode, false),
+            Some(k) => self.decide_coarse(k, c, now, mode),
+        }
+    }
+
+    /// A subject not tracked, counted under its coarser key `k` (memory pressure).
+    #[cold]
+    #[inline(never)]
+    fn decide_coarse(
+        &self,
+        k: &str,
+        c: &RateCheck<'_>,
+        now: u64,
+        mode: CheckMode,
+    ) -> Result<RateOutcome, StoreError> {
+        let t = &self.table;
+        let d = t.hasher.digest(k);
+        if let Some(v) = t.map.get(&d) {
+            return one_outcome(charge(&v, now, c, mode), now, true);
+        }
+        self.decide_new(d, c, now, mode, true)
+    }
+
+    /// A key the table does not hold: decide from scratch, insert when charged.
+    #[inline]
+    fn decide_new(
+        &self,
+        d: u64,
+        c: &RateCheck<'_>,
+        now: u64,
+        mode: CheckMode,
+        coarsened: bool,
+    ) -> Result<RateOutcome, StoreError> {
+        let t = &self.table;
+        let done = |o: GcraOutcome| one_outcome(o, now, coarsened);
         let o = gcra(0, now, c.gcra, c.cost);
         if mode == CheckMode::Peek || !o.allowed {
             if mode == CheckMode::Peek && o.allowed {
-                t.would_fit(now)?;
+                t.would_fit(now, coarsened)?;
             }
             return done(o);
         }
-        t.reserve(now)?;
+        t.reserve(now, coarsened)?;
         let mut inserted = false;
         let entry = t.map.entry(d).or_insert_with(|| {
             inserted = true;
@@ -455,6 +594,18 @@ impl MemoryRateStore {
         // Another request inserted it first: decide against its value.
         done(charge(entry.value(), now, c, mode))
     }
+}
+
+/// The outcome of a one-policy check.
+#[inline(always)]
+fn one_outcome(o: GcraOutcome, now: u64, coarsened: bool) -> Result<RateOutcome, StoreError> {
+    let mut results = SmallVec::new();
+    results.push(o);
+    Ok(RateOutcome {
+        now_ns: now,
+        results,
+        coarsened,
+    })
 }
 
 /// Decides against one stored arrival time and commits it with compare-and-swap.
@@ -494,11 +645,26 @@ impl RateStore for MemoryRateStore {
 
     #[inline]
     fn check(&self, checks: &[RateCheck<'_>], mode: CheckMode) -> Self::Future {
-        ready(self.decide(checks, mode))
+        ready(self.decide(checks, &[], mode))
     }
 
     fn tracked_keys(&self) -> Option<usize> {
         Some(self.len())
+    }
+
+    #[inline]
+    fn coarsening(&self) -> u8 {
+        self.table.coarsening()
+    }
+
+    #[inline]
+    fn check_coarsened(
+        &self,
+        checks: &[RateCheck<'_>],
+        coarse: &[Option<&str>],
+        mode: CheckMode,
+    ) -> Self::Future {
+        ready(self.decide(checks, coarse, mode))
     }
 }
 
@@ -604,7 +770,7 @@ impl MemorySingleUseStore {
                     .is_ok());
         }
         // The single-use table is always `RefuseNew`: a live key is never evicted.
-        t.reserve(now)?;
+        t.reserve(now, false)?;
         let mut inserted = false;
         let entry = t.map.entry(d).or_insert_with(|| {
             inserted = true;
@@ -673,7 +839,8 @@ impl<S> MemoryStoreBuilder<S> {
         self
     }
 
-    /// What to do with a new key when full (rate store only; the single-use store always refuses).
+    /// What to do with new keys as the table fills (default [`OnFull::Coarsen`]; rate store
+    /// only: the single-use store always refuses, a live single-use key is never dropped).
     pub fn on_full(mut self, on_full: OnFull) -> Self {
         self.on_full = on_full;
         self
@@ -1052,5 +1219,195 @@ mod tests {
         .unwrap();
         // A peek reports what would remain after one more request.
         assert_eq!(peek.results[0].remaining, 10_000 - 500 - 1);
+    }
+
+    fn one(key: &str, gcra: crate::core::quota::Gcra) -> [RateCheck<'_>; 1] {
+        [RateCheck { key, gcra, cost: 1 }]
+    }
+
+    #[test]
+    fn coarsening_steps_up_as_the_table_fills() {
+        let q = Quota::per_minute(1).gcra();
+        for (on_full, want) in [
+            (OnFull::Coarsen, [0, 1, 1, 2, 3, 3]),
+            (OnFull::RefuseNew, [0; 6]),
+            (OnFull::EvictOldest, [0; 6]),
+        ] {
+            let s = MemoryRateStore::builder()
+                .clock(clock())
+                .max_keys(64)
+                .on_full(on_full)
+                .build();
+            let mut levels = Vec::new();
+            for i in 0..64 {
+                if [55, 56, 59, 60, 62, 63].contains(&i) {
+                    levels.push(s.coarsening());
+                }
+                let k = format!("k{i}");
+                assert!(now_ready(s.check(&one(&k, q), CheckMode::Charge)).is_ok());
+            }
+            assert_eq!(levels, want, "{on_full:?}");
+        }
+    }
+
+    #[test]
+    fn the_coarser_key_counts_only_subjects_not_tracked() {
+        let c = clock();
+        let s = MemoryRateStore::builder().clock(c.clone()).build();
+        let q = Quota::per_minute(2).gcra();
+        let wide = [Some("net")];
+        // Tracked: its own key, whatever is offered.
+        assert!(
+            !now_ready(s.check(&one("own", q), CheckMode::Charge))
+                .unwrap()
+                .coarsened
+        );
+        let o = now_ready(s.check_coarsened(&one("own", q), &wide, CheckMode::Charge)).unwrap();
+        assert!(!o.coarsened && o.allowed());
+        assert_eq!(o.results[0].remaining, 0);
+        // Not tracked: the coarser key, shared by every such subject.
+        for (k, allowed) in [("a", true), ("b", true), ("c", false)] {
+            let o = now_ready(s.check_coarsened(&one(k, q), &wide, CheckMode::Charge)).unwrap();
+            assert!(o.coarsened);
+            assert_eq!(o.allowed(), allowed, "{k}");
+        }
+        assert_eq!(s.len(), 2, "`own` and `net`");
+        // Several policies: each one's key decides for itself.
+        let two = [
+            RateCheck {
+                key: "own",
+                gcra: Quota::per_hour(100).gcra(),
+                cost: 1,
+            },
+            RateCheck {
+                key: "own-hourly",
+                gcra: Quota::per_hour(100).gcra(),
+                cost: 1,
+            },
+        ];
+        let o =
+            now_ready(s.check_coarsened(&two, &[Some("net-a"), Some("net-b")], CheckMode::Charge))
+                .unwrap();
+        assert!(o.coarsened && o.allowed());
+        assert_eq!(
+            s.len(),
+            3,
+            "`own` kept its key, `own-hourly` went to `net-b`"
+        );
+        // The default (a store without its own coarsening) ignores what is offered.
+        assert!(
+            !now_ready(s.check(&one("d", q), CheckMode::Peek))
+                .unwrap()
+                .coarsened
+        );
+    }
+
+    #[test]
+    fn at_the_bound_only_a_coarse_key_takes_the_oldest_room() {
+        let c = clock();
+        let s = MemoryRateStore::builder()
+            .clock(c.clone())
+            .max_keys(8)
+            .build();
+        for i in 0..8u64 {
+            let k = format!("k{i}");
+            let q = Quota::per_hour(100 - i as u32).gcra();
+            assert!(now_ready(s.check(&one(&k, q), CheckMode::Charge)).is_ok());
+        }
+        let q = Quota::per_minute(1).gcra();
+        assert_eq!(
+            now_ready(s.check(&one("principal", q), CheckMode::Charge)),
+            Err(StoreError::Full)
+        );
+        assert_eq!(
+            now_ready(s.check(&one("principal", q), CheckMode::Peek)),
+            Err(StoreError::Full)
+        );
+        let o = now_ready(s.check_coarsened(&one("new", q), &[Some("net")], CheckMode::Peek));
+        assert!(o.unwrap().allowed());
+        let o = now_ready(s.check_coarsened(&one("new", q), &[Some("net")], CheckMode::Charge));
+        assert!(o.unwrap().coarsened);
+        assert_eq!(s.len(), 8);
+    }
+
+    /// One step of the bound property test.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Check {
+            keys: Vec<(u8, Option<u8>)>,
+            peek: bool,
+            per_second: u32,
+        },
+        Advance(u64),
+        Sweep,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => (
+                proptest::collection::vec((any::<u8>(), proptest::option::of(0u8..8)), 1..4),
+                any::<bool>(),
+                1u32..4
+            )
+                .prop_map(|(keys, peek, per_second)| Op::Check {
+                    keys,
+                    peek,
+                    per_second
+                }),
+            1 => (0u64..3_000).prop_map(Op::Advance),
+            1 => Just(Op::Sweep),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives, under every policy, the table never holds more than its
+        /// bound, and the counter agrees with the map.
+        #[test]
+        fn the_bound_holds_under_any_sequence(
+            max_keys in 1usize..24,
+            on_full in proptest::prop_oneof![
+                proptest::strategy::Just(OnFull::Coarsen),
+                proptest::strategy::Just(OnFull::RefuseNew),
+                proptest::strategy::Just(OnFull::EvictOldest),
+            ],
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let c = clock();
+            let s = MemoryRateStore::builder()
+                .clock(c.clone())
+                .max_keys(max_keys)
+                .on_full(on_full)
+                .build();
+            for op in ops {
+                match op {
+                    Op::Check { keys, peek, per_second } => {
+                        let own: Vec<String> = keys.iter().map(|(k, _)| format!("k{k}")).collect();
+                        let wide: Vec<Option<String>> = keys
+                            .iter()
+                            .map(|(_, w)| w.map(|w| format!("w{w}")))
+                            .collect();
+                        let gcra = Quota::per_second(per_second).gcra();
+                        let checks: Vec<RateCheck<'_>> = own
+                            .iter()
+                            .map(|key| RateCheck { key, gcra, cost: 1 })
+                            .collect();
+                        let offered: Vec<Option<&str>> = wide.iter().map(Option::as_deref).collect();
+                        let mode = if peek { CheckMode::Peek } else { CheckMode::Charge };
+                        let _ = if s.coarsening() > 0 {
+                            now_ready(s.check_coarsened(&checks, &offered, mode))
+                        } else {
+                            now_ready(s.check(&checks, mode))
+                        };
+                    }
+                    Op::Advance(ms) => c.advance(Duration::from_millis(ms)),
+                    Op::Sweep => {
+                        s.sweep();
+                    }
+                }
+                proptest::prop_assert!(s.len() <= max_keys, "{} > {}", s.len(), max_keys);
+                proptest::prop_assert_eq!(s.len(), s.table.map.len());
+            }
+        }
     }
 }

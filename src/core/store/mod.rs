@@ -14,6 +14,18 @@
 //! The memory implementations ([`MemoryRateStore`], [`MemorySingleUseStore`]) are
 //! sharded ([`dashmap`]) and hold at most a configured number of keys; what happens
 //! when that bound is reached is explicit ([`OnFull`]).
+//!
+//! # Memory pressure and coarser keys
+//!
+//! A full table must not lock new clients out. A rate store may report, through
+//! [`RateStore::coarsening`], that it is under memory pressure; the rate limiter then
+//! offers, with each check, the same subject's key at a coarser network prefix
+//! ([`RateStore::check_coarsened`]: IPv4 /24, IPv6 /48, then wider). The store counts a
+//! subject it already tracks under its own key, and a subject it does not under the
+//! coarser one, so under a flood new clients are limited together by network instead of
+//! refused together. Coarsening is a memory-store concern: the default
+//! [`MemoryRateStore`] ([`OnFull::Coarsen`]) does it; stores with their own memory policy
+//! (Redis: `maxmemory` and key expiry) keep the defaults, which never coarsen.
 
 mod memory;
 
@@ -58,6 +70,9 @@ pub struct RateOutcome {
     /// One outcome per check, in the order given. `remaining` counts what is left
     /// after this request (for a peek: after one more request of the given cost).
     pub results: smallvec::SmallVec<[GcraOutcome; 2]>,
+    /// `true` when at least one check was counted under its coarser key (see
+    /// [`RateStore::check_coarsened`]); always `false` from [`RateStore::check`].
+    pub coarsened: bool,
 }
 
 impl RateOutcome {
@@ -72,7 +87,8 @@ impl RateOutcome {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreError {
-    /// A memory store is at its key bound and its policy is to refuse new keys.
+    /// A memory store is at its key bound and cannot admit this key (its policy is to
+    /// refuse new keys, or the key has no coarser form to share).
     Full,
     /// The call took longer than the store's timeout.
     Timeout,
@@ -108,7 +124,32 @@ pub trait RateStore: Send + Sync + 'static {
     fn tracked_keys(&self) -> Option<usize> {
         None
     }
+
+    /// How many steps coarser new subjects should be tracked at now: 0 (the default) when
+    /// the store has room, 1 to [`MAX_COARSENING`] as its key table fills. Called once per
+    /// request, so it must be cheap (a memory store reads one counter; below its pressure
+    /// mark it answers 0 without any other work).
+    fn coarsening(&self) -> u8 {
+        0
+    }
+
+    /// As [`RateStore::check`], with an optional coarser key for each check
+    /// (`coarse[i]` for `checks[i]`; missing entries mean none). A store that tracks
+    /// `checks[i].key` decides on it; one that does not may decide on `coarse[i]` instead,
+    /// and says so in [`RateOutcome::coarsened`]. The default ignores `coarse`.
+    fn check_coarsened(
+        &self,
+        checks: &[RateCheck<'_>],
+        coarse: &[Option<&str>],
+        mode: CheckMode,
+    ) -> Self::Future {
+        let _ = coarse;
+        self.check(checks, mode)
+    }
 }
+
+/// The most steps [`RateStore::coarsening`] answers (IPv4 /24, /16, /8; IPv6 /48, /32, /16).
+pub const MAX_COARSENING: u8 = 3;
 
 impl<T: RateStore + ?Sized> RateStore for Arc<T> {
     type Future = T::Future;
@@ -119,6 +160,19 @@ impl<T: RateStore + ?Sized> RateStore for Arc<T> {
 
     fn tracked_keys(&self) -> Option<usize> {
         (**self).tracked_keys()
+    }
+
+    fn coarsening(&self) -> u8 {
+        (**self).coarsening()
+    }
+
+    fn check_coarsened(
+        &self,
+        checks: &[RateCheck<'_>],
+        coarse: &[Option<&str>],
+        mode: CheckMode,
+    ) -> Self::Future {
+        (**self).check_coarsened(checks, coarse, mode)
     }
 }
 
