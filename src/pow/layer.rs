@@ -212,8 +212,8 @@ impl<U: SingleUseStore, M> PowLayer<U, M> {
         }))
     }
 
-    /// Protects requests an earlier layer marked: a [`ChallengeMark`] in the extensions, or
-    /// a [`Verdict`] whose action is `challenge`. Turns "protect everything" off; combine
+    /// Protects requests an earlier layer marked: a [`ChallengeMark`](crate::core::ChallengeMark) in the extensions, or
+    /// a [`Verdict`](crate::core::verdict::Verdict) whose action is `challenge`. Turns "protect everything" off; combine
     /// with [`PowLayer::protect_paths`] to add always-protected paths.
     pub fn when_challenged(self) -> Self {
         self.edit(|c| {

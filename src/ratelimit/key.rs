@@ -63,7 +63,7 @@ pub enum Key {
     /// is answered 500 `SERVER_MISCONFIGURED` rather than counted in a shared bucket.
     #[default]
     ClientIp,
-    /// The authenticated [`Principal`]'s id (API key id, signature key id, JWT subject).
+    /// The authenticated [`Principal`](crate::core::Principal)'s id (API key id, signature key id, JWT subject).
     /// Requests without a principal are counted by client address as for
     /// [`Key::ClientIp`], in a separate namespace.
     Principal,
