@@ -792,3 +792,68 @@ async fn client_ip_and_rate_limit_answer_in_the_inner_body_type() {
     let v: serde_json::Value = serde_json::from_slice(&text(res).await).unwrap();
     assert_eq!(v["error"]["code"], "SERVER_MISCONFIGURED");
 }
+
+/// Under pressure the app sees which network a new client was counted under, and the
+/// scrape counts it (`tower_shield_rate_coarsened_total{level}`).
+#[tokio::test]
+async fn a_coarsened_client_carries_the_mark_and_the_scrape_counts_it() {
+    use tower_shield::ratelimit::Coarsened;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let c = clock();
+    let small = MemoryRateStore::builder()
+        .clock(c.clone())
+        .max_keys(64)
+        .build();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|req: Request<Body>| async move {
+                match req.extensions().get::<Coarsened>() {
+                    Some(m) => format!("{} {}", m.net, m.level),
+                    None => String::new(),
+                }
+            }),
+        )
+        .layer(RateLimitLayer::new(Quota::per_minute(100)).store(small))
+        .layer(ClientIpLayer::new(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        ));
+    let mut marks = Vec::new();
+    for i in 0..200u32 {
+        let ip = std::net::Ipv4Addr::from(0xC633_0000 + i * 256).to_string();
+        let res = app.clone().oneshot(from(&ip)).await.unwrap();
+        // Counted together under a wide network, new clients meet that network's quota.
+        assert!(
+            matches!(res.status().as_u16(), 200 | 429),
+            "{}",
+            res.status()
+        );
+        if res.status() != 200 {
+            continue;
+        }
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        if !body.is_empty() {
+            marks.push((ip, String::from_utf8(body.to_vec()).unwrap()));
+        }
+    }
+    assert!(!marks.is_empty(), "a flood past 7/8 of 64 keys coarsens");
+    for (ip, mark) in &marks {
+        let net = ip.rsplit_once('.').unwrap().0;
+        let allowed = [
+            format!("{net}.0/24 1"),
+            "198.51.0.0/16 2".to_owned(),
+            "198.0.0.0/8 3".to_owned(),
+        ];
+        assert!(allowed.contains(mark), "{ip}: {mark}");
+    }
+    let scrape = handle.render();
+    let counted: f64 = scrape
+        .lines()
+        .filter(|l| l.starts_with("tower_shield_rate_coarsened_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(counted as usize >= marks.len(), "{scrape}");
+}
