@@ -20,7 +20,9 @@
 //!   no headers and once with the crawler's own user agent.
 //!
 //! User agents: CrawlerDetect's fixtures (`heldout-crawlers.tsv`, `heldout-devices.tsv`),
-//! with isbot's answer on each line.
+//! with isbot's answer on each line. The sets the device rules were tuned on (Matomo's
+//! device-detector fixtures, not committed) are added when `UA_TUNING_DIR` names the
+//! folder `python3 scripts/ua-tuning.py DIR` wrote.
 //!
 //! Each address is classified by address alone ([`Classifier::classify_ip`]): the verdict
 //! is right when it says bot for hosting, Tor and crawler addresses and human for
@@ -348,5 +350,24 @@ fn main() {
             pct(ours, n),
             pct(isbot, n)
         );
+    }
+    if let Some(dir) = std::env::var_os("UA_TUNING_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        println!("\n## Tuning user agents (Matomo device-detector fixtures; tuned on)\n");
+        println!("| set | UAs | ours flags |");
+        println!("|---|---:|---:|");
+        for (name, file) in [
+            ("bots (recall)", "tune-bots.txt"),
+            ("browser devices (false positives)", "tune-devices.txt"),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()));
+            let (mut n, mut ours) = (0, 0);
+            for ua in text.lines().filter(|l| !l.is_empty()) {
+                n += 1;
+                ours += usize::from(m.find(Some(ua.as_bytes())).is_some());
+            }
+            println!("| {name} | {n} | {ours} ({:.2}%) |", pct(ours, n));
+        }
     }
 }

@@ -267,7 +267,7 @@ fn held_out_recall_and_false_positives_vs_isbot() {
     );
     assert!(c.total > 3000 && d.total > 5000);
     assert!(c.ours >= c.isbot, "recall below isbot");
-    assert!(d.ours <= d.isbot, "more false positives than isbot");
+    assert!(d.ours < d.isbot, "false positives not below isbot's");
 }
 
 /// Held-out addresses (`examples/classify_report.rs` prints the full figures): cloud

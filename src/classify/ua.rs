@@ -10,6 +10,14 @@
 //! * built-in names of HTTP libraries and headless browsers, and generic signals: a URL
 //!   or an e-mail address inside the UA.
 //!
+//! Two device rules keep ordinary phones and TVs out: the device model in an Android
+//! platform section (`Android 6.0; B BOT 550 Build/...`, "Discovery", "Google TV") is left
+//! out before matching, and a handset or TV platform token (MIDP, WAP, BREW, HbbTV,
+//! CE-HTML, ...) stops isbot's generic patterns from counting alone, while named crawlers
+//! still do. They were tuned on the device fixtures of Matomo's device-detector (PyPI
+//! `device_detector` 6.5.1) and measured on CrawlerDetect's, which they were not tuned on
+//! (BENCHMARKS.md).
+//!
 //! Plain literals (most patterns) go into one [Aho-Corasick](aho_corasick) DFA; only true regexes go into a
 //! [`RegexSet`]. `crawler-user-agents` patterns keep their case
 //! (its `Sonic` must not match `Panasonic`); `isbot` and the built-ins ignore case, as
@@ -545,7 +553,7 @@ impl UaMatcher {
 
     /// Matches a user agent (the raw header bytes; `None` = no header). `None` means no
     /// bot pattern matched. An empty UA yields [`UaCategory::Empty`].
-    pub fn find(&self, ua: Option<&[u8]>) -> Option<UaMatch> {
+    pub fn find<'a>(&'a self, ua: Option<&[u8]>) -> Option<UaMatch> {
         let ua = ua.map(<[u8]>::trim_ascii).unwrap_or_default();
         if ua.is_empty() {
             return Some(UaMatch {
@@ -555,6 +563,22 @@ impl UaMatcher {
             });
         }
         let ua = ua.get(..MAX_UA_BYTES).unwrap_or(ua);
+        // A device's model name is the manufacturer's text ("Discovery", "B BOT 550",
+        // "Google TV"): it is left out before matching, and a handset or TV platform
+        // token makes isbot's generic patterns (written for `name/1.0` clients) too weak
+        // to count alone. See [`without_device_model`] and [`DEVICE_PLATFORMS`].
+        let mut scratch = smallvec::SmallVec::<[u8; 256]>::new();
+        let ua = if without_device_model(ua, &mut scratch) {
+            &scratch[..]
+        } else {
+            ua
+        };
+        let device = DEVICE_PLATFORMS.is_match(ua);
+        let consider = |best: &mut Option<&'a PatInfo>, info: &'a PatInfo| {
+            if !(device && info.source == "isbot") {
+                consider(best, Some(info));
+            }
+        };
         let mut best: Option<&PatInfo> = None;
         if let Some(ac) = &self.literals {
             let mut lower = smallvec::SmallVec::<[u8; 256]>::from_slice(ua);
@@ -571,7 +595,7 @@ impl UaMatcher {
                 {
                     continue;
                 }
-                consider(&mut best, Some(&lit.info));
+                consider(&mut best, &lit.info);
             }
         }
         if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(ua) {
@@ -579,7 +603,7 @@ impl UaMatcher {
                 if let Some((info, guard)) = self.regex_info.get(i)
                     && guard.as_ref().is_none_or(|g| g.is_match(ua))
                 {
-                    consider(&mut best, Some(info));
+                    consider(&mut best, info);
                 }
             }
         }
@@ -593,6 +617,79 @@ impl UaMatcher {
             .filter_map(|(_, g)| g.as_ref().map(|g| g.pattern))
     }
 }
+
+/// Writes `ua` without the device model of its Android platform section into `out`;
+/// `false` (and `out` untouched) when there is none to leave out.
+///
+/// In `Mozilla/5.0 (Linux; Android 6.0; B BOT 550 Build/MRA58K; wv)`, each `;` field after
+/// the `Android <version>` one is the device's: its text before ` Build/` is left out
+/// when it holds no `/`, `:` or `@` (a product token, URL or address stays: a crawler
+/// that names itself there, `bingbot/2.0`, is still seen). Only the section that names
+/// Android is touched, so `(compatible; Yahoo! Slurp; ...)` keeps every field.
+fn without_device_model(ua: &[u8], out: &mut smallvec::SmallVec<[u8; 256]>) -> bool {
+    let Some(at) = find_bytes(ua, b"Android") else {
+        return false;
+    };
+    let Some(open) = ua[..at].iter().rposition(|&b| b == b'(') else {
+        return false;
+    };
+    if ua[open..at].contains(&b')') {
+        return false;
+    }
+    let close = ua[at..]
+        .iter()
+        .position(|&b| b == b')')
+        .map_or(ua.len(), |p| at + p);
+    // Fields after the one holding "Android".
+    let Some(first) = ua[at..close].iter().position(|&b| b == b';') else {
+        return false;
+    };
+    let mut cuts: smallvec::SmallVec<[(usize, usize); 4]> = smallvec::SmallVec::new();
+    let mut start = at + first + 1;
+    while start < close {
+        let end = ua[start..close]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(close, |p| start + p);
+        let field = &ua[start..end];
+        let model_end = find_bytes(field, b" Build/").map_or(end, |p| start + p);
+        let model = &ua[start..model_end];
+        if !model.is_empty() && !model.iter().any(|b| matches!(b, b'/' | b':' | b'@')) {
+            cuts.push((start, model_end));
+        }
+        start = end + 1;
+    }
+    if cuts.is_empty() {
+        return false;
+    }
+    out.clear();
+    let mut from = 0;
+    for (a, b) in cuts {
+        out.extend_from_slice(&ua[from..a]);
+        from = b;
+    }
+    out.extend_from_slice(&ua[from..]);
+    true
+}
+
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// Platform tokens only handsets, feature phones and TV sets send (MIDP/CLDC Java phones,
+/// WAP and MAUI browsers, Bada, BREW, Series 40, Symbian, NetFront, Obigo, UC Browser,
+/// HbbTV, CE-HTML and the smart-TV platforms). With one present, isbot's generic patterns (`\b\w+/1\.0;`, a bare
+/// `name/version`, `java`, `catch`...) no longer count alone: they fire on these devices'
+/// terse agents. Named crawlers (crawler-user-agents, the built-ins) still count, so
+/// `Nokia6230i/2.0 ... Profile/MIDP-2.0 ... (compatible; Googlebot-Mobile/2.1)` is a bot.
+static DEVICE_PLATFORMS: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(
+    || {
+        regex::bytes::Regex::new(
+        r"(?i-u)\b(?:MIDP-\d|CLDC-\d|WAP[ -]Browser|UP\.Browser|MAUI|bada/|Series ?40|SymbianOS|NetFront|Obigo|BREW/|UCWEB|UCBrowser|HbbTV/|SmartTV|SMART-TV|CE-HTML|NETTV/|Opera TV|VIDAA/|Tizen[ /]\d.*TV|webOS/|Web0S|NetCast)",
+    )
+    .expect("the device platform regex compiles")
+    },
+);
 
 fn consider<'a>(best: &mut Option<&'a PatInfo>, info: Option<&'a PatInfo>) {
     if let Some(i) = info
@@ -743,11 +840,79 @@ mod tests {
         assert_eq!(browser(b"curl/8"), None);
     }
 
+    #[test]
+    fn a_device_model_is_not_a_bot_name() {
+        let m = UaMatcher::embedded();
+        for device in [
+            "Mozilla/5.0 (Linux; Android 6.0; B BOT 550 Build/MRA58K; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/53.0.2785.124 Mobile Safari/537.36",
+            "Mozilla/5.0 (Linux; U; Android 4.4.2; en-us; Discovery DG500 Build/JOP40D) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/34.0.1847.114 Mobile Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 11; Arcelik Google TV Build/RTM6.230109.257; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/118.0.0.0 Mobile Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 13; Spider 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+        ] {
+            assert_eq!(m.find(Some(device.as_bytes())), None, "{device}");
+        }
+        // What a crawler writes in the same section, as a product token, still counts;
+        // so does everything outside it.
+        for bot in [
+            "Mozilla/5.0 (Linux; Android 10; bingbot/2.0) AppleWebKit/537.36",
+            "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/41.0.2272.96 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
+            "Mozilla/5.0 (Linux; Android 7.0;) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
+        ] {
+            assert!(m.find(Some(bot.as_bytes())).is_some(), "{bot}");
+        }
+    }
+
+    #[test]
+    fn handset_platforms_weaken_generic_patterns_only() {
+        let m = UaMatcher::embedded();
+        for phone in [
+            "Mozilla/5.0 (SAMSUNG; SAMSUNG-GT-S5250/1.0; U; bada/1.0; pt-br) AppleWebKit/533.1 (KHTML, like Gecko) Dolfin/2.0 Mobile WQVGA SMM-MMS/1.2.0 OPN-B",
+            "SonyEricssonJ105i/R1x Browser/NetFront/3.4 Profile/MIDP-2.1 Configuration/CLDC-1.1 JavaPlatform/JP-8.4",
+        ] {
+            assert_eq!(m.find(Some(phone.as_bytes())), None, "{phone}");
+        }
+        // A named crawler on a handset platform is a crawler.
+        let hit = m
+            .find(Some(b"Nokia6230i/2.0 (03.25) Profile/MIDP-2.0 Configuration/CLDC-1.1 (compatible; Googlebot-Mobile/2.1; +http://www.google.com/bot.html)"))
+            .expect("a named crawler");
+        assert_eq!(hit.source, "crawler-user-agents");
+        // Without a handset platform the generic pattern still fires.
+        assert!(m.find(Some(b"MyScraper/1.0; build 7")).is_some());
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(ua in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
             let _ = UaMatcher::embedded().find(Some(&ua));
             let _ = browser(&ua);
+        }
+
+        /// Leaving the model out only removes bytes, keeps the rest in order, and never
+        /// touches a user agent without an Android section.
+        #[test]
+        fn the_model_cut_only_removes_bytes(
+            head in "[ -~]{0,40}",
+            fields in proptest::collection::vec("[ -~]{0,20}", 0..4),
+            tail in "[ -~]{0,40}",
+            android in proptest::prelude::any::<bool>(),
+        ) {
+            let ua = format!(
+                "{head}(Linux; {}6.0; {}){tail}",
+                if android { "Android " } else { "Linux " },
+                fields.join(";")
+            );
+            let mut out = smallvec::SmallVec::new();
+            if without_device_model(ua.as_bytes(), &mut out) {
+                proptest::prop_assert!(out.len() < ua.len());
+                let mut rest = ua.as_bytes().iter();
+                for b in &out {
+                    proptest::prop_assert!(rest.any(|c| c == b), "not a subsequence");
+                }
+            } else {
+                proptest::prop_assert!(out.is_empty());
+                proptest::prop_assert!(android || !ua.contains("Android"));
+            }
         }
     }
 }
