@@ -269,6 +269,8 @@ struct Literal {
     info: PatInfo,
     exact: Option<Box<[u8]>>,
     anchored: bool,
+    /// A [`DEVICE_PLATFORMS`] token, not a pattern.
+    device: bool,
 }
 
 /// Compiled user-agent patterns. Build once and share (it is `Send + Sync`; clone is an
@@ -484,6 +486,7 @@ impl UaMatcher {
                     info,
                     exact: cs.then(|| lit.as_bytes().into()),
                     anchored,
+                    device: false,
                 });
                 literal_pats.push(lit.to_ascii_lowercase());
                 return;
@@ -507,6 +510,20 @@ impl UaMatcher {
             for (cat, lit) in BUILTIN {
                 add("builtin", *cat, lit, false);
             }
+        }
+        for token in DEVICE_PLATFORMS {
+            literal_pats.push(token.to_ascii_lowercase());
+            literal_info.push(Literal {
+                info: PatInfo {
+                    category: UaCategory::Crawler,
+                    pattern: Arc::from(*token),
+                    source: "device",
+                    priority: 0,
+                },
+                exact: None,
+                anchored: false,
+                device: true,
+            });
         }
         // A DFA over lower-cased literals, run on the lower-cased UA: about 3 MiB for the
         // embedded lists, and the fastest of the automaton kinds measured.
@@ -543,7 +560,7 @@ impl UaMatcher {
 
     /// Number of compiled patterns (literals and regexes).
     pub fn len(&self) -> usize {
-        self.literal_info.len() + self.regex_info.len()
+        self.literal_info.iter().filter(|l| !l.device).count() + self.regex_info.len()
     }
 
     /// `true` when no pattern is compiled.
@@ -564,22 +581,24 @@ impl UaMatcher {
         }
         let ua = ua.get(..MAX_UA_BYTES).unwrap_or(ua);
         // A device's model name is the manufacturer's text ("Discovery", "B BOT 550",
-        // "Google TV"): it is left out before matching, and a handset or TV platform
-        // token makes isbot's generic patterns (written for `name/1.0` clients) too weak
-        // to count alone. See [`without_device_model`] and [`DEVICE_PLATFORMS`].
+        // "Google TV"): it is left out before matching ([`without_device_model`]). A
+        // handset or TV platform token ([`DEVICE_PLATFORMS`], found in the same automaton
+        // pass) makes isbot's generic patterns, written for terse `name/1.0` clients, too
+        // weak to count alone: then only a named pattern decides.
         let mut scratch = smallvec::SmallVec::<[u8; 256]>::new();
         let ua = if without_device_model(ua, &mut scratch) {
             &scratch[..]
         } else {
             ua
         };
-        let device = DEVICE_PLATFORMS.is_match(ua);
-        let consider = |best: &mut Option<&'a PatInfo>, info: &'a PatInfo| {
-            if !(device && info.source == "isbot") {
-                consider(best, Some(info));
+        let mut device = false;
+        let (mut best, mut named): (Option<&PatInfo>, Option<&PatInfo>) = (None, None);
+        let take = |best: &mut Option<&'a PatInfo>, named: &mut Option<&'a PatInfo>, info| {
+            consider(best, Some(info));
+            if info.source != "isbot" {
+                consider(named, Some(info));
             }
         };
-        let mut best: Option<&PatInfo> = None;
         if let Some(ac) = &self.literals {
             let mut lower = smallvec::SmallVec::<[u8; 256]>::from_slice(ua);
             lower.make_ascii_lowercase();
@@ -587,6 +606,10 @@ impl UaMatcher {
                 let Some(lit) = self.literal_info.get(m.pattern().as_usize()) else {
                     continue;
                 };
+                if lit.device {
+                    device = true;
+                    continue;
+                }
                 if lit.anchored && m.start() != 0 {
                     continue;
                 }
@@ -595,7 +618,7 @@ impl UaMatcher {
                 {
                     continue;
                 }
-                consider(&mut best, &lit.info);
+                take(&mut best, &mut named, &lit.info);
             }
         }
         if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(ua) {
@@ -603,10 +626,11 @@ impl UaMatcher {
                 if let Some((info, guard)) = self.regex_info.get(i)
                     && guard.as_ref().is_none_or(|g| g.is_match(ua))
                 {
-                    consider(&mut best, info);
+                    take(&mut best, &mut named, info);
                 }
             }
         }
+        let best = if device { named } else { best };
         best.map(PatInfo::to_match)
     }
 
@@ -627,7 +651,7 @@ impl UaMatcher {
 /// that names itself there, `bingbot/2.0`, is still seen). Only the section that names
 /// Android is touched, so `(compatible; Yahoo! Slurp; ...)` keeps every field.
 fn without_device_model(ua: &[u8], out: &mut smallvec::SmallVec<[u8; 256]>) -> bool {
-    let Some(at) = find_bytes(ua, b"Android") else {
+    let Some(at) = ANDROID.find(ua) else {
         return false;
     };
     let Some(open) = ua[..at].iter().rposition(|&b| b == b'(') else {
@@ -676,20 +700,44 @@ fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
 
-/// Platform tokens only handsets, feature phones and TV sets send (MIDP/CLDC Java phones,
+/// `Android`, searched with a searcher built once.
+static ANDROID: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"Android"));
+
+/// Platform tokens (matched ASCII case-insensitively) only handsets, feature phones and TV
+/// sets send (MIDP/CLDC Java phones,
 /// WAP and MAUI browsers, Bada, BREW, Series 40, Symbian, NetFront, Obigo, UC Browser,
 /// HbbTV, CE-HTML and the smart-TV platforms). With one present, isbot's generic patterns (`\b\w+/1\.0;`, a bare
 /// `name/version`, `java`, `catch`...) no longer count alone: they fire on these devices'
 /// terse agents. Named crawlers (crawler-user-agents, the built-ins) still count, so
 /// `Nokia6230i/2.0 ... Profile/MIDP-2.0 ... (compatible; Googlebot-Mobile/2.1)` is a bot.
-static DEVICE_PLATFORMS: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(
-    || {
-        regex::bytes::Regex::new(
-        r"(?i-u)\b(?:MIDP-\d|CLDC-\d|WAP[ -]Browser|UP\.Browser|MAUI|bada/|Series ?40|SymbianOS|NetFront|Obigo|BREW/|UCWEB|UCBrowser|HbbTV/|SmartTV|SMART-TV|CE-HTML|NETTV/|Opera TV|VIDAA/|Tizen[ /]\d.*TV|webOS/|Web0S|NetCast)",
-    )
-    .expect("the device platform regex compiles")
-    },
-);
+pub const DEVICE_PLATFORMS: &[&str] = &[
+    "MIDP-",
+    "CLDC-",
+    "WAP-Browser",
+    "WAP Browser",
+    "UP.Browser",
+    "MAUI",
+    "bada/",
+    "BREW/",
+    "Series40",
+    "Series 40",
+    "SymbianOS",
+    "NetFront",
+    "Obigo",
+    "UCWEB",
+    "UCBrowser",
+    "HbbTV/",
+    "SmartTV",
+    "SMART-TV",
+    "CE-HTML",
+    "NETTV/",
+    "Opera TV",
+    "VIDAA/",
+    "webOS/",
+    "Web0S",
+    "NetCast",
+];
 
 fn consider<'a>(best: &mut Option<&'a PatInfo>, info: Option<&'a PatInfo>) {
     if let Some(i) = info
