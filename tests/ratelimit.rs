@@ -857,3 +857,85 @@ async fn a_coarsened_client_carries_the_mark_and_the_scrape_counts_it() {
         .sum();
     assert!(counted as usize >= marks.len(), "{scrape}");
 }
+
+/// A store that filled between the layer's pressure reading and its check: `coarsening`
+/// still says 0, the plain check says `Full`, the coarse one has room.
+struct FilledMeanwhile {
+    coarse_checks: std::sync::atomic::AtomicUsize,
+}
+
+impl tower_shield::core::store::RateStore for FilledMeanwhile {
+    type Future = std::future::Ready<
+        Result<tower_shield::core::store::RateOutcome, tower_shield::core::store::StoreError>,
+    >;
+
+    fn check(
+        &self,
+        _: &[tower_shield::core::store::RateCheck<'_>],
+        _: tower_shield::core::store::CheckMode,
+    ) -> Self::Future {
+        std::future::ready(Err(tower_shield::core::store::StoreError::Full))
+    }
+
+    fn check_coarsened(
+        &self,
+        checks: &[tower_shield::core::store::RateCheck<'_>],
+        coarse: &[Option<&str>],
+        _: tower_shield::core::store::CheckMode,
+    ) -> Self::Future {
+        assert!(
+            coarse.iter().any(Option::is_some),
+            "a coarser key is offered"
+        );
+        self.coarse_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let results = checks
+            .iter()
+            .map(|_| tower_shield::core::quota::GcraOutcome {
+                allowed: true,
+                new_tat: 1,
+                remaining: 99,
+                reset_after_ns: 1,
+                retry_after_ns: 0,
+            })
+            .collect();
+        std::future::ready(Ok(tower_shield::core::store::RateOutcome {
+            now_ns: 1,
+            results,
+            coarsened: true,
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_table_that_fills_between_reading_and_checking_coarsens_instead_of_refusing() {
+    use tower_shield::ratelimit::Coarsened;
+    let store = Arc::new(FilledMeanwhile {
+        coarse_checks: Default::default(),
+    });
+    let app = Router::new()
+        .route(
+            "/",
+            get(|req: Request<Body>| async move {
+                req.extensions()
+                    .get::<Coarsened>()
+                    .map(|m| format!("{} {}", m.net, m.level))
+                    .unwrap_or_default()
+            }),
+        )
+        .layer(RateLimitLayer::new(Quota::per_minute(100)).store(store.clone()))
+        .layer(ClientIpLayer::new(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        ));
+    let res = app.oneshot(from("198.51.100.7")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"198.51.100.0/24 1");
+    assert_eq!(
+        store
+            .coarse_checks
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

@@ -456,7 +456,8 @@ impl ClassifierBuilder {
     /// Beside the verdicts, what each user agent was found to be (its pattern match and
     /// header findings) is memoised for a quarter as many agents (at most 16 Ki): a new
     /// address sending a known agent costs a table lookup and a score, not a pattern
-    /// match. Both are dropped when the data is swapped.
+    /// match. Entries from older data are never served after a swap (each carries the
+    /// data's generation and becomes a miss; the bounded caches replace them as they go).
     pub fn cache_capacity(mut self, entries: usize) -> Self {
         self.cache_capacity = entries;
         self

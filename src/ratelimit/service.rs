@@ -80,7 +80,7 @@ where
         // One load and compare for a memory store with room; the coarse plan is only
         // built under memory pressure, out of line.
         let level = sh.store.coarsening();
-        let (mut check, coarse) = if level == 0 {
+        let (mut check, mut coarse) = if level == 0 {
             (sh.store.check(&plan.checks(&sh.policies), mode), None)
         } else {
             sh.ask_coarse(&req, &plan, mode, level)
@@ -88,7 +88,15 @@ where
         // A memory store answers at once: decide now, without cloning the inner service.
         // A networked store's future is polled again (with the task's waker) later.
         let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(&mut check).poll(&mut cx) {
+        let mut polled = Pin::new(&mut check).poll(&mut cx);
+        if coarse.is_none() && matches!(polled, Poll::Ready(Err(StoreError::Full))) {
+            // The table filled between the pressure reading and the check (other
+            // requests' inserts): ask once more with the coarser keys, so a new client is
+            // counted with its network rather than refused.
+            (check, coarse) = sh.ask_coarse(&req, &plan, mode, sh.store.coarsening().max(1));
+            polled = Pin::new(&mut check).poll(&mut cx);
+        }
+        match polled {
             // The hot path, built in place (the request is not moved through `dispatch`):
             // charged and allowed, with nothing to expose to the handler.
             Poll::Ready(Ok(outcome))

@@ -32,12 +32,13 @@ pub enum OnFull {
     /// most every 100 ms, or every second while sweeps find little to drop). If the
     /// table is still above 7/8, a subject it does not track yet is counted under a
     /// coarser key the rate limiter offers ([`RateStore::check_coarsened`]): IPv4 /24
-    /// and IPv6 /48 from 7/8, /16 and /32 from 15/16, /8 and /16 from 31/32. Clients already tracked keep their own
-    /// counters, so nobody's live limit is forgotten or shared. At the bound itself, a
+    /// and IPv6 /48 from 7/8, /16 and /32 from 15/16, /8 and /16 from 31/32. Below the
+    /// bound, clients already tracked keep their own counters. At the bound itself, a
     /// coarse key the table lacks takes the room of the sampled entry closest to expiry
-    /// (there are at most 256 IPv4 /8s, and as many IPv6 /16s as the flood has), and a
-    /// key with no coarser form (a principal, a custom key) is refused with
-    /// [`StoreError::Full`] as with [`OnFull::RefuseNew`].
+    /// (there are at most 256 IPv4 /8s, and as many IPv6 /16s as the flood has); that
+    /// entry may still be live, and its client then starts afresh: a limit forgotten
+    /// early, never a client refused. A key with no coarser form (a principal, a custom
+    /// key) is refused with [`StoreError::Full`] as with [`OnFull::RefuseNew`].
     #[default]
     Coarsen,
     /// Refuse a new key with [`StoreError::Full`] once the table is full of live keys;
