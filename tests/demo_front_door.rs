@@ -652,6 +652,16 @@ async fn one_site_meets_its_own_limit_from_many_addresses_and_others_are_served(
     // Another site, from an address that was refused for the first: served.
     let (s, _, b) = challenge(other, 6).await;
     assert_eq!(s, 200, "{b}");
+    // A made-up site key takes no counter: past the budget it is still the library's
+    // INVALID_SITE_KEY, never RATE_LIMITED.
+    for client in 10..=16 {
+        let (s, _, b) = challenge("eck_made_up".into(), client).await;
+        assert_eq!(
+            (s, json(&b)["error"]["code"].clone()),
+            (401, "INVALID_SITE_KEY".into()),
+            "{b}"
+        );
+    }
     // Bodies naming no site are the library's to refuse, not counted.
     let (s, _, b) = call(
         d.addr,

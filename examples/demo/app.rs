@@ -312,14 +312,15 @@ pub async fn build(config: &Config) -> Result<Built, ConfigProblem> {
             captcha,
             config.client_ip.layer()?,
             tower_shield::ratelimit::RateLimitLayer::new(Quota::per_minute(
-                config.captcha.requests_per_minute_per_client.max(1),
+                config.captcha.requests_per_minute_per_client,
             ))
             .key_prefix("captcha")
             .map_err(|e| ConfigProblem(e.to_string()))?
             .store(captcha_store.clone()),
             seeds::ecurtiy::SiteLimit::new(
                 captcha_store,
-                Quota::per_minute(config.captcha.requests_per_minute_per_site.max(1)),
+                Quota::per_minute(config.captcha.requests_per_minute_per_site),
+                keep_sites.clone(),
             ),
             seeds::ecurtiy::cors(cors_sites, config.captcha.allow_any_origin),
         ))

@@ -554,10 +554,23 @@ impl Config {
         cfg.client_ip.layer()?;
         cfg.api_key_store()?;
         cfg.jwt.check()?;
-        if cfg.rate_limit.requests_per_minute == 0 {
-            return Err(ConfigProblem(
-                "rate_limit.requests_per_minute: must be at least 1".into(),
-            ));
+        for (name, value) in [
+            (
+                "rate_limit.requests_per_minute",
+                cfg.rate_limit.requests_per_minute,
+            ),
+            (
+                "captcha.requests_per_minute_per_client",
+                cfg.captcha.requests_per_minute_per_client,
+            ),
+            (
+                "captcha.requests_per_minute_per_site",
+                cfg.captcha.requests_per_minute_per_site,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigProblem(format!("{name}: must be at least 1")));
+            }
         }
         for (i, site) in cfg.sites.iter().enumerate() {
             if !(14..=18).contains(&site.difficulty) {
@@ -886,6 +899,14 @@ redis_url = "redis://127.0.0.1:6379"
             (
                 "[rate_limit]\nrequests_per_minute = 0",
                 "rate_limit.requests_per_minute",
+            ),
+            (
+                "[captcha]\nrequests_per_minute_per_client = 0",
+                "captcha.requests_per_minute_per_client",
+            ),
+            (
+                "[captcha]\nrequests_per_minute_per_site = 0",
+                "captcha.requests_per_minute_per_site",
             ),
             ("[jwt]\nalgorithm = \"HS256\"", "jwt.algorithm"),
             ("[jwt]\nalgorithm = \"ES256\"", "jwt.algorithm"),

@@ -382,25 +382,36 @@ async fn challenge(
 /// `quota` challenges (`[captcha] requests_per_minute_per_site`), on the demo's store, so a
 /// fleet shares it. It stands beside the per-address limit: one address cannot exhaust a
 /// site's budget alone, and many addresses cannot flood one site's widget unnoticed.
+///
+/// Only a site the database knows, and that is active, is counted: a made-up site key is
+/// left to the library (`INVALID_SITE_KEY`) and never takes a counter, so random keys
+/// cannot fill the rate table.
 #[derive(Clone)]
 pub struct SiteLimit {
     store: tower_shield::shield::ShieldRateStore,
     gcra: tower_shield::core::quota::Gcra,
+    sites: tower_shield::pow::admin::SqlSites,
 }
 
 impl SiteLimit {
-    /// `quota` per site on `store`.
-    pub fn new(store: tower_shield::shield::ShieldRateStore, quota: Quota) -> Self {
+    /// `quota` per site of `sites`, on `store`.
+    pub fn new(
+        store: tower_shield::shield::ShieldRateStore,
+        quota: Quota,
+        sites: tower_shield::pow::admin::SqlSites,
+    ) -> Self {
         Self {
             store,
             gcra: quota.gcra(),
+            sites,
         }
     }
 
     /// `Some(429)` when the challenge's site is over its quota. A body that names no
-    /// well-formed site key is left to the library (it answers `INVALID_REQUEST` or
-    /// `INVALID_SITE_KEY`); a store that cannot answer lets the request on (the
-    /// per-address limit still holds), with a warning.
+    /// well-formed site key, or a key of no active site, is left to the library (it
+    /// answers `INVALID_REQUEST`, `INVALID_SITE_KEY` or `SITE_INACTIVE`); a store that
+    /// cannot answer lets the request on (the per-address limit still holds), with a
+    /// warning.
     async fn check(
         &self,
         headers: &http::HeaderMap,
@@ -417,6 +428,11 @@ impl SiteLimit {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !well_formed {
             return None;
+        }
+        use tower_shield::pow::SiteStore;
+        match self.sites.site_by_key(&site_key).await {
+            Ok(Some(site)) if site.active => {}
+            _ => return None,
         }
         let key = format!("captcha-site:{{{site_key}}}");
         let check = RateCheck {

@@ -326,7 +326,8 @@ fn generate_pem(algorithm: &str) -> Result<Wiped, String> {
 
 /// Writes `bytes` to `path` unless it exists: a temporary file (mode 0600) beside it,
 /// synced, then hard-linked into place, so a reader never sees half a key and two
-/// processes racing on one data directory never overwrite each other. `false` when
+/// processes racing on one data directory never overwrite each other (where the file
+/// system has no hard links, `path` is created exclusively and written). `false` when
 /// `path` already existed.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
     let dir = path
@@ -354,7 +355,19 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    let linked = std::fs::hard_link(&tmp, path);
+    let linked = match std::fs::hard_link(&tmp, path) {
+        // A file system without hard links (some FUSE and network mounts, FAT): create the
+        // file itself exclusively instead. Two racing processes still cannot overwrite
+        // each other; a reader could see the key half-written, only on such a mount.
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            tracing::debug!(error = %e, "hard link refused; writing the key in place");
+            opts.open(path).and_then(|mut f| {
+                f.write_all(bytes)?;
+                f.sync_all()
+            })
+        }
+        other => other,
+    };
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {
