@@ -7,6 +7,8 @@ mod app;
 #[path = "../examples/demo/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "common/demo_app.rs"]
+mod demo_app;
 #[path = "../examples/demo/seeds/mod.rs"]
 #[allow(dead_code)]
 mod seeds;
@@ -595,23 +597,7 @@ async fn the_demo_starts_on_the_snapshot_when_its_feeds_fail() {
          {{ url = \"http://127.0.0.1:{refused}/tor\", format = \"tor\", name = \"tor-exits\" }}]\n",
         failing.url("/ip-ranges.json")
     );
-    let mut cfg = config::Config::parse(&toml).unwrap();
-    let db =
-        std::env::temp_dir().join(format!("tower_shield_feeds_demo_{}.db", std::process::id()));
-    cfg.database.url = Some(format!("sqlite://{}?mode=rwc", db.display()));
-    // Its generated JWT key too (shared by the tests: one RSA key generation).
-    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
-    let router = app::router(&cfg).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = demo_app::serve(&toml).await;
 
     // The first round runs at start: one line per failed feed.
     let ours = |logs: &Logs| -> Vec<String> {
@@ -657,7 +643,6 @@ async fn the_demo_starts_on_the_snapshot_when_its_feeds_fail() {
     assert_eq!(v["clientIp"]["ip"], "3.5.140.2", "{v}");
     assert_eq!(v["verdict"]["flags"]["hosting"], true, "{v}");
     assert_eq!(v["verdict"]["human"], false, "{v}");
-    let _ = std::fs::remove_file(db);
 }
 
 /// Issue 19, item 4: a crawler operator's own list as a feed replaces that list in the

@@ -6,6 +6,8 @@ mod app;
 #[path = "../examples/demo/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "common/demo_app.rs"]
+mod demo_app;
 #[path = "../examples/demo/seeds/mod.rs"]
 #[allow(dead_code)]
 mod seeds;
@@ -17,29 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 async fn serve(toml: &str) -> SocketAddr {
-    let mut cfg = config::Config::parse(toml).unwrap();
-    if cfg.database.url.is_none() {
-        // A database of its own per server, never the working directory's `data/`.
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("tower_shield_demo_{}_{n}.db", std::process::id()));
-        cfg.database.url = Some(format!("sqlite://{}?mode=rwc", path.display()));
-    }
-    // Its generated JWT key too (shared by the tests: one RSA key generation).
-    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
-    let router = app::router(&cfg).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
+    demo_app::serve(toml).await
 }
 
 async fn get(

@@ -7,6 +7,8 @@ mod app;
 #[path = "../examples/demo/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "common/demo_app.rs"]
+mod demo_app;
 #[path = "../examples/demo/seeds/mod.rs"]
 #[allow(dead_code)]
 mod seeds;
@@ -29,38 +31,15 @@ async fn serve() -> Demo {
 }
 
 async fn serve_with(toml: &str) -> Demo {
-    let mut cfg = config::Config::parse(toml).unwrap();
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!(
-        "tower_shield_demo_captcha_{}_{n}.db",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    cfg.database.url = Some(format!("sqlite://{}?mode=rwc", path.display()));
-    // Its generated JWT key too (shared by the tests: one RSA key generation).
-    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
-    let built = app::build(&cfg).await.unwrap();
+    let built = app::build(&demo_app::config(toml)).await.unwrap();
     let once = built
         .one_time_admin
         .expect("no admin in the config: a one-time one");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = built.router;
-    let sites = built.sites;
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
     Demo {
-        addr,
+        addr: demo_app::serve_router(built.router).await,
         token: once.token.expect("a one-time token"),
         password: once.password,
-        sites,
+        sites: built.sites,
     }
 }
 

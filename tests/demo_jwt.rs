@@ -10,6 +10,8 @@ mod app;
 #[path = "../examples/demo/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "common/demo_app.rs"]
+mod demo_app;
 #[path = "common/demo_process.rs"]
 mod demo_process;
 #[path = "../examples/demo/seeds/mod.rs"]
@@ -71,18 +73,7 @@ async fn start(toml: &str, dir: &Path) -> (SocketAddr, String) {
     let db = dir.join(format!("demo-{}.db", N.fetch_add(1, Ordering::Relaxed)));
     cfg.database.url = Some(format!("sqlite://{}?mode=rwc", db.display()));
     let built = app::build(&cfg).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = built.router;
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    (addr, built.jwt_key)
+    (demo_app::serve_router(built.router).await, built.jwt_key)
 }
 
 async fn call(

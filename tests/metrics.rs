@@ -8,6 +8,8 @@ mod app;
 #[path = "../examples/demo/config.rs"]
 #[allow(dead_code)]
 mod config;
+#[path = "common/demo_app.rs"]
+mod demo_app;
 #[path = "../examples/demo/seeds/mod.rs"]
 #[allow(dead_code)]
 mod seeds;
@@ -20,23 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 async fn serve() -> SocketAddr {
-    let mut cfg = config::Config::parse("").unwrap();
-    let path = std::env::temp_dir().join(format!("tower_shield_metrics_{}.db", std::process::id()));
-    cfg.database.url = Some(format!("sqlite://{}?mode=rwc", path.display()));
-    // Its generated JWT key too (shared by the tests: one RSA key generation).
-    cfg.database.data_dir = std::env::temp_dir().join("tower_shield_demo_data");
-    let router = app::router(&cfg).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
+    demo_app::serve("").await
 }
 
 async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
