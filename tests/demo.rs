@@ -75,6 +75,39 @@ async fn trusted_proxy_forwarding_is_read_from_the_right() {
     }
 }
 
+/// Issue 17, item 1, through the demo as users run it: bytes the client writes left of
+/// the proxy's hop (here one non-ASCII byte) used to make the whole header unreadable, so
+/// the shield judged the proxy (loopback: human) and let a `curl` from AWS through.
+#[tokio::test]
+async fn the_client_part_of_the_forwarding_header_cannot_bypass_classification() {
+    let addr =
+        serve("[client_ip]\nsource = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n")
+            .await;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let mut answers = Vec::new();
+    for xff in [
+        &b"3.5.140.2"[..],
+        b"\xff, 3.5.140.2",
+        b"\xff\xfe garbage;;, 3.5.140.2",
+    ] {
+        let req = http::Request::get(format!("http://{addr}/app/"))
+            .header("user-agent", "curl/8.5.0")
+            .header(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(xff).unwrap(),
+            )
+            .body(Empty::new())
+            .unwrap();
+        let res = client.request(req).await.unwrap();
+        answers.push(res.status().as_u16());
+    }
+    assert_eq!(
+        answers,
+        [403, 403, 403],
+        "an HTTP library from AWS, whatever is left of its hop"
+    );
+}
+
 #[tokio::test]
 async fn health_and_index() {
     let addr = serve("").await;
