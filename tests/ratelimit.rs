@@ -862,6 +862,7 @@ async fn a_coarsened_client_carries_the_mark_and_the_scrape_counts_it() {
 /// still says 0, the plain check says `Full`, the coarse one has room.
 struct FilledMeanwhile {
     coarse_checks: std::sync::atomic::AtomicUsize,
+    readings: std::sync::atomic::AtomicUsize,
 }
 
 impl tower_shield::core::store::RateStore for FilledMeanwhile {
@@ -875,6 +876,14 @@ impl tower_shield::core::store::RateStore for FilledMeanwhile {
         _: tower_shield::core::store::CheckMode,
     ) -> Self::Future {
         std::future::ready(Err(tower_shield::core::store::StoreError::Full))
+    }
+
+    /// Room at the layer's first reading, pressure from then on.
+    fn coarsening(&self) -> u8 {
+        let n = self
+            .readings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        u8::from(n > 0)
     }
 
     fn check_coarsened(
@@ -912,6 +921,7 @@ async fn a_table_that_fills_between_reading_and_checking_coarsens_instead_of_ref
     use tower_shield::ratelimit::Coarsened;
     let store = Arc::new(FilledMeanwhile {
         coarse_checks: Default::default(),
+        readings: Default::default(),
     });
     let app = Router::new()
         .route(
@@ -938,4 +948,52 @@ async fn a_table_that_fills_between_reading_and_checking_coarsens_instead_of_ref
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+}
+
+/// A refused new key charges no other policy: with a full `RefuseNew` table, a new
+/// client's 503 leaves the global quota as it was (and is not retried as coarse).
+#[tokio::test]
+async fn a_full_table_refusal_charges_no_policy() {
+    let c = clock();
+    let full = MemoryRateStore::builder()
+        .clock(c.clone())
+        .max_keys(2)
+        .on_full(OnFull::RefuseNew)
+        .build();
+    let layer = RateLimitLayer::with_policies([
+        Policy::new("global", Quota::per_minute(4))
+            .unwrap()
+            .key(tower_shield::ratelimit::Key::Global),
+        Policy::new("ip", Quota::per_minute(100)).unwrap(),
+    ])
+    .unwrap()
+    .store(full.clone());
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(layer)
+        .layer(ClientIpLayer::new(
+            ClientIpSource::RightmostXForwardedFor,
+            ["10.0.0.0/8".parse().unwrap()],
+        ));
+    let mut answers = Vec::new();
+    for ip in [
+        "198.51.100.1",
+        "203.0.113.9",
+        "198.51.100.1",
+        "198.51.100.1",
+        "198.51.100.1",
+        "198.51.100.1",
+    ] {
+        answers.push(
+            app.clone()
+                .oneshot(from(ip))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    // The global key and one client fill the table; the second client is refused without
+    // spending the global quota, so the first still gets all four, then 429.
+    assert_eq!(answers, [200, 503, 200, 200, 200, 429]);
 }

@@ -89,12 +89,15 @@ where
         // A networked store's future is polled again (with the task's waker) later.
         let mut cx = Context::from_waker(Waker::noop());
         let mut polled = Pin::new(&mut check).poll(&mut cx);
-        if coarse.is_none() && matches!(polled, Poll::Ready(Err(StoreError::Full))) {
+        if level == 0 && matches!(polled, Poll::Ready(Err(StoreError::Full))) {
             // The table filled between the pressure reading and the check (other
-            // requests' inserts): ask once more with the coarser keys, so a new client is
-            // counted with its network rather than refused.
-            (check, coarse) = sh.ask_coarse(&req, &plan, mode, sh.store.coarsening().max(1));
-            polled = Pin::new(&mut check).poll(&mut cx);
+            // requests' inserts). A full answer charged nothing, so ask once more with
+            // the coarser keys when the store now wants them and the plan has them: a new
+            // client is counted with its network rather than refused.
+            if let Some((fut, wide)) = sh.retry_coarse(&req, &plan, mode) {
+                (check, coarse) = (fut, Some(wide));
+                polled = Pin::new(&mut check).poll(&mut cx);
+            }
         }
         match polled {
             // The hot path, built in place (the request is not moved through `dispatch`):
@@ -185,25 +188,52 @@ impl<St: RateStore> Shared<St> {
         mode: CheckMode,
         level: u8,
     ) -> (St::Future, Option<Box<Coarse>>) {
-        if let Some((_, net)) = key::client_key(req.extensions()) {
-            let cfg = PlanConfig {
-                coarsen: level,
-                ..self.plan_config()
-            };
-            if let Planned::Check(wide) = key::plan(req, &cfg) {
-                let coarse = Box::new(Coarse {
-                    plan: wide,
-                    mark: Coarsened {
-                        net: key::coarser(net, level),
-                        level,
-                    },
-                });
-                if let Some(fut) = self.offer(plan, Some(&coarse), mode) {
-                    return (fut, Some(coarse));
-                }
-            }
+        if let Some(coarse) = self.plan_coarse(req, level)
+            && let Some(fut) = self.offer(plan, Some(&coarse), mode)
+        {
+            return (fut, Some(coarse));
         }
         (self.store.check(&plan.checks(&self.policies), mode), None)
+    }
+
+    /// The request's keys at its client network `level` steps coarser, with the mark;
+    /// `None` when the request has no client address to coarsen.
+    fn plan_coarse<B>(&self, req: &Request<B>, level: u8) -> Option<Box<Coarse>> {
+        let (_, net) = key::client_key(req.extensions())?;
+        let cfg = PlanConfig {
+            coarsen: level,
+            ..self.plan_config()
+        };
+        let Planned::Check(wide) = key::plan(req, &cfg) else {
+            return None;
+        };
+        Some(Box::new(Coarse {
+            plan: wide,
+            mark: Coarsened {
+                net: key::coarser(net, level),
+                level,
+            },
+        }))
+    }
+
+    /// After a [`StoreError::Full`] from a check without coarse keys: the same check with
+    /// them, when the store reports pressure now and the plan has a coarser form; `None`
+    /// (nothing checked) otherwise, e.g. a store that never coarsens or a principal's key.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn retry_coarse<B>(
+        &self,
+        req: &Request<B>,
+        plan: &Plan,
+        mode: CheckMode,
+    ) -> Option<(St::Future, Box<Coarse>)> {
+        let level = self.store.coarsening();
+        if level == 0 {
+            return None;
+        }
+        let coarse = self.plan_coarse(req, level)?;
+        let fut = self.offer(plan, Some(&coarse), mode)?;
+        Some((fut, coarse))
     }
 
     /// Checks `plan` offering `coarse`'s keys; `None` when no key differs (then there is

@@ -495,29 +495,37 @@ impl MemoryRateStore {
             // Commit each counter with compare-and-swap. If one moved since it was read,
             // give back what this attempt already charged and decide again.
             let mut charged = 0;
-            let mut lost_race = false;
+            let mut stopped = None;
             for i in 0..checks.len() {
                 if !first[i] {
                     charged += 1;
                     continue;
                 }
                 let new_tat = outcome.results[i].new_tat;
-                if t.compare_and_set(digests[i], olds[i], new_tat, now, coarsened[i])? {
-                    charged += 1;
-                } else {
-                    lost_race = true;
-                    break;
+                match t.compare_and_set(digests[i], olds[i], new_tat, now, coarsened[i]) {
+                    Ok(true) => charged += 1,
+                    Ok(false) => {
+                        stopped = Some(Ok(()));
+                        break;
+                    }
+                    // No room for this policy's new key: nothing is charged at all.
+                    Err(e) => {
+                        stopped = Some(Err(e));
+                        break;
+                    }
                 }
             }
-            if !lost_race {
+            let Some(stopped) = stopped else {
                 return Ok(outcome);
-            }
+            };
             for i in (0..charged).filter(|i| first[*i]) {
                 // Subtract exactly this attempt's increment: GCRA charges add up, so this
                 // undoes ours even when others have charged on top of it since.
                 let inc = outcome.results[i].new_tat - olds[i].max(now);
                 t.give_back(digests[i], inc);
             }
+            // A lost race decides again; a full table answers so.
+            stopped?;
         }
     }
 }
