@@ -250,6 +250,9 @@ struct PatInfo {
     pattern: Arc<str>,
     source: &'static str,
     priority: u8,
+    /// One of isbot's generic patterns ([`WEAK_ON_DEVICES`]): it does not count alone on
+    /// a handset or TV platform.
+    weak_on_devices: bool,
 }
 
 impl PatInfo {
@@ -287,6 +290,8 @@ pub struct UaMatcher {
     regexes: RegexSet,
     regex_info: Vec<(PatInfo, Option<Guard>)>,
     skipped: Vec<String>,
+    /// Compiled patterns (the platform tokens among the literals not counted).
+    patterns: usize,
 }
 
 impl fmt::Debug for UaMatcher {
@@ -463,6 +468,7 @@ impl UaMatcher {
                 pattern: Arc::from(pat),
                 source,
                 priority: priority(source, category),
+                weak_on_devices: source == "isbot" && WEAK_ON_DEVICES.contains(&pat),
             };
             if let Some(&(orig, inner, nb, na)) = GUARDED.iter().find(|g| g.0 == pat) {
                 let re = format!("(?i-u:{inner})");
@@ -519,6 +525,7 @@ impl UaMatcher {
                     pattern: Arc::from(*token),
                     source: "device",
                     priority: 0,
+                    weak_on_devices: false,
                 },
                 exact: None,
                 anchored: false,
@@ -538,12 +545,14 @@ impl UaMatcher {
             .dfa_size_limit(4 << 20)
             .build()
             .unwrap_or_else(|_| RegexSet::empty());
+        let patterns = literal_info.iter().filter(|l| !l.device).count() + regex_info.len();
         Self {
             literals,
             literal_info,
             regexes,
             regex_info,
             skipped,
+            patterns,
         }
     }
 
@@ -560,7 +569,7 @@ impl UaMatcher {
 
     /// Number of compiled patterns (literals and regexes).
     pub fn len(&self) -> usize {
-        self.literal_info.iter().filter(|l| !l.device).count() + self.regex_info.len()
+        self.patterns
     }
 
     /// `true` when no pattern is compiled.
@@ -581,21 +590,17 @@ impl UaMatcher {
         }
         let ua = ua.get(..MAX_UA_BYTES).unwrap_or(ua);
         // A device's model name is the manufacturer's text ("Discovery", "B BOT 550",
-        // "Google TV"): it is left out before matching ([`without_device_model`]). A
-        // handset or TV platform token ([`DEVICE_PLATFORMS`], found in the same automaton
-        // pass) makes isbot's generic patterns, written for terse `name/1.0` clients, too
-        // weak to count alone: then only a named pattern decides.
-        let mut scratch = smallvec::SmallVec::<[u8; 256]>::new();
-        let ua = if without_device_model(ua, &mut scratch) {
-            &scratch[..]
-        } else {
-            ua
-        };
+        // "Google TV"): isbot's patterns and the regexes are not matched inside it
+        // ([`device_model_span`]); named literal patterns still are. A handset or TV platform
+        // token ([`DEVICE_PLATFORMS`], found in the same automaton pass) keeps isbot's
+        // generic patterns ([`WEAK_ON_DEVICES`]: no software named, written for terse
+        // `name/1.0` clients) from counting alone: they fire on those devices' agents.
+        let model = device_model_span(ua);
         let mut device = false;
         let (mut best, mut named): (Option<&PatInfo>, Option<&PatInfo>) = (None, None);
         let take = |best: &mut Option<&'a PatInfo>, named: &mut Option<&'a PatInfo>, info| {
             consider(best, Some(info));
-            if info.source != "isbot" {
+            if !info.weak_on_devices {
                 consider(named, Some(info));
             }
         };
@@ -607,7 +612,8 @@ impl UaMatcher {
                     continue;
                 };
                 if lit.device {
-                    device = true;
+                    // A token, not the tail of a word (`BREW/` is not `Homebrew/`).
+                    device |= m.start() == 0 || !lower[m.start() - 1].is_ascii_alphanumeric();
                     continue;
                 }
                 if lit.anchored && m.start() != 0 {
@@ -618,13 +624,28 @@ impl UaMatcher {
                 {
                     continue;
                 }
+                if lit.info.source == "isbot"
+                    && model.is_some_and(|(s, e)| m.start() >= s && m.end() <= e)
+                {
+                    continue;
+                }
                 take(&mut best, &mut named, &lit.info);
             }
         }
-        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(ua) {
-            for i in self.regexes.matches(ua).iter() {
+        // The regexes see the agent without its model (only when it has one).
+        let mut scratch = smallvec::SmallVec::<[u8; 256]>::new();
+        let cut: &[u8] = match model {
+            Some((s, e)) => {
+                scratch.extend_from_slice(&ua[..s]);
+                scratch.extend_from_slice(&ua[e..]);
+                &scratch
+            }
+            None => ua,
+        };
+        if best.is_none_or(|b| b.priority < 3) && self.regexes.is_match(cut) {
+            for i in self.regexes.matches(cut).iter() {
                 if let Some((info, guard)) = self.regex_info.get(i)
-                    && guard.as_ref().is_none_or(|g| g.is_match(ua))
+                    && guard.as_ref().is_none_or(|g| g.is_match(cut))
                 {
                     take(&mut best, &mut named, info);
                 }
@@ -642,63 +663,66 @@ impl UaMatcher {
     }
 }
 
-/// Writes `ua` without the device model of its Android platform section into `out`;
-/// `false` (and `out` untouched) when there is none to leave out.
-///
-/// In `Mozilla/5.0 (Linux; Android 6.0; B BOT 550 Build/MRA58K; wv)`, each `;` field after
-/// the `Android <version>` one is the device's: its text before ` Build/` is left out
-/// when it holds no `/`, `:` or `@` (a product token, URL or address stays: a crawler
-/// that names itself there, `bingbot/2.0`, is still seen). Only the section that names
-/// Android is touched, so `(compatible; Yahoo! Slurp; ...)` keeps every field.
-fn without_device_model(ua: &[u8], out: &mut smallvec::SmallVec<[u8; 256]>) -> bool {
-    let Some(at) = ANDROID.find(ua) else {
-        return false;
-    };
-    let Some(open) = ua[..at].iter().rposition(|&b| b == b'(') else {
-        return false;
-    };
+/// Where the device model stands in `ua`'s Android platform section, if it has one:
+/// the field before ` Build/` (`(Linux; U; Android 4.4.2; en-us; Discovery DG500
+/// Build/JOP40D)`), or the only field after the Android version
+/// (`(Linux; Android 13; Spider 8)`). Only a closed section counts, and only a model
+/// without `/`, `:`, `@` or `(` (a product token, URL or address is the software's own words:
+/// `(Linux; Android 10; bingbot/2.0)` has no model span).
+fn device_model_span(ua: &[u8]) -> Option<(usize, usize)> {
+    let at = ANDROID.find(ua)?;
+    let open = ua[..at].iter().rposition(|&b| b == b'(')?;
     if ua[open..at].contains(&b')') {
-        return false;
+        return None;
     }
-    let close = ua[at..]
-        .iter()
-        .position(|&b| b == b')')
-        .map_or(ua.len(), |p| at + p);
-    // Fields after the one holding "Android".
-    let Some(first) = ua[at..close].iter().position(|&b| b == b';') else {
-        return false;
-    };
-    let mut cuts: smallvec::SmallVec<[(usize, usize); 4]> = smallvec::SmallVec::new();
-    let mut start = at + first + 1;
-    while start < close {
-        let end = ua[start..close]
-            .iter()
-            .position(|&b| b == b';')
-            .map_or(close, |p| start + p);
-        let field = &ua[start..end];
-        let model_end = find_bytes(field, b" Build/").map_or(end, |p| start + p);
-        let model = &ua[start..model_end];
-        if !model.is_empty() && !model.iter().any(|b| matches!(b, b'/' | b':' | b'@')) {
-            cuts.push((start, model_end));
+    let close = at + ua[at..].iter().position(|&b| b == b')')?;
+    let first = at + ua[at..close].iter().position(|&b| b == b';')? + 1;
+    let section = &ua[first..close];
+    let (start, end) = match find_bytes(section, b" Build/") {
+        Some(b) => {
+            let start = section[..b]
+                .iter()
+                .rposition(|&c| c == b';')
+                .map_or(0, |p| p + 1);
+            (first + start, first + b)
         }
-        start = end + 1;
-    }
-    if cuts.is_empty() {
-        return false;
-    }
-    out.clear();
-    let mut from = 0;
-    for (a, b) in cuts {
-        out.extend_from_slice(&ua[from..a]);
-        from = b;
-    }
-    out.extend_from_slice(&ua[from..]);
-    true
+        None if !section.contains(&b';') => (first, close),
+        None => return None,
+    };
+    let model = &ua[start..end];
+    let lead = model.len() - model.trim_ascii_start().len();
+    let (start, model) = (start + lead, model.trim_ascii());
+    (!model.is_empty() && !model.iter().any(|b| matches!(b, b'/' | b':' | b'@' | b'(')))
+        .then_some((start, start + model.len()))
 }
 
 fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
+
+/// isbot's patterns that name no software: the shape of a terse client (`\b\w+/1\.0;`,
+/// a bare `name/version`, a long token, brackets) or a generic word (`java`, `proxy`,
+/// `catch`...). On a handset or TV platform ([`DEVICE_PLATFORMS`]) they do not count
+/// alone; every pattern that names a bot or a product still does.
+pub const WEAK_ON_DEVICES: &[&str] = &[
+    r"(?<!lib)http",
+    r";\s\w+;$",
+    r"\(\)",
+    r"\.com\b",
+    r"\b\w+/1\.0;",
+    r"\|",
+    r"^[\w \.\-\(?:\):%]+(?:/v?\d+(?:\.\d+)?(?:\.\d{1,10})*?)?(?:,|$)",
+    r"^[\w\-]+/[\w]+$",
+    r"^[^ ]{50,}$",
+    r"^\d+\b",
+    r"^\w+/\d\.\d\s\([\w@]+\)$",
+    r"agent\b",
+    "catch",
+    "download",
+    r"java(?!;)",
+    "proxy",
+    "server",
+];
 
 /// `Android`, searched with a searcher built once.
 static ANDROID: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
@@ -899,15 +923,36 @@ mod tests {
         ] {
             assert_eq!(m.find(Some(device.as_bytes())), None, "{device}");
         }
-        // What a crawler writes in the same section, as a product token, still counts;
-        // so does everything outside it.
+        // What a crawler writes in the same section, as a product token or beside the
+        // model, still counts; so does everything outside it.
         for bot in [
+            "Mozilla/5.0 (Linux; Android 10; K; AhrefsBot 7.0) AppleWebKit/537.36",
+            "Mozilla/5.0 (Linux; Android 10; K; Bytespider) AppleWebKit/537.36",
+            "Mozilla/5.0 (Linux; Android 10; K; x; HeadlessChrome) AppleWebKit/537.36",
+            "Mozilla/5.0 (Linux; Android 10; compatible; YandexBot) AppleWebKit/537.36",
+            "Mozilla/5.0 (Linux; Android 4.1.1; HTC6435LVW Build/JRO03C; Neustar WPM) AppleWebKit/535.19",
+            "Mozilla/5.0 (Linux; Android 10; K; bot SmartTV) AppleWebKit/537.36",
             "Mozilla/5.0 (Linux; Android 10; bingbot/2.0) AppleWebKit/537.36",
             "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/41.0.2272.96 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
             "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
             "Mozilla/5.0 (Linux; Android 7.0;) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
         ] {
             assert!(m.find(Some(bot.as_bytes())).is_some(), "{bot}");
+        }
+    }
+
+    #[test]
+    fn every_weak_pattern_is_one_of_isbots() {
+        let isbot: Vec<String> = UaMatcher::embedded_patterns()
+            .into_iter()
+            .filter(|p| p.source == "isbot")
+            .map(|p| p.pattern)
+            .collect();
+        for weak in WEAK_ON_DEVICES {
+            assert!(
+                isbot.iter().any(|p| p == weak),
+                "{weak} is not in the isbot list"
+            );
         }
     }
 
@@ -925,8 +970,23 @@ mod tests {
             .find(Some(b"Nokia6230i/2.0 (03.25) Profile/MIDP-2.0 Configuration/CLDC-1.1 (compatible; Googlebot-Mobile/2.1; +http://www.google.com/bot.html)"))
             .expect("a named crawler");
         assert_eq!(hit.source, "crawler-user-agents");
-        // Without a handset platform the generic pattern still fires.
+        // Without a handset platform the generic pattern still fires; with one, a
+        // pattern that names a bot still does, and a token inside a word is no token.
         assert!(m.find(Some(b"MyScraper/1.0; build 7")).is_some());
+        assert!(m.find(Some(b"MyScraper/1.0; build 7 NetFront")).is_some());
+        assert!(m.find(Some(b"bot SmartTV")).is_some());
+        assert!(
+            m.find(Some(b"Homebrew/4.2.0 (Macintosh; arm64) curl/8.4.0"))
+                .is_some()
+        );
+        assert_eq!(
+            m.find(Some(
+                b"Mozilla/5.0 (Linux; Android 12) Foo/1.0; Homebrew/1.0"
+            ))
+            .map(|h| h.source),
+            Some("isbot"),
+            "Homebrew/ is not the BREW/ platform token"
+        );
     }
 
     proptest::proptest! {
@@ -936,10 +996,10 @@ mod tests {
             let _ = browser(&ua);
         }
 
-        /// Leaving the model out only removes bytes, keeps the rest in order, and never
-        /// touches a user agent without an Android section.
+        /// The model span lies inside a closed Android section, after the version, and
+        /// holds no field separator, bracket, product token, URL or address.
         #[test]
-        fn the_model_cut_only_removes_bytes(
+        fn the_model_span_is_only_a_model(
             head in "[ -~]{0,40}",
             fields in proptest::collection::vec("[ -~]{0,20}", 0..4),
             tail in "[ -~]{0,40}",
@@ -950,16 +1010,18 @@ mod tests {
                 if android { "Android " } else { "Linux " },
                 fields.join(";")
             );
-            let mut out = smallvec::SmallVec::new();
-            if without_device_model(ua.as_bytes(), &mut out) {
-                proptest::prop_assert!(out.len() < ua.len());
-                let mut rest = ua.as_bytes().iter();
-                for b in &out {
-                    proptest::prop_assert!(rest.any(|c| c == b), "not a subsequence");
-                }
-            } else {
-                proptest::prop_assert!(out.is_empty());
-                proptest::prop_assert!(android || !ua.contains("Android"));
+            let b = ua.as_bytes();
+            if let Some((s, e)) = device_model_span(b) {
+                proptest::prop_assert!(s < e && e <= b.len());
+                let at = memchr::memmem::find(b, b"Android").unwrap();
+                proptest::prop_assert!(at < s);
+                proptest::prop_assert!(b[at..s].contains(&b';'));
+                proptest::prop_assert!(b[e..].contains(&b')'));
+                proptest::prop_assert!(
+                    !b[s..e].iter().any(|c| b";()/:@".contains(c)),
+                    "{:?}", &ua[s..e]
+                );
+                proptest::prop_assert!(!b[s..e].starts_with(b" ") && !b[s..e].ends_with(b" "));
             }
         }
     }
