@@ -432,7 +432,11 @@ impl SiteLimit {
         use tower_shield::pow::SiteStore;
         match self.sites.site_by_key(&site_key).await {
             Ok(Some(site)) if site.active => {}
-            _ => return None,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "captcha: site lookup failed; per-site limit skipped");
+                return None;
+            }
         }
         let key = format!("captcha-site:{{{site_key}}}");
         let check = RateCheck {

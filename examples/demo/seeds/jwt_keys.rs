@@ -362,8 +362,12 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             tracing::debug!(error = %e, "hard link refused; writing the key in place");
             opts.open(path).and_then(|mut f| {
-                f.write_all(bytes)?;
-                f.sync_all()
+                let written = f.write_all(bytes).and_then(|()| f.sync_all());
+                if written.is_err() {
+                    // This process created it: no half key stays for the next start.
+                    let _ = std::fs::remove_file(path);
+                }
+                written
             })
         }
         other => other,
