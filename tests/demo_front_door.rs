@@ -598,6 +598,7 @@ async fn one_site_meets_its_own_limit_from_many_addresses_and_others_are_served(
     .await;
     assert_eq!(s, 201, "{b}");
     let other = json(&b)["data"]["siteKey"].as_str().unwrap().to_owned();
+    let other_id = json(&b)["data"]["id"].as_str().unwrap().to_owned();
     let challenge = |site: String, client: u8| async move {
         let xff = format!("198.51.100.{client}");
         let body = format!(r#"{{"siteKey":"{site}"}}"#);
@@ -629,8 +630,30 @@ async fn one_site_meets_its_own_limit_from_many_addresses_and_others_are_served(
     );
     assert!(h.get("retry-after").is_some());
     // Another site, from an address that was refused for the first: served.
-    let (s, _, b) = challenge(other, 6).await;
+    let (s, _, b) = challenge(other.clone(), 6).await;
     assert_eq!(s, 200, "{b}");
+    // An inactive site takes no counter either: past the budget it is still the
+    // library's SITE_INACTIVE.
+    let (s, _, b) = call(
+        d.addr,
+        "PATCH",
+        &format!("/captcha/api/sites/{other_id}"),
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        r#"{"active":false}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    for client in 20..=26 {
+        let (s, _, b) = challenge(other.clone(), client).await;
+        assert_eq!(
+            (s, json(&b)["error"]["code"].clone()),
+            (403, "SITE_INACTIVE".into()),
+            "{b}"
+        );
+    }
     // A made-up site key takes no counter: past the budget it is still the library's
     // INVALID_SITE_KEY, never RATE_LIMITED.
     for client in 10..=16 {
