@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use tower_shield::client_ip::{ClientIpLayer, ClientIpSource};
 use tower_shield::core::quota::Quota;
 use tower_shield::core::store::{
-    CheckMode, MemoryRateStore, OnFull, RateCheck, RateStore, StoreError,
+    CheckMode, MemoryRateStore, OnFull, RateCheck, RateOutcome, RateStore, StoreError,
 };
 use tower_shield::core::{ManualClock, PeerAddr, Rejection, RejectionKind};
 use tower_shield::ratelimit::{HeaderMode, Policy, RateLimitLayer};
@@ -861,43 +861,34 @@ async fn a_coarsened_client_carries_the_mark_and_the_scrape_counts_it() {
 /// A store that filled between the layer's pressure reading and its check: `coarsening`
 /// still says 0, the plain check says `Full`, the coarse one has room.
 struct FilledMeanwhile {
-    coarse_checks: std::sync::atomic::AtomicUsize,
-    readings: std::sync::atomic::AtomicUsize,
+    coarse_checks: AtomicUsize,
+    readings: AtomicUsize,
 }
 
-impl tower_shield::core::store::RateStore for FilledMeanwhile {
-    type Future = std::future::Ready<
-        Result<tower_shield::core::store::RateOutcome, tower_shield::core::store::StoreError>,
-    >;
+impl RateStore for FilledMeanwhile {
+    type Future = std::future::Ready<Result<RateOutcome, StoreError>>;
 
-    fn check(
-        &self,
-        _: &[tower_shield::core::store::RateCheck<'_>],
-        _: tower_shield::core::store::CheckMode,
-    ) -> Self::Future {
-        std::future::ready(Err(tower_shield::core::store::StoreError::Full))
+    fn check(&self, _: &[RateCheck<'_>], _: CheckMode) -> Self::Future {
+        std::future::ready(Err(StoreError::Full))
     }
 
     /// Room at the layer's first reading, pressure from then on.
     fn coarsening(&self) -> u8 {
-        let n = self
-            .readings
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.readings.fetch_add(1, Ordering::Relaxed);
         u8::from(n > 0)
     }
 
     fn check_coarsened(
         &self,
-        checks: &[tower_shield::core::store::RateCheck<'_>],
+        checks: &[RateCheck<'_>],
         coarse: &[Option<&str>],
-        _: tower_shield::core::store::CheckMode,
+        _: CheckMode,
     ) -> Self::Future {
         assert!(
             coarse.iter().any(Option::is_some),
             "a coarser key is offered"
         );
-        self.coarse_checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.coarse_checks.fetch_add(1, Ordering::Relaxed);
         let results = checks
             .iter()
             .map(|_| tower_shield::core::quota::GcraOutcome {
@@ -908,7 +899,7 @@ impl tower_shield::core::store::RateStore for FilledMeanwhile {
                 retry_after_ns: 0,
             })
             .collect();
-        std::future::ready(Ok(tower_shield::core::store::RateOutcome {
+        std::future::ready(Ok(RateOutcome {
             now_ns: 1,
             results,
             coarsened: true,
@@ -942,12 +933,7 @@ async fn a_table_that_fills_between_reading_and_checking_coarsens_instead_of_ref
     assert_eq!(res.status(), 200);
     let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
     assert_eq!(&body[..], b"198.51.100.0/24 1");
-    assert_eq!(
-        store
-            .coarse_checks
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(store.coarse_checks.load(Ordering::Relaxed), 1);
 }
 
 /// A refused new key charges no other policy: with a full `RefuseNew` table, a new

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower_shield::client_ip::ClientIpLayer;
 use tower_shield::core::{Quota, Rejection, RejectionKind};
+use tower_shield::pow::SiteStore;
 use tower_shield::ratelimit::RateLimitLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -429,7 +430,6 @@ impl SiteLimit {
         if !well_formed {
             return None;
         }
-        use tower_shield::pow::SiteStore;
         match self.sites.site_by_key(&site_key).await {
             Ok(Some(site)) if site.active => {}
             Ok(_) => return None,
